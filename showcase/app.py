@@ -1,0 +1,262 @@
+"""The HTTP API: state, streams and commands, as docs/protocol.md describes them."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from showcase import __version__, commands
+from showcase import events as ev
+from showcase.auth import Tokens, require
+from showcase.engine import Engine
+from showcase.errors import BadRequest, PayloadTooLarge, ShowcaseError
+from showcase.showfile import Show
+from showcase.streams import EventStream, websocket_stream
+from showcase.views import VIEW_OF_ROLE
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+USER_RE = re.compile(r"^[\w .@-]{1,64}$")
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(exc: ShowcaseError) -> JSON:
+    return JSON(exc.to_json(), status_code=exc.status)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON, refusing oversized or malformed bodies by name."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise PayloadTooLarge(f"the body is too large (at most {MAX_BODY} bytes)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"the body is too large (at most {MAX_BODY} bytes)")
+    if not body.strip():
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("the body is not valid JSON", str(exc)) from exc
+
+
+def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) -> Starlette:
+    engine = Engine(show, data_dir)
+    tokens = tokens or Tokens.resolve(show, data_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine.open()
+        log.info("show %r at seq %d from %s", show.title_en, engine.committed.seq, data_dir)
+        try:
+            yield
+        finally:
+            engine.close()
+
+    def role_of(request: Request | WebSocket) -> str:
+        return tokens.role_of(request.headers.get("authorization"),
+                              request.query_params.get("token"))
+
+    def actor(request: Request, role: str) -> str:
+        user = request.headers.get("x-showcase-user", "").strip()
+        if user and not USER_RE.match(user):
+            raise BadRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
+        return f"{role}:{user}" if user else role
+
+    def command(allowed: tuple[str, ...], what: str,
+                run: Callable[[Request, str, Any], Awaitable[ev.Event]]
+                ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            role = role_of(request)
+            require(role, allowed, what)
+            body = await read_json(request)
+            event = await run(request, role, body)
+            return JSON({"seq": event.seq, "type": event.type}, status_code=201)
+        return endpoint
+
+    async def enter_score(request: Request, role: str, body: Any) -> ev.Event:
+        return await engine.run(actor(request, role), commands.enter_score, role, body)
+
+    def team_status(event_type: str) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
+        async def run(request: Request, role: str, body: Any) -> ev.Event:
+            return await engine.run(actor(request, role), commands.change_status, event_type,
+                                    request.path_params["team"], body)
+        return run
+
+    async def add_team(request: Request, role: str, body: Any) -> ev.Event:
+        return await engine.run(actor(request, role), commands.add_team, body)
+
+    def round_command(fn: commands.RoundCommand
+                      ) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
+        async def run(request: Request, role: str, body: Any) -> ev.Event:
+            return await engine.run(actor(request, role), fn, request.path_params["round"], body)
+        return run
+
+    async def get_state(request: Request) -> Response:
+        view = VIEW_OF_ROLE[role_of(request)]
+        return JSON(engine.state_message(view))
+
+    async def get_log(request: Request) -> Response:
+        require(role_of(request), ("operator",), "reading the event log")
+        since = _int_param(request, "since", 0)
+        limit = min(_int_param(request, "limit", 200), 5000)
+        types = request.query_params.get("type")
+        wanted = set(types.split(",")) if types else None
+        if wanted and not wanted <= ev.EVENT_TYPES:
+            raise BadRequest(f"unknown event type {sorted(wanted - ev.EVENT_TYPES)[0]!r}",
+                             f"types: {', '.join(sorted(ev.EVENT_TYPES))}")
+        found = engine.read_log(since, limit, wanted)
+        return JSON({"seq": engine.committed.seq, "events": [e.to_json() for e in found]})
+
+    async def events(request: Request) -> Response:
+        view = VIEW_OF_ROLE[role_of(request)]
+        since = _since(request.query_params.get("since") or request.headers.get("last-event-id"))
+        return EventStream(engine, view, since)
+
+    async def websocket(ws: WebSocket) -> None:
+        try:
+            view = VIEW_OF_ROLE[role_of(ws)]
+            since = _since(ws.query_params.get("since"))
+        except ShowcaseError as exc:
+            await ws.close(code=1008, reason=exc.message[:120])
+            return
+        await websocket_stream(ws, engine, view, since)
+
+    async def healthz(request: Request) -> Response:
+        ok = engine.log.failed is None
+        return JSON({"ok": ok, "seq": engine.committed.seq, "version": __version__},
+                    status_code=200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        lines = [
+            "# TYPE showcase_seq gauge", f"showcase_seq {engine.committed.seq}",
+            "# TYPE showcase_commands_total counter", f"showcase_commands_total {engine.commands}",
+            "# TYPE showcase_log_commits_total counter",
+            f"showcase_log_commits_total {engine.log.batches}",
+            "# TYPE showcase_log_appended_total counter",
+            f"showcase_log_appended_total {engine.log.appended}",
+            "# TYPE showcase_log_commit_seconds_total counter",
+            f"showcase_log_commit_seconds_total {engine.log.commit_seconds:.6f}",
+            "# TYPE showcase_log_failed gauge",
+            f"showcase_log_failed {int(engine.log.failed is not None)}",
+            "# TYPE showcase_subscribers gauge",
+            *(f'showcase_subscribers{{view="{v}"}} {n}' for v, n in engine.hub.count().items()),
+            "# TYPE showcase_messages_published_total counter",
+            f"showcase_messages_published_total {engine.hub.published}",
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n",
+                                 media_type="text/plain; version=0.0.4")
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(_index_page(show))
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        Route("/api/state", get_state),
+        Route("/api/log", get_log),
+        Route("/events", events),
+        WebSocketRoute("/ws", websocket),
+        Route("/api/scores", command(("operator", "judge"), "entering a score", enter_score),
+              methods=["POST"]),
+        Route("/api/teams", command(("operator",), "adding a team", add_team), methods=["POST"]),
+        *(
+            Route(f"/api/teams/{{team}}/{verb}",
+                  command(("operator",), f"to {verb} a team", team_status(event_type)),
+                  methods=["POST"])
+            for verb, event_type in (("disqualify", ev.TEAM_DISQUALIFIED),
+                                     ("withdraw", ev.TEAM_WITHDRAWN),
+                                     ("reinstate", ev.TEAM_REINSTATED))
+        ),
+        *(
+            Route(f"/api/rounds/{{round}}/{verb}",
+                  command(("operator",), f"to {verb} a round", round_command(fn)),
+                  methods=["POST"])
+            for verb, fn in (("start", commands.start_round), ("jury", commands.decide_jury),
+                             ("publish", commands.publish_round))
+        ),
+    ]
+
+    async def on_showcase_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ShowcaseError)
+        return error_response(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = {404: f"no such endpoint: {request.method} {request.url.path}",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(
+            exc.status_code, exc.detail)
+        return JSON({"error": message, "detail": "see docs/protocol.md"},
+                    status_code=exc.status_code, headers=exc.headers)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSON({"error": "internal error; nothing was recorded unless a seq was returned",
+                     "detail": type(exc).__name__}, status_code=500)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ShowcaseError: on_showcase_error, HTTPException: on_http_error,
+                            Exception: on_crash},
+    )
+    app.state.engine = engine
+    app.state.tokens = tokens
+    return app
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"query parameter {name!r} must be a whole number, not {raw!r}") from exc
+    if value < 0:
+        raise BadRequest(f"query parameter {name!r} must not be negative")
+    return value
+
+
+def _since(raw: str | None) -> int | None:
+    """``since``: a seq the client has seen; anything unusable gets the client a snapshot."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def _index_page(show: Show) -> str:
+    links = [("/api/state", "state of the show (JSON, public view without a token)"),
+             ("/events", "event stream (server-sent events)"),
+             ("/healthz", "health check"), ("/metrics", "Prometheus metrics")]
+    items = "".join(f'<li><a href="{u}">{u}</a> {html.escape(d)}</li>' for u, d in links)
+    return (f"<!doctype html><meta charset=utf-8><title>{html.escape(show.title_en)}</title>"
+            f"<h1>{html.escape(show.title_ko)} · {html.escape(show.title_en)}</h1>"
+            f"<p>showcase {__version__}</p><ul>{items}</ul>"
+            "<p>WebSocket: <code>/ws?since=N</code>. Commands: see docs/protocol.md.</p>")

@@ -1,0 +1,267 @@
+"""The ``showcase`` command: serve, demo, export, import."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import logging
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from showcase import __version__
+from showcase.errors import LogError, ShowcaseError
+from showcase.events import event_from_json
+from showcase.log import SQLiteLog
+from showcase.showfile import load_show, sample_show_path
+from showcase.state import State
+from showcase.views import operator_state
+
+log = logging.getLogger("showcase")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="showcase", description=(
+        "Run a live AI-model tournament as a broadcast."))
+    parser.add_argument("--version", action="version", version=f"showcase {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server for a show file")
+    serve.add_argument("showfile", help="the show file (TOML)")
+    _server_args(serve, "./showcase-data")
+
+    demo = sub.add_parser("demo", help="run the whole sample show on this machine, no set-up")
+    _server_args(demo, None)
+
+    export = sub.add_parser("export", help="write the log as NDJSON and the standings as CSV/JSON")
+    export.add_argument("--data", required=True, help="the server's data directory")
+    export.add_argument("--out", default=".", help="folder for events.ndjson, standings.csv/.json")
+
+    imp = sub.add_parser("import", help="replay an NDJSON log into a fresh data directory")
+    imp.add_argument("log", help="an events.ndjson written by 'showcase export'")
+    imp.add_argument("--data", required=True, help="a data directory with no log yet")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        handler: Callable[[argparse.Namespace], int] = {
+            "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
+        }[args.command]
+        return handler(args)
+    except ShowcaseError as exc:
+        print(f"showcase: {exc.message}" + (f" ({exc.detail})" if exc.detail else ""),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _server_args(parser: argparse.ArgumentParser, data_default: str | None) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
+    parser.add_argument("--data", default=data_default, help=(
+        "data directory for the event log and tokens"
+        + (f" ({data_default})" if data_default else " (a fresh temporary one)")))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ShowcaseError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                            "is another server running there? pick another --port") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run(show_path: str | Path, data_dir: str, host: str, port: int,
+         on_ready: Callable[[str, Any], Awaitable[None]] | None = None) -> int:
+    import uvicorn
+
+    from showcase.app import build_app
+
+    show = load_show(show_path)
+    app = build_app(show, data_dir)
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
+    config = uvicorn.Config(app, log_level="warning", ws_max_size=64 * 1024,
+                            ws_ping_interval=15, timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        async def announce() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await asyncio.sleep(0.02)
+            if on_ready is not None:
+                await on_ready(url, app)
+            print(f"showcase {__version__} serving {show.title_en!r} on {url}  "
+                  f"(data: {data_dir}, seq {app.state.engine.committed.seq})", flush=True)
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(announce())
+            await server.serve(sockets=[sock])
+
+    try:
+        asyncio.run(serve())
+    except ShowcaseError:
+        raise
+    finally:
+        sock.close()
+    return 0 if server.started else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _run(args.showfile, args.data, args.host, args.port, _print_access)
+
+
+async def _print_access(url: str, app: Any) -> None:
+    tokens = app.state.tokens.by_role
+    print(f"\n  operator token:  {tokens['operator']}\n  presenter token: {tokens['presenter']}"
+          f"\n  judge token:     {tokens['judge']}\n", flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data = args.data or tempfile.mkdtemp(prefix="showcase-demo-")
+    for name in ("OPERATOR", "PRESENTER", "JUDGE"):
+        os.environ.pop(f"SHOWCASE_{name}_TOKEN", None)  # the demo prints the tokens it uses
+    return _run(sample_show_path(), data, args.host, args.port, _demo_ready)
+
+
+async def _demo_ready(url: str, app: Any) -> None:
+    from showcase.demo import seed
+
+    engine = app.state.engine
+    seeded = await seed(engine)
+    tokens = app.state.tokens.by_role
+    op = tokens["operator"]
+    state = "scored just now" if seeded else "as this data directory left it"
+    print(f"""
+showcase demo: the sample show with its five teams, the first round {state}
+and not yet published. Nothing is public until you publish it.
+
+  pages
+    {url}/                      index
+    {url}/api/state             the public view (add -H 'Authorization: Bearer TOKEN' for more)
+    {url}/events                live event stream (SSE); WebSocket at {url.replace('http', 'ws')}/ws
+    {url}/healthz   {url}/metrics
+
+  tokens
+    operator   {op}
+    presenter  {tokens['presenter']}
+    judge      {tokens['judge']}
+
+  try
+    curl -s {url}/api/state -H 'Authorization: Bearer {op}'
+    curl -N {url}/events                                   # watch as a viewer
+    curl -s -X POST {url}/api/teams/naver/disqualify -H 'Authorization: Bearer {op}' \\
+         -d '{{"reason": "vision encoder weights match a foreign model"}}'
+    curl -s -X POST {url}/api/rounds/r1/publish -H 'Authorization: Bearer {op}'
+
+Ctrl-C stops the demo; its data stays in the data directory above.
+""", flush=True)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    state, lines = _read_data(args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "events.ndjson").write_bytes(b"".join(lines))
+    view = operator_state(state) if state.show else {"rounds": []}
+    standings = [
+        {"round": r["id"], "phase": r["phase"], "standings": r["standings"],
+         "published": (r["published"] or {}).get("standings")}
+        for r in view["rounds"]
+    ]
+    (out / "standings.json").write_bytes(orjson.dumps(
+        {"seq": state.seq, "rounds": standings}, option=orjson.OPT_INDENT_2))
+    (out / "standings.csv").write_text(_standings_csv(state), encoding="utf-8")
+    print(f"exported {state.seq} events and the standings of {len(standings)} rounds to {out}/")
+    return 0
+
+
+def _read_data(data_dir: str) -> tuple[State, list[bytes]]:
+    if not (Path(data_dir) / "events.sqlite3").exists():
+        raise LogError(f"{data_dir} has no event log (events.sqlite3)")
+    state = State()
+    lines = []
+    with SQLiteLog(data_dir, exclusive=False) as event_log:
+        for event in event_log.read():
+            state.apply(event)
+            lines.append(orjson.dumps(event.to_json()) + b"\n")
+    return state, lines
+
+
+def _standings_csv(state: State) -> str:
+    buf = io.StringIO()
+    if state.show is None:
+        return ""
+    criteria = [c.id for c in state.show.criteria]
+    writer = csv.writer(buf)
+    writer.writerow(["round", "phase", "position", "rank", "team", "name_en", "name_ko", "status",
+                     *criteria, "total", "complete", "advances", "jury"])
+    for rnd in state.show.rounds:
+        rs = state.rounds[rnd.id]
+        if rs.phase == "pending":
+            continue
+        for row in state.standings(rnd.id).rows:
+            team = state.teams[row.team].team
+            writer.writerow([rnd.id, rs.phase, row.position or "", row.rank or "", row.team,
+                             team.name_en, team.name_ko, state.teams[row.team].status
+                             if rs.phase == "published" else row.status,
+                             *("" if row.points[c] is None else f"{row.points[c]:g}"
+                               for c in criteria),
+                             f"{row.total:g}", row.complete,
+                             "" if row.advances is None else row.advances, row.jury])
+    return buf.getvalue()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.log)
+    try:
+        raw_lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise LogError(f"{path} cannot be read: {exc.strerror}") from exc
+    events = []
+    state = State()
+    for number, line in enumerate(raw_lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise LogError(f"{where}: not valid JSON ({exc})") from exc
+        event = event_from_json(obj, where)
+        try:
+            state.apply(event)
+        except LogError as exc:
+            raise LogError(f"{where}: {exc.message}") from exc
+        except ShowcaseError as exc:
+            raise LogError(f"{where}: {exc.message}") from exc
+        events.append(event)
+    if not events:
+        raise LogError(f"{path} holds no events")
+    with SQLiteLog(args.data) as event_log:
+        if event_log.last_seq:
+            raise LogError(f"{args.data} already has a log (seq {event_log.last_seq})",
+                           "import into a fresh data directory")
+        event_log.append_now(events)
+    print(f"imported {len(events)} events into {args.data} (seq 1..{events[-1].seq})")
+    return 0

@@ -1,0 +1,299 @@
+"""Commands: check a request against the state and turn it into the event it appends.
+
+Pure: each command takes the state, the caller's role and the request body, and returns
+``(event_type, data)`` or raises an error that names the problem. Nothing is written
+unless every check passed, so a refused command leaves the log as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from showcase import events as ev
+from showcase.errors import BadRequest, Conflict, Forbidden, NotFound, ShowFileError
+from showcase.scoring import ACTIVE, DISQUALIFIED, ELIMINATED, WITHDRAWN
+from showcase.showfile import ID_RE, parse_team
+from showcase.state import PENDING, PUBLISHED, State
+
+Command = tuple[str, dict[str, Any]]
+NUMBER = (int, float)
+MAX_REASON = 500
+TYPE_NAMES = {str: "a string", int: "a number", float: "a number", bool: "true or false",
+              list: "an array", dict: "an object", type(None): "null"}
+
+
+Spec = Mapping[str, tuple[tuple[type, ...], bool]]
+
+
+def check_body(body: Any, spec: Spec) -> dict[str, Any]:
+    """Check a JSON body against ``{field: (types, required)}``; unknown fields are refused."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", f"got {_type_name(body)}")
+    for name in body:
+        if name not in spec:
+            raise BadRequest(f"unknown field {name!r}", f"allowed fields: {', '.join(spec)}")
+    for name, (kinds, required) in spec.items():
+        if name not in body:
+            if required:
+                raise BadRequest(f"field {name!r} is missing", f"allowed fields: {', '.join(spec)}")
+            continue
+        value = body[name]
+        wrong_bool = isinstance(value, bool) and bool not in kinds
+        if wrong_bool or not isinstance(value, kinds):
+            expected = " or ".join(dict.fromkeys(TYPE_NAMES.get(k, k.__name__) for k in kinds))
+            raise BadRequest(f"field {name!r} must be {expected}, not {_type_name(value)}")
+    return body
+
+
+def _type_name(value: Any) -> str:
+    return TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def check_expected_seq(state: State, body: dict[str, Any]) -> None:
+    """A command that says which seq it expected is refused when the log has moved on."""
+    expected = body.get("expect_seq")
+    if expected is not None and expected != state.seq:
+        raise Conflict(
+            f"the show has moved on: you expected seq {expected}, it is at seq {state.seq}",
+            "reload the state and send the command again if it still applies",
+            seq=state.seq,
+        )
+
+
+def _reason(body: dict[str, Any], required: bool, what: str) -> str:
+    reason = str(body.get("reason") or "").strip()
+    if required and not reason:
+        raise BadRequest(f"{what} needs a reason", "give 'reason': who asked for it and why")
+    if len(reason) > MAX_REASON:
+        raise BadRequest(f"reason is too long ({len(reason)} characters, at most {MAX_REASON})")
+    return reason
+
+
+def _round(state: State, round_id: str | None) -> str:
+    round_id = round_id or state.current_round
+    if round_id not in state.rounds:
+        raise NotFound(f"unknown round {round_id!r}", f"rounds: {', '.join(state.rounds)}")
+    return round_id
+
+
+def _team(state: State, team_id: str) -> str:
+    if team_id not in state.teams:
+        raise NotFound(f"unknown team {team_id!r}", f"teams: {', '.join(state.teams)}")
+    return team_id
+
+
+def _open_round(state: State, round_id: str) -> None:
+    phase = state.rounds[round_id].phase
+    if phase == PENDING:
+        raise Conflict(f"round {round_id!r} has not started", "start it first", seq=state.seq)
+    if phase == PUBLISHED:
+        raise Conflict(f"round {round_id!r} is published; its results can no longer change",
+                       seq=state.seq)
+
+
+SCORE_SPEC: Spec = {
+    "criterion": ((str,), True), "team": ((str,), True), "value": ((*NUMBER, type(None)), True),
+    "judge": ((str,), False), "round": ((str,), False), "reason": ((str,), False),
+    "expect_seq": ((int,), False),
+}
+
+
+def enter_score(state: State, role: str, body: Any) -> Command:
+    """A raw value for a team, or one judge's sheet; a change of an existing one is a correction."""
+    body = check_body(body, SCORE_SPEC)
+    show = state.require_show()
+    check_expected_seq(state, body)
+    round_id = _round(state, body.get("round"))
+    _open_round(state, round_id)
+    crit = show.criterion(body["criterion"])
+    if crit is None:
+        raise NotFound(f"unknown criterion {body['criterion']!r}",
+                       f"criteria: {', '.join(c.id for c in show.criteria)}")
+    team = _team(state, body["team"])
+    rnd = state.rounds[round_id]
+    if team not in rnd.roster:
+        raise Conflict(f"team {team!r} is not in round {round_id!r}", seq=state.seq)
+    if rnd.roster[team] != ACTIVE:
+        raise Conflict(f"team {team!r} is {rnd.roster[team]} in round {round_id!r}; "
+                       "its scores no longer count", seq=state.seq)
+    judge = body.get("judge")
+    if crit.source == "judges":
+        if not judge:
+            raise BadRequest(f"criterion {crit.id!r} is scored by judges: give 'judge'",
+                             f"judges: {', '.join(j.id for j in show.judges)}")
+        if judge not in {j.id for j in show.judges}:
+            raise NotFound(f"unknown judge {judge!r}",
+                           f"judges: {', '.join(j.id for j in show.judges)}")
+        previous = rnd.sheets.get(crit.id, {}).get(team, {}).get(judge)
+    else:
+        if judge:
+            raise BadRequest(f"criterion {crit.id!r} takes one value per team, not judges' sheets",
+                             "leave out 'judge'")
+        if role == "judge":
+            raise Forbidden(f"judges enter judges' sheets; {crit.id!r} is entered by an operator")
+        previous = rnd.values.get(crit.id, {}).get(team)
+    value = body["value"]
+    if value is None:
+        if previous is None:
+            raise Conflict(f"there is no value to clear for {team!r} in {crit.id!r}", seq=state.seq)
+    else:
+        lo, hi = crit.scale
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise BadRequest(f"value {value} for {crit.id!r} is out of range",
+                             f"{crit.id!r} takes values from {lo:g} to {hi:g}")
+    correcting = previous is not None
+    reason = _reason(body, correcting, f"changing {crit.id!r} of team {team!r} (now {previous:g})"
+                     if correcting else "")
+    data: dict[str, Any] = {"round": round_id, "criterion": crit.id, "team": team,
+                            "value": value}
+    if judge:
+        data["judge"] = judge
+    if correcting:
+        data["previous"] = previous
+    if reason:
+        data["reason"] = reason
+    return ev.SCORE_ENTERED, data
+
+
+STATUS_SPEC: Spec = {"reason": ((str,), True), "announce": ((bool,), False),
+               "expect_seq": ((int,), False)}
+
+
+def change_status(state: State, event_type: str, team_id: str, body: Any) -> Command:
+    """Disqualify, withdraw or reinstate a team, whatever its score, with a reason."""
+    body = check_body(body, STATUS_SPEC)
+    check_expected_seq(state, body)
+    team = state.teams[_team(state, team_id)]
+    what = {ev.TEAM_DISQUALIFIED: "a disqualification", ev.TEAM_WITHDRAWN: "a withdrawal",
+            ev.TEAM_REINSTATED: "a reinstatement"}[event_type]
+    reason = _reason(body, True, what)
+    if team.status == ELIMINATED:
+        raise Conflict(f"team {team_id!r} was eliminated on points", seq=state.seq)
+    if event_type == ev.TEAM_REINSTATED:
+        if team.status not in (DISQUALIFIED, WITHDRAWN):
+            raise Conflict(f"team {team_id!r} is {team.status}; only a disqualified or "
+                           "withdrawn team can be reinstated", seq=state.seq)
+    elif team.status != ACTIVE:
+        raise Conflict(f"team {team_id!r} is already {team.status}", seq=state.seq)
+    round_id = state.current_round
+    if state.rounds[round_id].phase == PUBLISHED and event_type != ev.TEAM_REINSTATED:
+        # Between rounds the change counts from the next round on.
+        pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
+        round_id = pending[0] if pending else round_id
+    return event_type, {"team": team_id, "round": round_id, "reason": reason,
+                        "announce": bool(body.get("announce", False))}
+
+
+TEAM_SPEC: Spec = {
+    "id": ((str,), True), "name_ko": ((str,), True), "name_en": ((str,), True),
+    "org": ((str,), False), "colour": ((str,), False), "endpoint": ((str,), False),
+    "api_key_env": ((str,), False), "round": ((str,), False), "reason": ((str,), False),
+    "expect_seq": ((int,), False),
+}
+
+
+def add_team(state: State, body: Any) -> Command:
+    """A replacement team, joining from a round that has not started yet."""
+    body = check_body(body, TEAM_SPEC)
+    check_expected_seq(state, body)
+    pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
+    round_id = body.get("round") or (pending[0] if pending else "")
+    if not round_id:
+        raise Conflict("every round has started; a team can only join a round not yet started",
+                       seq=state.seq)
+    _round(state, round_id)
+    if state.rounds[round_id].phase != PENDING:
+        raise Conflict(f"round {round_id!r} has started; a replacement team joins between rounds",
+                       seq=state.seq)
+    fields = {k: v for k, v in body.items() if k not in ("round", "reason", "expect_seq")}
+    if not ID_RE.match(fields["id"]):
+        raise BadRequest(f"{fields['id']!r} is not a valid team id",
+                         "lower-case letters, digits, '-' or '_', at most 32")
+    if fields["id"] in state.teams:
+        raise Conflict(f"team {fields['id']!r} exists already", seq=state.seq)
+    try:
+        team = parse_team("request", "team", fields)
+    except ShowFileError as exc:
+        raise BadRequest(f"field {exc.key.removeprefix('team.')!r} {exc.problem}") from exc
+    return ev.TEAM_ADDED, {"team": team.config(), "round": round_id,
+                           "reason": _reason(body, False, "")}
+
+
+ROUND_SPEC: Spec = {"expect_seq": ((int,), False)}
+
+
+def start_round(state: State, round_id: str, body: Any) -> Command:
+    body = check_body(body, ROUND_SPEC)
+    check_expected_seq(state, body)
+    _round(state, round_id)
+    if state.rounds[round_id].phase != PENDING:
+        raise Conflict(f"round {round_id!r} has started already", seq=state.seq)
+    current = state.rounds[state.current_round]
+    if current.phase != PUBLISHED:
+        raise Conflict(f"round {state.current_round!r} is still open; publish it first",
+                       seq=state.seq)
+    order = list(state.rounds)
+    following = order[order.index(state.current_round) + 1]
+    if round_id != following:
+        raise Conflict(f"the next round is {following!r}, not {round_id!r}", seq=state.seq)
+    return ev.ROUND_STARTED, {"round": round_id}
+
+
+JURY_SPEC: Spec = {"order": ((list,), True), "reason": ((str,), True),
+                   "expect_seq": ((int,), False)}
+
+
+def decide_jury(state: State, round_id: str, body: Any) -> Command:
+    """The jury's order for teams tied across the cut, best first."""
+    body = check_body(body, JURY_SPEC)
+    check_expected_seq(state, body)
+    _round(state, round_id)
+    _open_round(state, round_id)
+    reason = _reason(body, True, "a jury decision")
+    order = body["order"]
+    standings = state.standings(round_id)
+    tied = standings.tied_at_cut or (state.rounds[round_id].jury_order or [])
+    if not tied:
+        raise Conflict(f"no teams are tied across the cut in round {round_id!r}", seq=state.seq)
+    if sorted(map(str, order)) != sorted(tied) or len(set(map(str, order))) != len(order):
+        raise BadRequest("'order' must list each tied team once, best first",
+                         f"tied teams: {', '.join(tied)}")
+    return ev.JURY_DECIDED, {"round": round_id, "order": list(order), "reason": reason}
+
+
+def publish_round(state: State, round_id: str, body: Any) -> Command:
+    """Announce a round's results at once: every score, the cut and the eliminations."""
+    body = check_body(body, ROUND_SPEC)
+    check_expected_seq(state, body)
+    _round(state, round_id)
+    _open_round(state, round_id)
+    standings = state.standings(round_id)
+    if standings.missing:
+        cells = ", ".join(f"{m['team']}/{m['criterion']}" for m in standings.missing[:8])
+        raise Conflict(f"round {round_id!r} is not complete: missing {cells}", seq=state.seq)
+    if standings.tied_at_cut:
+        raise Conflict(
+            f"teams {', '.join(standings.tied_at_cut)} are tied across the cut",
+            f"the jury decides their order first: POST /api/rounds/{round_id}/jury",
+            seq=state.seq,
+        )
+    rows = []
+    for row in standings.rows:
+        status = row.status if row.status != ACTIVE else (
+            ACTIVE if row.advances else ELIMINATED)
+        rows.append({
+            "team": row.team, "status": status, "rank": row.rank, "position": row.position,
+            "points": row.points, "total": row.total, "advances": bool(row.advances),
+            "reason": state.teams[row.team].reason if row.status != ACTIVE else "",
+        })
+    return ev.ROUND_PUBLISHED, {
+        "round": round_id,
+        "standings": {"round": round_id, "rows": rows, "cut": {
+            "rule": standings.cut_rule, "survivors": standings.survivors}},
+        "eliminated": [r["team"] for r in rows if r["status"] == ELIMINATED],
+    }
+
+
+RoundCommand = Callable[[State, str, Any], Command]

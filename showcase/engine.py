@@ -1,0 +1,159 @@
+"""The engine: commands in, durable events out, one state per stage of durability.
+
+Two states are folded from the same events. ``head`` includes events that are queued
+for the disk, so that commands arriving in a burst are checked against each other in
+order. ``committed`` holds only what is on disk, and is the only state any view, snapshot
+or stream is built from: nothing reaches a screen that a crash could take back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from showcase import events as ev
+from showcase.errors import ShowFileError, Unavailable
+from showcase.events import Event
+from showcase.fanout import Hub
+from showcase.log import SQLiteLog
+from showcase.showfile import Show
+from showcase.state import State
+from showcase.views import view_state
+
+log = logging.getLogger(__name__)
+
+HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
+MAX_REPLAY = 100_000  # past this gap a resuming viewer gets a snapshot instead
+
+
+class Engine:
+    def __init__(self, show: Show, data_dir: str | Path, *, queue_limit: int = 1024) -> None:
+        self.show = show
+        self.log = SQLiteLog(data_dir)
+        self.hub = Hub(queue_limit)
+        self.committed = State()
+        self.head = State()
+        self.history: deque[Event] = deque(maxlen=HISTORY)
+        self.started = time.time()
+        self.commands = 0
+        self._snapshots: dict[str, tuple[int, bytes]] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def open(self) -> Engine:
+        """Open the log, replay it, and record the show file if it is new or changed."""
+        self.log.open()
+        try:
+            for event in self.log.read():
+                self.committed.apply(event)
+                self.history.append(event)
+            check_show_change(self.committed, self.show)
+            if self.committed.show is None or self.committed.show.config() != self.show.config():
+                event = Event(self.committed.seq + 1, time.time(), ev.SHOW_CONFIGURED, "showfile",
+                              {"config": self.show.config()})
+                self.log.append_now([event])
+                self.committed.apply(event)
+                self.history.append(event)
+                log.info("show file recorded in the log as seq %d", event.seq)
+        except BaseException:
+            self.log.close()
+            raise
+        self.head = copy.deepcopy(self.committed)
+        return self
+
+    def close(self) -> None:
+        self.log.close()
+
+    # -- commands ------------------------------------------------------------
+
+    async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
+                  *args: Any) -> Event:
+        """Check a command against the head state, append its event, return once on disk."""
+        if self.log.failed is not None:
+            raise Unavailable("the event log cannot write; nothing was recorded",
+                              f"{self.log.failed!r}: restart the server")
+        event_type, data = command(self.head, *args)
+        event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
+        self.head.apply(event)
+        durable = self.log.append(event)
+        durable.add_done_callback(partial(self._on_commit, event))
+        self.commands += 1
+        # Shielded: a client that goes away does not cancel an append already queued.
+        await asyncio.shield(durable)
+        return event
+
+    def _on_commit(self, event: Event, durable: asyncio.Future[None]) -> None:
+        if durable.exception() is not None:
+            return  # the log is marked failed; every later command is refused
+        self.committed.apply(event)
+        self.history.append(event)
+        self.hub.publish(event.seq, event.wire)
+
+    # -- reading -------------------------------------------------------------
+
+    def state_message(self, view: str) -> dict[str, Any]:
+        return {"seq": self.committed.seq, "view": view,
+                "state": view_state(self.committed, view)}
+
+    def snapshot(self, view: str) -> bytes:
+        """The snapshot message for a view, serialised once per seq and view."""
+        cached = self._snapshots.get(view)
+        if cached is None or cached[0] != self.committed.seq:
+            body = self.state_message(view)
+            message = {"seq": body["seq"], "type": "snapshot",
+                       "data": {"view": view, "state": body["state"]}}
+            cached = (self.committed.seq, orjson.dumps(message))
+            self._snapshots[view] = cached
+        return cached[1]
+
+    async def events_between(self, since: int, until: int) -> list[Event] | None:
+        """Committed events with since < seq <= until, or None when a snapshot is better."""
+        if since >= until:
+            return []
+        if until - since > MAX_REPLAY:
+            return None
+        if self.history and self.history[0].seq <= since + 1:
+            first = self.history[0].seq
+            return list(self.history)[since + 1 - first: until + 1 - first]
+        return await asyncio.to_thread(lambda: list(self.log.read(since, until - since)))
+
+    def read_log(self, since: int, limit: int, types: set[str] | None) -> list[Event]:
+        out: list[Event] = []
+        for event in self.log.read(since):
+            if event.seq > self.committed.seq:
+                break
+            if types is None or event.type in types:
+                out.append(event)
+                if len(out) >= limit:
+                    break
+        return out
+
+
+def check_show_change(state: State, show: Show) -> None:
+    """A show file may change between starts, but not drop what the log refers to."""
+    old = state.show
+    if old is None:
+        return
+    for kind, before, after in (
+        ("team", {t.id for t in old.teams}, {t.id for t in show.teams}),
+        ("criterion", {c.id for c in old.criteria}, {c.id for c in show.criteria}),
+        ("round", {r.id for r in old.rounds}, {r.id for r in show.rounds}),
+    ):
+        gone = sorted(before - after)
+        if gone:
+            raise ShowFileError(
+                show.path, f"{kind} {gone[0]!r}",
+                "is in this data directory's log and cannot be removed from the show file "
+                "(disqualify or withdraw a team instead, or start a fresh --data directory)",
+            )
+    if [r.id for r in old.rounds] != [r.id for r in show.rounds][: len(old.rounds)]:
+        raise ShowFileError(show.path, "rounds", "cannot be reordered once the show has a log")

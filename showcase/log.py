@@ -1,0 +1,231 @@
+"""The durable event log, on SQLite: WAL, ``synchronous=FULL`` and grouped commits.
+
+A command is acknowledged only once its event is on disk. One writer thread takes every
+event waiting, inserts them in one transaction and commits once, so one fsync serves a
+whole burst: under load the batches grow and the cost per event falls, while a lone
+command still commits at once. The seq is the primary key, so the file itself refuses a
+seq assigned twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from showcase.errors import LogError, Unavailable
+from showcase.events import Event
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq   INTEGER PRIMARY KEY,
+    ts    REAL    NOT NULL,
+    type  TEXT    NOT NULL,
+    actor TEXT    NOT NULL,
+    data  BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+FORMAT = "1"
+LOG_FILE = "events.sqlite3"
+_STOP = object()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def _row(event: Event) -> tuple[int, float, str, str, bytes]:
+    return (event.seq, event.ts, event.type, event.actor, orjson.dumps(event.data))
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    return Event(row[0], row[1], row[2], row[3], orjson.loads(row[4]))
+
+
+class SQLiteLog:
+    """The event log in ``DIR/events.sqlite3``; one server per data directory at a time."""
+
+    def __init__(self, data_dir: str | Path, *, exclusive: bool = True) -> None:
+        self.dir = Path(data_dir)
+        self.path = self.dir / LOG_FILE
+        self.exclusive = exclusive
+        self.last_seq = 0
+        self.failed: BaseException | None = None
+        self.batches = 0
+        self.appended = 0
+        self.commit_seconds = 0.0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock_file: Any = None
+        self._reader: sqlite3.Connection | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def open(self) -> SQLiteLog:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.exclusive:
+            self._lock_file = open(self.dir / "lock", "w")  # noqa: SIM115 - held while open
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self._lock_file.close()
+                raise LogError(
+                    f"{self.dir} is in use by another showcase server",
+                    "stop it, or give this one its own --data directory",
+                ) from exc
+        try:
+            self._reader = _connect(self.path)
+            self._reader.executescript(SCHEMA)
+            fmt = self._reader.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            if fmt is None:
+                self._reader.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+            elif fmt[0] != FORMAT:
+                raise LogError(f"{self.path} has log format {fmt[0]}, this showcase reads {FORMAT}")
+            self.last_seq = self._reader.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LogError(f"{self.path} cannot be opened as an event log: {exc}") from exc
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> SQLiteLog:
+        return self.open()
+
+    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------
+
+    def read(self, since: int = 0, limit: int | None = None) -> Iterator[Event]:
+        """Events with seq above ``since``, in order. Safe while the server writes."""
+        assert self._reader is not None, "open() the log first"
+        sql = "SELECT seq, ts, type, actor, data FROM events WHERE seq > ? ORDER BY seq"
+        args: tuple[int, ...] = (since,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (since, limit)
+        conn = _connect(self.path)  # a connection of its own: reads may run in a thread
+        try:
+            for row in conn.execute(sql, args):
+                yield _event(row)
+        finally:
+            conn.close()
+
+    # -- writing -------------------------------------------------------------
+
+    def append(self, event: Event) -> asyncio.Future[None]:
+        """Queue an event for the next commit; the future resolves once it is on disk."""
+        if self.failed is not None:
+            raise Unavailable("the event log cannot write", f"{self.failed!r}; restart the server")
+        if event.seq != self.last_seq + 1:
+            raise LogError(f"seq {event.seq} does not follow {self.last_seq}")
+        loop = asyncio.get_running_loop()
+        if self._thread is None:
+            self._loop = loop
+            self._thread = threading.Thread(target=self._write_loop, name="showcase-log",
+                                            daemon=True)
+            self._thread.start()
+        future: asyncio.Future[None] = loop.create_future()
+        self.last_seq = event.seq
+        self._queue.put((_row(event), future))
+        return future
+
+    def append_now(self, events: list[Event]) -> None:
+        """Append synchronously in one transaction (imports and first start, no server)."""
+        assert self._reader is not None, "open() the log first"
+        if events and events[0].seq != self.last_seq + 1:
+            raise LogError(f"seq {events[0].seq} does not follow {self.last_seq}")
+        with self._reader:
+            self._reader.execute("BEGIN")
+            self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                                     [_row(e) for e in events])
+        if events:
+            self.last_seq = events[-1].seq
+
+    def _write_loop(self) -> None:
+        conn = _connect(self.path)
+        loop = self._loop
+        assert loop is not None
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
+                stop = False
+                while True:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        stop = True
+                        break
+                    batch.append(more)
+                started = time.perf_counter()
+                error: BaseException | None = None
+                try:
+                    conn.execute("BEGIN")
+                    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                                     [row for row, _ in batch])
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    error = exc
+                    self.failed = exc
+                    log.critical("event log write failed, refusing further commands: %r", exc)
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                self.commit_seconds += time.perf_counter() - started
+                self.batches += 1
+                self.appended += len(batch)
+                loop.call_soon_threadsafe(_resolve, [f for _, f in batch], error)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(Unavailable("the event log failed to write", repr(error)))
+
+
+def data_dir_has_log(data_dir: str | Path) -> bool:
+    path = Path(data_dir) / LOG_FILE
+    return path.exists() and os.path.getsize(path) > 0

@@ -1,0 +1,251 @@
+"""The show's state: a pure fold of the event log.
+
+``State.apply(event)`` does no I/O and depends on nothing but the state and the event,
+so replaying the same log always gives the same state. It updates the state in place
+(a copy per event would make a long log slow to replay); ``fold(events)`` starts from
+an empty state. Standings are derived lazily and cached until an input changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from showcase import events as ev
+from showcase.errors import LogError
+from showcase.scoring import (
+    ACTIVE,
+    DISQUALIFIED,
+    ELIMINATED,
+    WITHDRAWN,
+    Standings,
+    compute_standings,
+)
+from showcase.showfile import Show, Team, parse_show, parse_team
+
+PENDING = "pending"
+OPEN = "open"
+PUBLISHED = "published"
+
+STATUS_BY_EVENT = {
+    ev.TEAM_DISQUALIFIED: DISQUALIFIED,
+    ev.TEAM_WITHDRAWN: WITHDRAWN,
+    ev.TEAM_REINSTATED: ACTIVE,
+}
+
+
+@dataclass(slots=True)
+class TeamState:
+    team: Team
+    status: str = ACTIVE
+    reason: str = ""
+    public_status: str = ACTIVE
+    public_reason: str = ""
+    joined_round: str = ""
+
+
+@dataclass(slots=True)
+class RoundState:
+    id: str
+    phase: str = PENDING
+    roster: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, float]] = field(default_factory=dict)
+    sheets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    jury_order: list[str] | None = None
+    published: dict[str, Any] | None = None
+    started_seq: int = 0
+    published_seq: int = 0
+    _standings: Standings | None = None
+
+
+@dataclass(slots=True)
+class State:
+    seq: int = 0
+    ts: float = 0.0
+    show: Show | None = None
+    teams: dict[str, TeamState] = field(default_factory=dict)
+    rounds: dict[str, RoundState] = field(default_factory=dict)
+    current_round: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    # -- reading ---------------------------------------------------------------
+
+    def require_show(self) -> Show:
+        if self.show is None:
+            raise LogError("the log has no show_configured event yet")
+        return self.show
+
+    def standings(self, round_id: str) -> Standings:
+        """Live standings of a round, from everything entered (the operator's view)."""
+        rnd = self.rounds[round_id]
+        if rnd._standings is None:
+            show = self.require_show()
+            cfg = show.round(round_id)
+            assert cfg is not None
+            rnd._standings = compute_standings(
+                show, cfg, rnd.roster, rnd.values, rnd.sheets, rnd.jury_order
+            )
+        return rnd._standings
+
+    # -- folding ---------------------------------------------------------------
+
+    def apply(self, event: ev.Event) -> None:
+        """Fold one event into the state. Raises LogError for an event that cannot apply."""
+        if event.seq != self.seq + 1:
+            raise LogError(f"event seq {event.seq} follows seq {self.seq}: the log has a gap")
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            raise LogError(f"seq {event.seq}: unknown event type {event.type!r}")
+        try:
+            handler(self, event)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LogError(f"seq {event.seq} ({event.type}) cannot apply: {exc!r}") from exc
+        self.seq = event.seq
+        self.ts = event.ts
+        self.counts[event.type] = self.counts.get(event.type, 0) + 1
+
+    def _round(self, round_id: str) -> RoundState:
+        rnd = self.rounds.get(round_id)
+        if rnd is None:
+            raise KeyError(f"round {round_id!r}")
+        return rnd
+
+    def _team(self, team_id: str) -> TeamState:
+        team = self.teams.get(team_id)
+        if team is None:
+            raise KeyError(f"team {team_id!r}")
+        return team
+
+
+def fold(events: Iterable[ev.Event], state: State | None = None) -> State:
+    state = state if state is not None else State()
+    for event in events:
+        state.apply(event)
+    return state
+
+
+def _show_configured(state: State, event: ev.Event) -> None:
+    show = parse_show(event.data["config"], f"log seq {event.seq}")
+    first = state.show is None
+    state.show = show
+    for team in show.teams:
+        known = state.teams.get(team.id)
+        if known is None:
+            state.teams[team.id] = TeamState(team)
+        else:
+            known.team = team
+    for cfg in show.rounds:
+        state.rounds.setdefault(cfg.id, RoundState(cfg.id))
+    if first:
+        opening = state.rounds[show.rounds[0].id]
+        _start_round(state, opening, event.seq)
+    current = state.rounds.get(state.current_round)
+    if current is not None and current.phase == OPEN:
+        # Teams new to the show file join the round under way.
+        for team in show.teams:
+            if state.teams[team.id].status == ACTIVE and team.id not in current.roster:
+                current.roster[team.id] = ACTIVE
+                state.teams[team.id].joined_round = current.id
+        current._standings = None
+    for rnd in state.rounds.values():
+        rnd._standings = None
+
+
+def _start_round(state: State, rnd: RoundState, seq: int) -> None:
+    rnd.phase = OPEN
+    rnd.started_seq = seq
+    rnd.roster = {t: ACTIVE for t, ts in state.teams.items() if _eligible(state, ts, rnd.id)}
+    for team in rnd.roster:
+        state.teams[team].joined_round = state.teams[team].joined_round or rnd.id
+    rnd._standings = None
+    state.current_round = rnd.id
+
+
+def _eligible(state: State, team: TeamState, round_id: str) -> bool:
+    """Active, and not a replacement team waiting for a later round."""
+    joined = team.joined_round
+    return team.status == ACTIVE and (
+        not joined or joined == round_id or state.rounds[joined].phase != PENDING
+    )
+
+
+def _team_added(state: State, event: ev.Event) -> None:
+    team = parse_team(f"log seq {event.seq}", "team", event.data["team"])
+    if team.id in state.teams:
+        raise ValueError(f"team {team.id!r} exists already")
+    state.teams[team.id] = TeamState(team, joined_round=event.data["round"])
+    state._round(event.data["round"])
+
+
+def _round_started(state: State, event: ev.Event) -> None:
+    _start_round(state, state._round(event.data["round"]), event.seq)
+
+
+def _score_entered(state: State, event: ev.Event) -> None:
+    d = event.data
+    rnd = state._round(d["round"])
+    value = d["value"]
+    if d.get("judge"):
+        cells = rnd.sheets.setdefault(d["criterion"], {}).setdefault(d["team"], {})
+        key = d["judge"]
+    else:
+        cells = rnd.values.setdefault(d["criterion"], {})
+        key = d["team"]
+    if value is None:
+        cells.pop(key, None)
+    else:
+        cells[key] = float(value)
+    rnd._standings = None
+
+
+def _team_status(state: State, event: ev.Event) -> None:
+    d = event.data
+    team = state._team(d["team"])
+    status = STATUS_BY_EVENT[event.type]
+    team.status = status
+    team.reason = d["reason"]
+    if d.get("announce"):
+        team.public_status = status
+        team.public_reason = d["reason"]
+    rnd = state._round(d["round"])
+    if d["team"] in rnd.roster or (status == ACTIVE and rnd.phase == OPEN):
+        rnd.roster[d["team"]] = status
+        rnd._standings = None
+
+
+def _jury_decided(state: State, event: ev.Event) -> None:
+    rnd = state._round(event.data["round"])
+    rnd.jury_order = list(event.data["order"])
+    rnd._standings = None
+
+
+def _round_published(state: State, event: ev.Event) -> None:
+    d = event.data
+    rnd = state._round(d["round"])
+    rnd.phase = PUBLISHED
+    rnd.published = d
+    rnd.published_seq = event.seq
+    for row in d["standings"]["rows"]:
+        team = state._team(row["team"])
+        status = row["status"]
+        if status == ELIMINATED:
+            team.status = ELIMINATED
+            team.reason = f"eliminated in {rnd.id}"
+            rnd.roster[row["team"]] = ELIMINATED
+        team.public_status = status
+        team.public_reason = row.get("reason", "")
+    rnd._standings = None
+
+
+_HANDLERS = {
+    ev.SHOW_CONFIGURED: _show_configured,
+    ev.TEAM_ADDED: _team_added,
+    ev.ROUND_STARTED: _round_started,
+    ev.SCORE_ENTERED: _score_entered,
+    ev.TEAM_DISQUALIFIED: _team_status,
+    ev.TEAM_WITHDRAWN: _team_status,
+    ev.TEAM_REINSTATED: _team_status,
+    ev.JURY_DECIDED: _jury_decided,
+    ev.ROUND_PUBLISHED: _round_published,
+}
