@@ -254,6 +254,7 @@ def decide_jury(state: State, round_id: str, body: Any) -> Command:
     reason = _reason(body, True, "a jury decision")
     order = body["order"]
     standings = state.standings(round_id)
+    _require_complete(state, round_id, "the jury decides once every score is in")
     tied = standings.tied_at_cut or (state.rounds[round_id].jury_order or [])
     if not tied:
         raise Conflict(f"no teams are tied across the cut in round {round_id!r}", seq=state.seq)
@@ -263,6 +264,15 @@ def decide_jury(state: State, round_id: str, body: Any) -> Command:
     return ev.JURY_DECIDED, {"round": round_id, "order": list(order), "reason": reason}
 
 
+def _require_complete(state: State, round_id: str, hint: str) -> None:
+    missing = state.standings(round_id).missing
+    if missing:
+        cells = ", ".join(f"{m['team']}/{m['criterion']}" for m in missing[:8])
+        more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        raise Conflict(f"round {round_id!r} is not complete: missing {cells}{more}", hint,
+                       seq=state.seq)
+
+
 def publish_round(state: State, round_id: str, body: Any) -> Command:
     """Announce a round's results at once: every score, the cut and the eliminations."""
     body = check_body(body, ROUND_SPEC)
@@ -270,9 +280,7 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
     _round(state, round_id)
     _open_round(state, round_id)
     standings = state.standings(round_id)
-    if standings.missing:
-        cells = ", ".join(f"{m['team']}/{m['criterion']}" for m in standings.missing[:8])
-        raise Conflict(f"round {round_id!r} is not complete: missing {cells}", seq=state.seq)
+    _require_complete(state, round_id, "enter the missing scores first")
     if standings.tied_at_cut:
         raise Conflict(
             f"teams {', '.join(standings.tied_at_cut)} are tied across the cut",

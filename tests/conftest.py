@@ -1,0 +1,139 @@
+"""Shared fixtures: a real showcase server in a subprocess, on a free port, with real SQLite."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from showcase.showfile import sample_show_path
+
+OPERATOR = "operator-token-for-tests"
+PRESENTER = "presenter-token-for-tests"
+JUDGE = "judge-token-for-tests"
+TOKENS_ENV = {
+    "SHOWCASE_OPERATOR_TOKEN": OPERATOR,
+    "SHOWCASE_PRESENTER_TOKEN": PRESENTER,
+    "SHOWCASE_JUDGE_TOKEN": JUDGE,
+}
+SERVING = re.compile(r"serving .* on (http://\S+)")
+
+
+class Server:
+    """``showcase serve`` as a user runs it; restartable on the same data directory."""
+
+    def __init__(self, showfile: Path, data: Path) -> None:
+        self.showfile = showfile
+        self.data = data
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def start(self, port: int = 0) -> Server:
+        env = {**os.environ, **TOKENS_ENV, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "showcase", "serve", str(self.showfile), "--port", str(port),
+             "--data", str(self.data)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            found = SERVING.search(line)
+            if found:
+                self.url = found.group(1)
+                return self
+        self.stop()
+        raise RuntimeError("server did not start:\n" + "".join(self.output))
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> Server:
+        port = self.port
+        self.stop()
+        return self.start(port)
+
+    # -- convenience -------------------------------------------------------
+
+    def client(self, token: str | None = OPERATOR) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+    def post(self, path: str, body: Any = None, token: str | None = OPERATOR) -> httpx.Response:
+        with self.client(token) as c:
+            return c.post(path, json=body if body is not None else {})
+
+    def state(self, token: str | None = OPERATOR) -> dict[str, Any]:
+        with self.client(token) as c:
+            response = c.get("/api/state")
+            response.raise_for_status()
+            return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def showfile() -> Path:
+    return sample_show_path()
+
+
+@pytest.fixture
+def server(tmp_path: Path, showfile: Path) -> Iterator[Server]:
+    srv = Server(showfile, tmp_path / "data").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+SAMPLE_BENCHMARK = {"lg": 78.4, "skt": 71.2, "upstage": 69.8, "naver": 66.5, "ncai": 58.3}
+SAMPLE_FEEDBACK = {"lg": 4.4, "skt": 4.3, "upstage": 4.0, "naver": 3.8, "ncai": 3.5}
+SAMPLE_SHEETS = {
+    "lg": [88, 91, 85, 90, 87], "skt": [80, 84, 79, 83, 82], "upstage": [82, 78, 85, 80, 79],
+    "naver": [75, 77, 72, 79, 74], "ncai": [70, 68, 73, 66, 71],
+}
+JUDGES = ["kim", "lee", "park", "choi", "jung"]
+
+
+def score_sample_round(srv: Server) -> None:
+    """Enter every score of the sample round r1 over HTTP, as operator and judges would."""
+    with srv.client(OPERATOR) as op, srv.client(JUDGE) as judge:
+        for team, value in SAMPLE_BENCHMARK.items():
+            op.post("/api/scores", json={"criterion": "benchmark", "team": team,
+                                         "value": value}).raise_for_status()
+        for team, sheets in SAMPLE_SHEETS.items():
+            for j, value in zip(JUDGES, sheets, strict=True):
+                judge.post("/api/scores", json={"criterion": "expert", "team": team,
+                                                "judge": j, "value": value}).raise_for_status()
+        for team, value in SAMPLE_FEEDBACK.items():
+            op.post("/api/scores", json={"criterion": "feedback", "team": team,
+                                         "value": value}).raise_for_status()
