@@ -68,7 +68,8 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine.open()
+        if not engine.is_open:
+            engine.open()
         log.info("show %r at seq %d from %s", show.title_en, engine.committed.seq, data_dir)
         try:
             yield

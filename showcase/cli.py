@@ -96,7 +96,12 @@ def _run(show_path: str | Path, data_dir: str, host: str, port: int,
 
     show = load_show(show_path)
     app = build_app(show, data_dir)
-    sock = _bind(host, port)
+    app.state.engine.open()  # here, so that a refused log or show file is a clear message
+    try:
+        sock = _bind(host, port)
+    except ShowcaseError:
+        app.state.engine.close()
+        raise
     bound = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
     config = uvicorn.Config(app, log_level="warning", ws_max_size=64 * 1024,

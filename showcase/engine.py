@@ -73,6 +73,10 @@ class Engine:
     def close(self) -> None:
         self.log.close()
 
+    @property
+    def is_open(self) -> bool:
+        return self.log.is_open
+
     # -- commands ------------------------------------------------------------
 
     async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],

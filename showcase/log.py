@@ -107,6 +107,10 @@ class SQLiteLog:
             raise LogError(f"{self.path} cannot be opened as an event log: {exc}") from exc
         return self
 
+    @property
+    def is_open(self) -> bool:
+        return self._reader is not None
+
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(_STOP)

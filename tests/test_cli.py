@@ -1,0 +1,135 @@
+"""The command line as a user runs it: demo, export, import."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from showcase.cli import main
+from tests.conftest import OPERATOR, Server, score_sample_round
+
+
+def test_demo_runs_the_sample_show_and_prints_urls_and_tokens(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOWCASE_")}
+    proc = subprocess.Popen([sys.executable, "-m", "showcase", "demo", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**env, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "serving" in line or not line:
+                break
+        out = "".join(lines)
+        url = re.search(r"serving .* on (http://\S+)", out).group(1)  # type: ignore[union-attr]
+        token = re.search(r"operator\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+        for page in ("/api/state", "/events", "/healthz", "/metrics"):
+            assert f"{url}{page}" in out
+        assert "presenter" in out and "judge" in out and "publish" in out
+        auth = {"Authorization": f"Bearer {token}"}
+        state = httpx.get(f"{url}/api/state", headers=auth).json()["state"]
+        standings = state["rounds"][0]["standings"]
+        assert standings["complete"] and standings["rows"][0]["team"] == "lg"
+        published = httpx.post(f"{url}/api/rounds/r1/publish", headers=auth)
+        assert published.status_code == 201
+        public = httpx.get(f"{url}/api/state").json()["state"]
+        assert public["rounds"][0]["standings"]["rows"][-1]["status"] == "eliminated"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+
+
+def test_export_then_import_rebuilds_the_identical_show(
+        server: Server, tmp_path: Path, showfile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    score_sample_round(server)
+    server.post("/api/teams/naver/disqualify", {"reason": "weights"}).raise_for_status()
+    server.post("/api/rounds/r1/publish").raise_for_status()
+    before = server.state(OPERATOR)
+    out = tmp_path / "export"
+    # export works while the server runs
+    assert main(["export", "--data", str(server.data), "--out", str(out)]) == 0
+    lines = (out / "events.ndjson").read_bytes().splitlines()
+    assert len(lines) == before["seq"]
+    rows = list(csv.DictReader((out / "standings.csv").open(encoding="utf-8")))
+    assert [(r["team"], r["status"], r["total"]) for r in rows][:2] == [
+        ("lg", "active", "80.65"), ("skt", "active", "73.85")]
+    assert rows[-1]["team"] == "naver" and rows[-1]["status"] == "disqualified"
+    standings = orjson.loads((out / "standings.json").read_bytes())
+    assert standings["rounds"][0]["published"]["rows"][0]["total"] == 80.65
+
+    fresh = tmp_path / "rehearsal-copy"
+    assert main(["import", str(out / "events.ndjson"), "--data", str(fresh)]) == 0
+    copy = Server(showfile, fresh).start()
+    try:
+        assert copy.state(OPERATOR) == before
+    finally:
+        copy.stop()
+    # a second import into the same directory would mix two shows: refused
+    assert main(["import", str(out / "events.ndjson"), "--data", str(fresh)]) == 2
+    assert "already has a log" in capsys.readouterr().err
+
+
+def test_import_of_a_broken_log_names_the_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "events.ndjson"
+    bad.write_text('{"seq": 1, "ts": 1, "type": "round_started", "actor": "x", "data": {}}\n'
+                   "not json\n")
+    assert main(["import", str(bad), "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:1" in err and "cannot apply" in err
+    bad.write_text('{"seq": 1, "ts": 1, "type": "party", "actor": "x", "data": {}}\n')
+    assert main(["import", str(bad), "--data", str(tmp_path / "d")]) == 2
+    assert "unknown event type 'party'" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "events.sqlite3").exists()
+
+
+def test_export_of_a_directory_without_a_log_says_so(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--data", str(tmp_path)]) == 2
+    assert "has no event log" in capsys.readouterr().err
+
+
+def test_two_servers_cannot_share_one_data_directory(server: Server, showfile: Path) -> None:
+    second = Server(showfile, server.data)
+    with pytest.raises(RuntimeError, match="in use by another showcase server"):
+        second.start()
+
+
+def test_changed_show_file_is_recorded_and_a_removed_team_is_refused(
+        server: Server, tmp_path: Path, showfile: Path) -> None:
+    server.post("/api/scores", {"criterion": "benchmark", "team": "ncai", "value": 50})
+    server.stop()
+    text = showfile.read_text(encoding="utf-8")
+    recoloured = tmp_path / "recoloured.toml"
+    recoloured.write_text(text.replace('colour = "#1f6feb"', 'colour = "#123456"'),
+                          encoding="utf-8")
+    again = Server(recoloured, server.data).start()
+    try:
+        state = again.state(OPERATOR)
+        assert state["seq"] == 3  # show, score, and the changed show file
+        assert state["state"]["teams"][4]["colour"] == "#123456"
+        assert state["state"]["rounds"][0]["values"]["benchmark"] == {"ncai": 50}
+    finally:
+        again.stop()
+    without = tmp_path / "without-ncai.toml"
+    without.write_text(text[: text.index('[[teams]]\nid = "ncai"')]
+                       + text[text.index("# 100 points in all"):], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "showcase", "serve", str(without), "--port", "0",
+         "--data", str(server.data)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert f"{without}: team 'ncai': is in this data directory's log" in result.stderr
