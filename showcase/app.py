@@ -76,12 +76,16 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         finally:
             engine.close()
 
-    def role_of(request: Request | WebSocket) -> str:
+    def role_of(request: Request | WebSocket, query_token: bool = False) -> str:
+        """The caller's role. ``?token=`` only where a browser cannot send headers
+        (EventSource, WebSocket, a page's state fetch), never for commands."""
         return tokens.role_of(request.headers.get("authorization"),
-                              request.query_params.get("token"))
+                              request.query_params.get("token") if query_token else None)
 
     def actor(request: Request, role: str) -> str:
-        user = request.headers.get("x-showcase-user", "").strip()
+        # Headers arrive as Latin-1; a UTF-8 name such as 김지원 is decoded back here.
+        user = request.headers.get("x-showcase-user", "").encode("latin-1").decode(
+            "utf-8", "replace").strip()
         if user and not USER_RE.match(user):
             raise BadRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
         return f"{role}:{user}" if user else role
@@ -116,13 +120,15 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         return run
 
     async def get_state(request: Request) -> Response:
-        view = VIEW_OF_ROLE[role_of(request)]
+        view = VIEW_OF_ROLE[role_of(request, query_token=True)]
         return JSON(engine.state_message(view))
 
     async def get_log(request: Request) -> Response:
         require(role_of(request), ("operator",), "reading the event log")
         since = _int_param(request, "since", 0)
         limit = min(_int_param(request, "limit", 200), 5000)
+        if limit == 0:
+            raise BadRequest("query parameter 'limit' must be at least 1")
         types = request.query_params.get("type")
         wanted = set(types.split(",")) if types else None
         if wanted and not wanted <= ev.EVENT_TYPES:
@@ -132,15 +138,17 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         return JSON({"seq": engine.committed.seq, "events": [e.to_json() for e in found]})
 
     async def events(request: Request) -> Response:
-        view = VIEW_OF_ROLE[role_of(request)]
-        since = _since(request.query_params.get("since") or request.headers.get("last-event-id"))
+        view = VIEW_OF_ROLE[role_of(request, query_token=True)]
+        # On a reconnect EventSource sends Last-Event-ID, newer than a since= in its URL.
+        since = _since(request.headers.get("last-event-id") or request.query_params.get("since"))
         return EventStream(engine, view, since)
 
     async def websocket(ws: WebSocket) -> None:
         try:
-            view = VIEW_OF_ROLE[role_of(ws)]
+            view = VIEW_OF_ROLE[role_of(ws, query_token=True)]
             since = _since(ws.query_params.get("since"))
         except ShowcaseError as exc:
+            await ws.accept()  # so that the client can read why it is refused
             await ws.close(code=1008, reason=exc.message[:120])
             return
         await websocket_stream(ws, engine, view, since)
@@ -186,18 +194,20 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         Route("/api/teams", command(("operator",), "adding a team", add_team), methods=["POST"]),
         *(
             Route(f"/api/teams/{{team}}/{verb}",
-                  command(("operator",), f"to {verb} a team", team_status(event_type)),
+                  command(("operator",), f"{doing} a team", team_status(event_type)),
                   methods=["POST"])
-            for verb, event_type in (("disqualify", ev.TEAM_DISQUALIFIED),
-                                     ("withdraw", ev.TEAM_WITHDRAWN),
-                                     ("reinstate", ev.TEAM_REINSTATED))
+            for verb, doing, event_type in (
+                ("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
+                ("withdraw", "withdrawing", ev.TEAM_WITHDRAWN),
+                ("reinstate", "reinstating", ev.TEAM_REINSTATED))
         ),
         *(
             Route(f"/api/rounds/{{round}}/{verb}",
-                  command(("operator",), f"to {verb} a round", round_command(fn)),
-                  methods=["POST"])
-            for verb, fn in (("start", commands.start_round), ("jury", commands.decide_jury),
-                             ("publish", commands.publish_round))
+                  command(("operator",), what, round_command(fn)), methods=["POST"])
+            for verb, what, fn in (
+                ("start", "starting a round", commands.start_round),
+                ("jury", "recording a jury decision", commands.decide_jury),
+                ("publish", "publishing a round", commands.publish_round))
         ),
     ]
 

@@ -42,7 +42,8 @@ def check_body(body: Any, spec: Spec) -> dict[str, Any]:
         value = body[name]
         wrong_bool = isinstance(value, bool) and bool not in kinds
         if wrong_bool or not isinstance(value, kinds):
-            expected = " or ".join(dict.fromkeys(TYPE_NAMES.get(k, k.__name__) for k in kinds))
+            expected = ("a whole number" if kinds == (int,) else
+                        " or ".join(dict.fromkeys(TYPE_NAMES.get(k, k.__name__) for k in kinds)))
             raise BadRequest(f"field {name!r} must be {expected}, not {_type_name(value)}")
     return body
 
@@ -178,7 +179,7 @@ def change_status(state: State, event_type: str, team_id: str, body: Any) -> Com
     elif team.status != ACTIVE:
         raise Conflict(f"team {team_id!r} is already {team.status}", seq=state.seq)
     round_id = state.current_round
-    if state.rounds[round_id].phase == PUBLISHED and event_type != ev.TEAM_REINSTATED:
+    if state.rounds[round_id].phase == PUBLISHED:
         # Between rounds the change counts from the next round on.
         pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
         round_id = pending[0] if pending else round_id
@@ -255,10 +256,11 @@ def decide_jury(state: State, round_id: str, body: Any) -> Command:
     order = body["order"]
     standings = state.standings(round_id)
     _require_complete(state, round_id, "the jury decides once every score is in")
-    tied = standings.tied_at_cut or (state.rounds[round_id].jury_order or [])
+    tied = standings.tied_at_cut or standings.jury_applied
     if not tied:
         raise Conflict(f"no teams are tied across the cut in round {round_id!r}", seq=state.seq)
-    if sorted(map(str, order)) != sorted(tied) or len(set(map(str, order))) != len(order):
+    if (not all(isinstance(t, str) for t in order) or sorted(order) != sorted(tied)
+            or len(set(order)) != len(order)):
         raise BadRequest("'order' must list each tied team once, best first",
                          f"tied teams: {', '.join(tied)}")
     return ev.JURY_DECIDED, {"round": round_id, "order": list(order), "reason": reason}

@@ -27,32 +27,42 @@ WITHDRAWN = "withdrawn"
 ELIMINATED = "eliminated"
 
 
-def round_half_up(value: float, precision: int) -> float:
-    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-precision), ROUND_HALF_UP))
+def _dec(value: float | Decimal) -> Decimal:
+    # repr() is the shortest text that reads back as the float: 70.5 stays 70.5
+    return value if isinstance(value, Decimal) else Decimal(repr(value))
+
+
+def round_half_up(value: float | Decimal, precision: int) -> float:
+    return float(_dec(value).quantize(Decimal(1).scaleb(-precision), ROUND_HALF_UP))
 
 
 def aggregate_sheets(sheets: Iterable[float], trim: bool) -> float | None:
     """Mean of the judges' sheets; trimmed drops one highest and one lowest (three or more)."""
-    values = sorted(sheets)
+    values = sorted(_dec(v) for v in sheets)
     if not values:
         return None
     if trim and len(values) >= 3:
         values = values[1:-1]
-    return sum(values) / len(values)
+    return float(sum(values) / len(values))
 
 
-def normalise(criterion: Criterion, raw: float, best: float | None) -> float:
-    """Points for one raw value, before rounding."""
+def normalise(criterion: Criterion, raw: float, best: float | None) -> Decimal:
+    """Points for one raw value, before rounding, in decimal arithmetic.
+
+    Decimal, and multiplying before dividing, keeps exact halves exact: 35 points at
+    70.5 of 100 is 24.675 and rounds half-up to 24.68 (in floats it is 24.67499...).
+    """
+    value, points = _dec(raw), _dec(criterion.points)
     if criterion.normalise == "points":
-        return raw
+        return value
     if criterion.normalise == "linear":
-        span = criterion.maximum - criterion.baseline
-        share = (raw - criterion.baseline) / span
-        return criterion.points * min(1.0, max(0.0, share))
+        baseline, maximum = _dec(criterion.baseline), _dec(criterion.maximum)
+        clamped = min(maximum, max(baseline, value))
+        return points * (clamped - baseline) / (maximum - baseline)
     # relative: the best team gets full points
     if not best or best <= 0:
-        return 0.0
-    return criterion.points * max(0.0, raw) / best
+        return Decimal(0)
+    return points * max(Decimal(0), value) / _dec(best)
 
 
 @dataclass(slots=True)
@@ -92,6 +102,7 @@ class Standings:
     survivors: int
     cut_rule: str
     tied_at_cut: list[str] = field(default_factory=list)
+    jury_applied: list[str] = field(default_factory=list)
     missing: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -114,6 +125,7 @@ class Standings:
                 "survivors": self.survivors,
                 "tied": self.tied_at_cut,
                 "resolved": self.resolved,
+                "jury": self.jury_applied,
             },
             "complete": self.complete,
             "missing": self.missing,
@@ -133,7 +145,10 @@ def compute_standings(
     ``roster`` maps each team in the round to its status (active, disqualified, withdrawn);
     ``values[criterion][team]`` holds single raw values and ``sheets[criterion][team][judge]``
     judges' sheets; ``jury_order`` lists teams best first, as the jury decided a tie.
+    A jury order applies only while it names exactly the teams tied across the cut: if a
+    correction changes who is tied, the tie is flagged again for a new decision.
     """
+    judges = len(show.judges)
     ranked = [t for t, status in roster.items() if status in (ACTIVE, ELIMINATED)]
     raw: dict[str, dict[str, float | None]] = {t: {} for t in roster}
     counts: dict[str, dict[str, int]] = {t: {} for t in roster}
@@ -144,10 +159,13 @@ def compute_standings(
                 team_sheets = sheets.get(crit.id, {}).get(team, {})
                 raw[team][crit.id] = aggregate_sheets(team_sheets.values(), crit.trim)
                 counts[team][crit.id] = len(team_sheets)
-            else:
-                raw[team][crit.id] = values.get(crit.id, {}).get(team)
+                if len(team_sheets) < judges and team in ranked:
+                    missing.append({"criterion": crit.id, "team": team,
+                                    "detail": f"{len(team_sheets)} of {judges} sheets"})
+                continue
+            raw[team][crit.id] = values.get(crit.id, {}).get(team)
             if raw[team][crit.id] is None and team in ranked:
-                missing.append({"criterion": crit.id, "team": team})
+                missing.append({"criterion": crit.id, "team": team, "detail": "no value"})
 
     points: dict[str, dict[str, float | None]] = {t: {} for t in roster}
     for crit in show.criteria:
@@ -167,28 +185,18 @@ def compute_standings(
             raw=raw[team],
             points=points[team],
             sheets=counts[team],
-            total=round_half_up(sum(p for p in points[team].values() if p is not None),
+            total=round_half_up(sum(_dec(p) for p in points[team].values() if p is not None),
                                 show.precision),
-            complete=all(p is not None for p in points[team].values()),
+            complete=not any(m["team"] == team for m in missing),
         )
         for team in roster
     }
-
-    jury = {team: i for i, team in enumerate(jury_order or [])}
 
     def merit(team: str) -> tuple[float, ...]:
         row = rows[team]
         return (-row.total, *(-(row.points.get(c) or 0.0) for c in rnd.tie_break))
 
-    def key(team: str) -> tuple[Any, ...]:
-        return (merit(team), jury.get(team, -1))
-
-    order = sorted(ranked, key=key)  # stable: equal teams keep roster order for display
-    for i, team in enumerate(order):
-        prev = order[i - 1] if i else None
-        rows[team].rank = rows[prev].rank if prev and key(prev) == key(team) else i + 1
-        rows[team].position = i + 1
-
+    order = sorted(ranked, key=merit)  # stable: equal teams keep roster order for display
     n = len(order)
     cut = rnd.cut
     if cut.kind == "eliminate_bottom":
@@ -201,9 +209,20 @@ def compute_standings(
         survivors = n
 
     tied: list[str] = []
-    if 0 < survivors < n and key(order[survivors - 1]) == key(order[survivors]):
-        shared = rows[order[survivors]].rank
-        tied = [t for t in order if rows[t].rank == shared]
+    if 0 < survivors < n and merit(order[survivors - 1]) == merit(order[survivors]):
+        level = merit(order[survivors])
+        tied = [t for t in order if merit(t) == level]
+    decided: list[str] = []
+    if tied and jury_order and sorted(jury_order) == sorted(tied):
+        start = order.index(tied[0])
+        order[start:start + len(tied)] = decided = list(jury_order)
+        tied = []
+
+    for i, team in enumerate(order):
+        prev = order[i - 1] if i else None
+        shares = prev is not None and merit(prev) == merit(team) and team not in decided
+        rows[team].rank = rows[prev].rank if shares and prev is not None else i + 1
+        rows[team].position = i + 1
     for i, team in enumerate(order):
         rows[team].jury = team in tied
         rows[team].advances = None if team in tied else i < survivors
@@ -215,5 +234,6 @@ def compute_standings(
         survivors=survivors,
         cut_rule=cut.describe(),
         tied_at_cut=tied,
+        jury_applied=decided,
         missing=missing,
     )

@@ -209,7 +209,9 @@ def _team_status(state: State, event: ev.Event) -> None:
         team.public_status = status
         team.public_reason = d["reason"]
     rnd = state._round(d["round"])
-    if d["team"] in rnd.roster or (status == ACTIVE and rnd.phase == OPEN):
+    if rnd.phase == PUBLISHED:
+        return  # what was announced stays as announced
+    if d["team"] in rnd.roster or (rnd.phase == OPEN and _eligible(state, team, rnd.id)):
         rnd.roster[d["team"]] = status
         rnd._standings = None
 

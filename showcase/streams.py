@@ -130,6 +130,18 @@ async def _first_completed(*coros: Coroutine[Any, Any, None]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _is_ping(text: str | None) -> bool:
+    if text is None:
+        return False
+    if text.strip() == "ping":
+        return True
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "ping"
+
+
 async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int | None) -> None:
     """A read-only WebSocket: clients may send small pings; anything else closes it."""
     await ws.accept()
@@ -156,7 +168,7 @@ async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int 
             if len(payload) > MAX_CLIENT_MESSAGE:
                 await ws.close(code=1009, reason="message too big: this stream is read-only")
                 return
-            if message.get("text") not in ("ping", '{"type":"ping"}'):
+            if not _is_ping(message.get("text")):
                 await ws.close(code=1003, reason="this stream is read-only; send nothing or 'ping'")
                 return
 

@@ -37,7 +37,7 @@ def public_state(state: State) -> dict[str, Any]:
     assert show is not None
     return {
         "show": {"title_ko": show.title_ko, "title_en": show.title_en,
-                 "precision": show.precision},
+                 "precision": show.precision, "frame_rate": show.frame_rate},
         "criteria": [{"id": c.id, "name_ko": c.name_ko, "name_en": c.name_en,
                       "points": c.points} for c in show.criteria],
         "current_round": state.current_round,

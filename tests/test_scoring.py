@@ -217,3 +217,41 @@ def test_tie_break_orders_equal_totals_by_the_first_differing_criterion() -> Non
     # b: 16 (benchmark 55) + 28.5 (expert 81.4286 rounds to 28.50) = 44.5: a leads on benchmark
     assert [(r.team, r.total, r.rank) for r in standings.rows] == [("a", 44.5, 1),
                                                                    ("b", 44.5, 2)]
+
+
+def test_an_exact_half_rounds_up() -> None:
+    s = Show(cut={"advance": 5})
+    for judge in ("j1", "j2", "j3"):
+        s.score("expert", "a", 70.5, judge=judge)
+    # 35 points x 70.5% = 24.675 exactly: half-up gives 24.68 (floats would give 24.67)
+    assert s.state.standings("r1").row("a").points["expert"] == 24.68  # type: ignore[union-attr]
+
+
+def test_a_jury_decision_stops_applying_when_a_correction_changes_who_is_tied() -> None:
+    s = hand_round()
+    s.run(commands.decide_jury, "r1", {"order": ["d", "c"], "reason": "jury vote"})
+    assert s.state.standings("r1").jury_applied == ["d", "c"]
+    # corrections bring b to 16 + 28 + 15 = 59 as well
+    for judge, value in zip(("j1", "j2", "j3"), (80, 80, 100), strict=True):
+        s.score("expert", "b", value, judge=judge, reason="sheet mix-up")
+    s.score("benchmark", "b", 55, reason="re-graded")
+    s.score("feedback", "b", 48, reason="duplicate votes removed")
+    standings = s.state.standings("r1")
+    assert standings.tied_at_cut == ["b", "c", "d"]  # three-way tie: the old order no longer fits
+    assert standings.jury_applied == []
+    with pytest.raises(Conflict, match="tied across the cut"):
+        commands.publish_round(s.state, "r1", {})
+
+
+def test_a_judged_criterion_is_incomplete_until_every_judge_has_a_sheet() -> None:
+    s = Show(cut={"advance": 5})
+    for team in "abcde":
+        s.score("benchmark", team, 50)
+        s.score("feedback", team, 50)
+        for judge in ("j1", "j2", "j3"):
+            if (team, judge) != ("c", "j3"):
+                s.score("expert", team, 60, judge=judge)
+    assert s.state.standings("r1").missing == [
+        {"criterion": "expert", "team": "c", "detail": "2 of 3 sheets"}]
+    with pytest.raises(Conflict, match=r"missing c/expert"):
+        commands.publish_round(s.state, "r1", {})

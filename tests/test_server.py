@@ -217,3 +217,36 @@ def test_health_and_metrics(server: Server) -> None:
     assert "showcase_seq 2" in metrics
     assert "showcase_log_appended_total 1" in metrics
     assert 'showcase_subscribers{view="public"} 0' in metrics
+
+
+def test_stream_details_a_client_author_relies_on(server: Server) -> None:
+    from websockets.sync.client import connect
+
+    with connect(server.url.replace("http", "ws") + "/ws?token=bad-token-given") as ws:
+        try:
+            ws.recv(timeout=5)
+        except Exception as exc:  # closed by the server, with the reason
+            assert "not valid" in str(exc)
+        assert ws.close_code == 1008
+    with connect(server.url.replace("http", "ws") + "/ws") as ws:
+        assert '"snapshot"' in ws.recv(timeout=5)
+        ws.send('{"type": "ping"}')  # as json.dumps writes it
+        seq = server.post("/api/scores", {"criterion": "benchmark", "team": "lg",
+                                          "value": 9}).json()["seq"]
+        assert f'"seq":{seq}' in ws.recv(timeout=5)
+    # Last-Event-ID (sent by EventSource on reconnect) wins over a stale since in the URL
+    resumed = read_sse(server.url, 1, params={"since": 0}, headers={"Last-Event-ID": "1"})
+    assert resumed[0]["seq"] == 2
+
+
+def test_commands_take_tokens_from_the_header_only_and_names_in_utf8(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as c:
+        refused = c.post("/api/scores", params={"token": OPERATOR},
+                         json={"criterion": "benchmark", "team": "lg", "value": 5})
+        assert refused.status_code == 401
+        ok = c.post("/api/scores", json={"criterion": "benchmark", "team": "lg", "value": 5},
+                    headers={"Authorization": f"Bearer {OPERATOR}",
+                             "X-Showcase-User": "김지원".encode()})
+        assert ok.status_code == 201
+        log = c.get("/api/log", headers={"Authorization": f"Bearer {OPERATOR}"}).json()
+    assert log["events"][-1]["actor"] == "operator:김지원"

@@ -72,3 +72,23 @@ def test_unannounced_disqualification_stays_out_of_the_public_view() -> None:
     assert public["b"]["status"] == "active"
     assert "weights match" not in orjson.dumps(public_state(s.state)).decode()
     assert s.state.teams["b"].status == "disqualified"
+
+
+def test_reinstating_after_publication_leaves_the_announced_round_alone() -> None:
+    s = hand_round()
+    s.run(commands.decide_jury, "r1", {"order": ["d", "c"], "reason": "jury"})
+    s.run(commands.publish_round, "r1", {})
+    before = orjson.dumps(s.state.standings("r1").to_json())
+    event = s.run(commands.change_status, ev.TEAM_REINSTATED, "e", {"reason": "cleared"})
+    assert event.data["round"] == "r2"
+    assert orjson.dumps(s.state.standings("r1").to_json()) == before
+    s.run(commands.start_round, "r2", {})
+    assert "e" in s.state.rounds["r2"].roster
+
+
+def test_reinstating_a_replacement_team_does_not_pull_it_into_the_open_round() -> None:
+    s = Show()
+    s.run(commands.add_team, {"id": "kakao", "name_ko": "카카오", "name_en": "Kakao"})
+    s.run(commands.change_status, ev.TEAM_WITHDRAWN, "kakao", {"reason": "changed its mind"})
+    s.run(commands.change_status, ev.TEAM_REINSTATED, "kakao", {"reason": "back in"})
+    assert "kakao" not in s.state.rounds["r1"].roster
