@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -34,12 +33,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+from _common import describe, machine, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = ROOT / "showcase" / "sample" / "show.toml"
@@ -443,21 +443,9 @@ def measure(server: ServerProcess, workdir: Path, client: str, connections: int,
 # -- report --------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True,
-                        timeout=10).stdout.splitlines()
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "kernel": platform.release(),
-            "python": platform.python_version(), "tmp": tempfile.gettempdir(),
-            "fs": fs[-1].split()[1] if len(fs) > 1 else "?"}
-
-
 def report(args: argparse.Namespace, bare: list[Bare], loads: list[Load]) -> None:
-    m = machine()
-    print(f"\nmachine: {m['nproc']} x {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
-          f"data dir on {m['fs']} ({m['tmp']})")
+    m = machine(tempfile.gettempdir())
+    print(f"\nmachine: {describe(m)}")
     print(f"load: {args.connections} connections, {args.seconds:g} s a window after "
           f"{args.warmup:g} s of warm-up, {args.repeat} window(s) per client\n")
     print(f"{'baseline (one process)':<44}{'appends/s':>11}{'commit p50':>12}{'commit p99':>12}")
@@ -519,18 +507,6 @@ def report(args: argparse.Namespace, bare: list[Bare], loads: list[Load]) -> Non
 
 
 # -- main ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM (and Ctrl-C, already) unwinds through the finally blocks that clean up."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main() -> int:

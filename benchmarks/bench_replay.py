@@ -17,21 +17,18 @@ criterion of round r1), then times, over several repetitions after one warm-up:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import os
-import platform
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _common import describe, machine, stop_on_sigterm
 
 from showcase import commands
 from showcase import events as ev
@@ -153,28 +150,6 @@ def timed(fn: Callable[[], int], repeat: int, expect: int) -> list[float]:
 # -- report ------------------------------------------------------------------------------
 
 
-def machine(data_dir: Path) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    df = subprocess.run(["df", "-T", str(data_dir)], capture_output=True, text=True,
-                        timeout=10).stdout.splitlines()
-    fs = df[-1].split()[1] if len(df) > 1 else "?"
-    return (f"{os.cpu_count()} x {cpu}, Linux {platform.release()}, "
-            f"Python {platform.python_version()}, data dir on {fs}")
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events in the log (100000)")
@@ -208,7 +183,7 @@ def main() -> int:
             ("open", "Engine(show, dir).open() + close()",
              timed(lambda: engine_open(show, data_dir), repeat, n)),
         ]
-        print(f"\nmachine: {machine(data_dir)}\n")
+        print(f"\nmachine: {describe(machine(data_dir))}\n")
         print(f"{'':<8}{'what':<52}{'median':>9}{'min':>9}{'max':>9}{'events/s':>12}")
         for key, what, times in results:
             med = statistics.median(times)

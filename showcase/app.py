@@ -174,6 +174,8 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
             *(f'showcase_subscribers{{view="{v}"}} {n}' for v, n in engine.hub.count().items()),
             "# TYPE showcase_messages_published_total counter",
             f"showcase_messages_published_total {engine.hub.published}",
+            "# TYPE showcase_subscriber_resyncs_total counter",
+            f"showcase_subscriber_resyncs_total {engine.hub.resyncs}",
         ]
         return PlainTextResponse("\n".join(lines) + "\n",
                                  media_type="text/plain; version=0.0.4")

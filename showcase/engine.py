@@ -43,7 +43,6 @@ class Engine:
         self.committed = State()
         self.head = State()
         self.history: deque[Event] = deque(maxlen=HISTORY)
-        self.started = time.time()
         self.commands = 0
         self._snapshots: dict[str, tuple[int, bytes]] = {}
 

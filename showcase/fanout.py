@@ -19,23 +19,28 @@ RESYNC: Message = (None, b"resync")  # queued alone after an overflow: "start ov
 
 
 class Subscriber:
-    __slots__ = ("_queue", "_wake", "limit", "overflows", "view")
+    __slots__ = ("_queue", "_wake", "limit", "view")
 
     def __init__(self, view: str, limit: int) -> None:
         self.view = view
         self.limit = limit
         self._queue: deque[Message] = deque()
         self._wake = asyncio.Event()
-        self.overflows = 0
 
-    def push(self, message: Message) -> None:
+    def push(self, message: Message) -> bool:
+        """Queue a message; False when the queue was full and was replaced by RESYNC."""
+        if self._queue and self._queue[0] is RESYNC:
+            # A snapshot is coming, built from the committed state when the sender gets to
+            # it: it already holds this message, so nothing more is kept.
+            return True
         if len(self._queue) >= self.limit:
             self._queue.clear()
             self._queue.append(RESYNC)
-            self.overflows += 1
-        else:
-            self._queue.append(message)
+            self._wake.set()
+            return False
+        self._queue.append(message)
         self._wake.set()
+        return True
 
     def drop_backlog(self) -> None:
         self._queue.clear()
@@ -50,16 +55,13 @@ class Subscriber:
                 return None
         return self._queue.popleft()
 
-    @property
-    def backlog(self) -> int:
-        return len(self._queue)
-
 
 class Hub:
     def __init__(self, queue_limit: int = 1024) -> None:
         self.queue_limit = queue_limit
         self.subscribers: dict[str, set[Subscriber]] = {view: set() for view in VIEWS}
         self.published = 0
+        self.resyncs = 0  # subscribers that fell behind and were sent a fresh snapshot
 
     def subscribe(self, view: str) -> Subscriber:
         sub = Subscriber(view, self.queue_limit)
@@ -75,7 +77,8 @@ class Hub:
             if subs:
                 message = (seq, wire(view))
                 for sub in subs:
-                    sub.push(message)
+                    if not sub.push(message):
+                        self.resyncs += 1
         self.published += 1
 
     def count(self) -> dict[str, int]:

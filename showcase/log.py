@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -228,8 +227,3 @@ def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -
             future.set_result(None)
         else:
             future.set_exception(Unavailable("the event log failed to write", repr(error)))
-
-
-def data_dir_has_log(data_dir: str | Path) -> bool:
-    path = Path(data_dir) / LOG_FILE
-    return path.exists() and os.path.getsize(path) > 0
