@@ -189,7 +189,7 @@ and not yet published. Nothing is public until you publish it.
          -d '{{"reason": "vision encoder weights match a foreign model"}}'
     curl -s -X POST {url}/api/rounds/r1/publish -H 'Authorization: Bearer {op}'
 
-Ctrl-C stops the demo; its data stays in the data directory above.
+Ctrl-C stops the demo; its data stays in its data directory ({engine.log.dir}).
 """, flush=True)
 
 
