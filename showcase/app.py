@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,49 +21,24 @@ from showcase import __version__, commands
 from showcase import events as ev
 from showcase.auth import Tokens, require
 from showcase.engine import Engine
-from showcase.errors import BadRequest, PayloadTooLarge, ShowcaseError
+from showcase.errors import BadRequest, ShowcaseError
+from showcase.proxy import Proxy
 from showcase.showfile import Show
 from showcase.streams import EventStream, websocket_stream
-from showcase.views import VIEW_OF_ROLE
+from showcase.teams import Teams
+from showcase.views import VIEW_OF_ROLE, latest_demo
+from showcase.web import JSON, error_response, read_json
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
-
-
-class JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def error_response(exc: ShowcaseError) -> JSON:
-    return JSON(exc.to_json(), status_code=exc.status)
-
-
-async def read_json(request: Request) -> Any:
-    """The request body as JSON, refusing oversized or malformed bodies by name."""
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        raise PayloadTooLarge(f"the body is too large (at most {MAX_BODY} bytes)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PayloadTooLarge(f"the body is too large (at most {MAX_BODY} bytes)")
-    if not body.strip():
-        return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("the body is not valid JSON", str(exc)) from exc
 
 
 def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) -> Starlette:
     engine = Engine(show, data_dir)
     tokens = tokens or Tokens.resolve(show, data_dir)
+    teams = Teams(engine)
+    proxy = Proxy(teams)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,7 +46,8 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
             engine.open()
         log.info("show %r at seq %d from %s", show.title_en, engine.committed.seq, data_dir)
         try:
-            yield
+            async with engine.live.running(), teams.running_checks():
+                yield
         finally:
             engine.close()
 
@@ -121,7 +96,24 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
 
     async def get_state(request: Request) -> Response:
         view = VIEW_OF_ROLE[role_of(request, query_token=True)]
-        return JSON(engine.state_message(view))
+        return JSON({**engine.state_message(view), "live": engine.live.current()})
+
+    async def start_demo(request: Request, role: str, body: Any) -> ev.Event:
+        return await teams.start_demo(actor(request, role), body)
+
+    async def cancel_demo(request: Request, role: str, body: Any) -> ev.Event:
+        return await teams.cancel_demo(actor(request, role), body)
+
+    async def get_demo(request: Request) -> Response:
+        return JSON({"seq": engine.committed.seq, "demo": latest_demo(engine.committed),
+                     "live": engine.live.demo})
+
+    async def chat_completions(request: Request) -> Response:
+        role = role_of(request)
+        return await proxy.chat_completions(request, role, actor(request, role))
+
+    async def team_models(request: Request) -> Response:
+        return await proxy.models(request, role_of(request))
 
     async def get_log(request: Request) -> Response:
         require(role_of(request), ("operator",), "reading the event log")
@@ -194,6 +186,13 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         Route("/api/scores", command(("operator", "judge"), "entering a score", enter_score),
               methods=["POST"]),
         Route("/api/teams", command(("operator",), "adding a team", add_team), methods=["POST"]),
+        Route("/api/demo", get_demo, methods=["GET"]),
+        Route("/api/demo", command(("operator", "presenter"), "starting a demo", start_demo),
+              methods=["POST"]),
+        Route("/api/demo/cancel", command(("operator", "presenter"), "cancelling a demo",
+                                          cancel_demo), methods=["POST"]),
+        Route("/v1/teams/{team}/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/teams/{team}/models", team_models),
         *(
             Route(f"/api/teams/{{team}}/{verb}",
                   command(("operator",), f"{doing} a team", team_status(event_type)),
@@ -237,6 +236,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
                             Exception: on_crash},
     )
     app.state.engine = engine
+    app.state.teams = teams
     app.state.tokens = tokens
     return app
 

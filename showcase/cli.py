@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -49,12 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("log", help="an events.ndjson written by 'showcase export'")
     imp.add_argument("--data", required=True, help="a data directory with no log yet")
 
+    mock = sub.add_parser("mock-team", help=(
+        "stand in for a team's OpenAI-compatible endpoint (tests, demos, rehearsals)"))
+    _mock_team_args(mock)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
+            "mock-team": cmd_mock_team,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -279,4 +286,72 @@ def cmd_import(args: argparse.Namespace) -> int:
                            "import into a fresh data directory")
         event_log.append_now(events)
     print(f"imported {len(events)} events into {args.data} (seq 1..{events[-1].seq})")
+    return 0
+
+
+def _mock_team_args(parser: argparse.ArgumentParser) -> None:
+    from showcase.mockteam import DIALECTS, FAULTS, MockConfig
+
+    default = MockConfig()
+    parser.add_argument("--port", type=int, required=True, help="port (0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--model", default=default.model, help=f"model name ({default.model})")
+    parser.add_argument("--dialect", choices=DIALECTS, default=default.dialect,
+                        help=f"whose wire format to speak ({default.dialect})")
+    parser.add_argument("--fault", choices=FAULTS, default=default.fault,
+                        help=f"how to fail ({default.fault})")
+    for option, kind, metavar, what in (
+            ("ttft-ms", float, "MS", "time to the first token"),
+            ("itl-ms", float, "MS", "gap between chunks"),
+            ("jitter-ms", float, "MS", "uniform +- jitter on each gap"),
+            ("tokens", int, "N", "tokens in an answer"),
+            ("chunk-tokens", int, "N", "tokens per chunk"),
+            ("error-rate", float, "FRACTION", "fraction of requests answered with HTTP 500"),
+            ("stall-after", int, "N", "stop sending after this many tokens"),
+            ("fault-after", int, "N", "tokens sent before a mid-stream fault"),
+            ("status", int, "CODE", "HTTP status of --fault http_error"),
+            ("seed", int, "N", "seed of the jitter and error-rate draws")):
+        value = getattr(default, option.replace("-", "_"))
+        parser.add_argument(f"--{option}", type=kind, default=value, metavar=metavar,
+                            help=f"{what} ({'none' if value is None else value})")
+    parser.add_argument("--api-key", default=None, help=(
+        "require 'Authorization: Bearer KEY' (default: $SHOWCASE_MOCK_API_KEY, else none)"))
+
+
+def cmd_mock_team(args: argparse.Namespace) -> int:
+    from showcase.mockteam import MockConfig, MockConfigError, serve_mock
+
+    config = MockConfig(
+        model=args.model, dialect=args.dialect, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
+        jitter_ms=args.jitter_ms, tokens=args.tokens, chunk_tokens=args.chunk_tokens,
+        error_rate=args.error_rate, stall_after=args.stall_after, fault=args.fault,
+        fault_after=args.fault_after, status=args.status,
+        api_key=args.api_key or os.environ.get("SHOWCASE_MOCK_API_KEY") or None, seed=args.seed)
+    try:
+        config.validate()
+    except MockConfigError as exc:
+        raise ShowcaseError(f"--{exc.field.replace('_', '-')} {exc.problem}") from exc
+    if not 0 <= args.port <= 65535:
+        raise ShowcaseError(f"--port must be 0 to 65535, not {args.port}")
+
+    async def serve() -> None:
+        try:
+            server = await serve_mock(config, args.host, args.port)
+        except OSError as exc:
+            raise ShowcaseError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}",
+                                "is another server running there? pick another --port") from exc
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C still interrupts
+                loop.add_signal_handler(sig, stop.set)
+        print(f"mock team {config.model} ({config.dialect}) listening on {server.url}",
+              flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve())
     return 0

@@ -307,3 +307,89 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
 
 
 RoundCommand = Callable[[State, str, Any], Command]
+
+
+# -- live demos and measurement ----------------------------------------------------
+
+MAX_PROMPT = 8000
+MAX_DEMO_TOKENS = 4096
+DEMO_SPEC: Spec = {
+    "prompt": ((str,), True), "system": ((str,), False), "teams": ((list,), False),
+    "max_tokens": ((int,), False), "temperature": (NUMBER, False),
+}
+
+
+def start_demo(state: State, body: Any) -> Command:
+    """One prompt to several teams at once; the demo's id is the seq of this event."""
+    body = check_body(body, DEMO_SPEC)
+    prompt = body["prompt"].strip()
+    if not prompt:
+        raise BadRequest("field 'prompt' is empty", "type what the teams should answer")
+    if len(prompt) > MAX_PROMPT:
+        raise BadRequest(f"the prompt is too long ({len(prompt)} characters, "
+                         f"at most {MAX_PROMPT})")
+    system = body.get("system", "").strip()
+    if len(system) > MAX_PROMPT:
+        raise BadRequest(f"the system prompt is too long (at most {MAX_PROMPT} characters)")
+    if state.demo_running is not None:
+        raise Conflict(f"demo {state.demo_running} is still running",
+                       "wait for it to finish or cancel it: POST /api/demo/cancel",
+                       seq=state.seq, demo=state.demo_running)
+    if "teams" in body:
+        teams = body["teams"]
+        if not teams:
+            raise BadRequest("field 'teams' is empty", "leave it out to ask every active team")
+        for i, team in enumerate(teams):
+            if not isinstance(team, str):
+                raise BadRequest(f"teams[{i}] must be a team id, not {_type_name(team)}")
+            _team(state, team)
+        if len(set(teams)) != len(teams):
+            dup = next(t for t in teams if teams.count(t) > 1)
+            raise BadRequest(f"team {dup!r} is listed twice in 'teams'")
+    else:
+        teams = [t for t, ts in state.teams.items() if ts.status == ACTIVE]
+        if not teams:
+            raise Conflict("no team is active to answer", "name the teams in 'teams'",
+                           seq=state.seq)
+    max_tokens = body.get("max_tokens", 256)
+    if not 1 <= max_tokens <= MAX_DEMO_TOKENS:
+        raise BadRequest(f"field 'max_tokens' must be from 1 to {MAX_DEMO_TOKENS}, "
+                         f"not {max_tokens}")
+    temperature = body.get("temperature", 0.7)
+    if not (math.isfinite(temperature) and 0 <= temperature <= 2):
+        raise BadRequest(f"field 'temperature' must be from 0 to 2, not {temperature}")
+    return ev.DEMO_STARTED, {"demo": state.seq + 1, "prompt": prompt, "system": system,
+                             "teams": list(teams), "max_tokens": max_tokens,
+                             "temperature": temperature}
+
+
+CANCEL_SPEC: Spec = {"demo": ((int,), False), "reason": ((str,), False)}
+
+
+def cancel_demo(state: State, body: Any) -> Command:
+    body = check_body(body, CANCEL_SPEC)
+    running = state.demo_running
+    if running is None:
+        raise Conflict("no demo is running", seq=state.seq)
+    if body.get("demo") not in (None, running):
+        raise Conflict(f"demo {body['demo']} is not running (demo {running} is)",
+                       seq=state.seq, demo=running)
+    return ev.DEMO_CANCELLED, {"demo": running, "reason": _reason(body, False, "cancelling")}
+
+
+def demo_result(state: State, demo_id: int, team: str, result: dict[str, Any]) -> Command:
+    """A team's answer to a demo (recorded by the server, not sent by a client)."""
+    demo = state.demos.get(demo_id)
+    if demo is None or team not in demo["teams"] or team in demo["results"]:
+        raise Conflict(f"demo {demo_id} has no open answer for team {team!r}", seq=state.seq)
+    return ev.DEMO_RESULT, {"demo": demo_id, "team": team, **result}
+
+
+def request_measured(state: State, team: str, result: dict[str, Any]) -> Command:
+    """A request through the proxy, measured (recorded by the server)."""
+    return ev.REQUEST_MEASURED, {"team": _team(state, team), **result}
+
+
+def team_health(state: State, team: str, check: dict[str, Any]) -> Command:
+    """A change in a team's endpoint health (recorded by the server)."""
+    return ev.TEAM_HEALTH, {"team": _team(state, team), **check}

@@ -24,6 +24,7 @@ from showcase import events as ev
 from showcase.errors import ShowFileError, Unavailable
 from showcase.events import Event
 from showcase.fanout import Hub
+from showcase.live import Live
 from showcase.log import SQLiteLog
 from showcase.showfile import Show
 from showcase.state import State
@@ -40,6 +41,7 @@ class Engine:
         self.show = show
         self.log = SQLiteLog(data_dir)
         self.hub = Hub(queue_limit)
+        self.live = Live(self.hub, show.frame_rate)
         self.committed = State()
         self.head = State()
         self.history: deque[Event] = deque(maxlen=HISTORY)

@@ -21,10 +21,17 @@ TEAM_WITHDRAWN = "team_withdrawn"
 TEAM_REINSTATED = "team_reinstated"
 JURY_DECIDED = "jury_decided"
 ROUND_PUBLISHED = "round_published"
+# Live demos and measurement (the proxy): public as soon as they happen.
+DEMO_STARTED = "demo_started"
+DEMO_RESULT = "demo_result"
+DEMO_CANCELLED = "demo_cancelled"
+REQUEST_MEASURED = "request_measured"
+TEAM_HEALTH = "team_health"
 
 EVENT_TYPES = frozenset({
     SHOW_CONFIGURED, TEAM_ADDED, ROUND_STARTED, SCORE_ENTERED, TEAM_DISQUALIFIED,
     TEAM_WITHDRAWN, TEAM_REINSTATED, JURY_DECIDED, ROUND_PUBLISHED,
+    DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED, TEAM_HEALTH,
 })
 
 # Views, from least to most privileged. Each role reads one of these.
@@ -89,6 +96,11 @@ def public_data(event: Event) -> dict[str, Any] | None:
         return {k: data[k] for k in ("team", "round", "reason")}
     if event.type == ROUND_PUBLISHED:
         return data
+    if event.type in (DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED):
+        return data  # what happens on stage is public as it happens
+    if event.type == TEAM_HEALTH:
+        # Up or down is public; the reason may name hosts and ports, which is not.
+        return {k: v for k, v in data.items() if k != "error"}
     # Scores, sheets and jury decisions stay sealed until a publication reveals them.
     return None
 

@@ -8,6 +8,7 @@ the show.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Team:
     colour: str
     endpoint: str = ""
     api_key_env: str = ""
+    model: str = ""  # the model name the endpoint serves; learnt from GET /models if empty
 
     def public(self) -> dict[str, Any]:
         """What viewers may see: no endpoint, no key name."""
@@ -51,6 +53,8 @@ class Team:
             out["endpoint"] = self.endpoint
         if self.api_key_env:
             out["api_key_env"] = self.api_key_env
+        if self.model:
+            out["model"] = self.model
         return out
 
 
@@ -136,6 +140,25 @@ class Round:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """How the server talks to the teams' endpoints (the ``[proxy]`` table).
+
+    Operational settings, not facts of the show: they are not written to the log, so
+    tuning a timeout between rehearsals does not add a show_configured event.
+    """
+
+    connect_timeout: float = 3.0       # opening a connection to a team
+    first_token_timeout: float = 30.0  # from the request to the first token
+    idle_timeout: float = 15.0         # longest silence between two chunks
+    total_timeout: float = 180.0       # a whole answer
+    max_connections: int = 16          # per team, so a slow team cannot starve the others
+    max_answer_bytes: int = 4 * 1024 * 1024
+    max_answer_tokens: int = 16384
+    health_interval: float = 5.0       # seconds between checks of each team's /models; 0: none
+    health_timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class Show:
     title_ko: str
     title_en: str
@@ -147,6 +170,7 @@ class Show:
     frame_rate: float = 10.0
     tokens: dict[str, str] = field(default_factory=dict, compare=False)
     path: str = field(default="<show>", compare=False)
+    proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -273,6 +297,7 @@ def parse_team(path: str, key: str, table: Any) -> Team:
         colour=r.text("colour", "#888888"),
         endpoint=r.text("endpoint", ""),
         api_key_env=r.text("api_key_env", ""),
+        model=r.text("model", ""),
     )
     if not COLOUR_RE.match(team.colour):
         raise r.error(f"{team.colour!r} is not a colour like '#a50034'", "colour")
@@ -403,9 +428,35 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
         raise ShowFileError(path, "rounds", "needs at least one [[rounds]] entry")
     rounds = tuple(_round(path, f"rounds[{i}]", r, criteria) for i, r in enumerate(round_tables))
     _unique(path, "rounds", [r.id for r in rounds])
+    proxy = _proxy(path, top.get("proxy", dict, {}))
     top.finish()
     return Show(title_ko, title_en, teams, criteria, rounds, tuple(judges), precision,
-                frame_rate, tokens, path)
+                frame_rate, tokens, path, proxy)
+
+
+def _proxy(path: str, table: dict[str, Any]) -> ProxySettings:
+    r = _Reader(path, "proxy", table)
+    default = ProxySettings()
+    seconds: dict[str, Any] = {}
+    for name in ("connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout",
+                 "health_interval", "health_timeout"):
+        value = r.number(name, getattr(default, name))
+        if name == "health_interval" and value == 0:
+            pass  # no health checks: a show whose endpoints are not up (a scoring rehearsal)
+        elif not 0 < value <= 3600:
+            raise r.error("must be more than 0 and at most 3600 seconds", name)
+        seconds[name] = float(value)
+    counts: dict[str, Any] = {}
+    for name, top in (("max_connections", 1024), ("max_answer_bytes", 1 << 30),
+                      ("max_answer_tokens", 1 << 20)):
+        value = r.number(name, getattr(default, name))
+        if value != int(value) or not 1 <= value <= top:
+            raise r.error(f"must be a whole number from 1 to {top}", name)
+        counts[name] = int(value)
+    if 0 < seconds["health_interval"] <= seconds["health_timeout"]:
+        raise r.error("must be shorter than health_interval", "health_timeout")
+    r.finish()
+    return dataclasses.replace(default, **seconds, **counts)
 
 
 def load_show(path: str | Path) -> Show:

@@ -8,6 +8,7 @@ an empty state. Standings are derived lazily and cached until an input changes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,30 @@ class RoundState:
     _standings: Standings | None = None
 
 
+RECENT = 50  # requests per team that the rolling latency figures cover
+DEMOS_KEPT = 10  # finished demos kept in the state (all of them stay in the log)
+FAILED = ("error", "timeout")  # results that count against a team's error rate
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """A team's measured service: rolling figures over its recent answers, and health."""
+
+    requests: int = 0
+    errors: int = 0
+    recent: deque[tuple[float | None, float | None, bool]] = field(
+        default_factory=lambda: deque(maxlen=RECENT))  # (ttft_ms, decode_tps, ok)
+    health: dict[str, Any] | None = None
+
+    def record(self, status: str, metrics: dict[str, Any]) -> None:
+        ok = status == "ok"
+        if status not in FAILED and not ok:
+            return  # cancelled, skipped or interrupted: says nothing about the team
+        self.requests += 1
+        self.errors += not ok
+        self.recent.append((metrics.get("ttft_ms"), metrics.get("decode_tps"), ok))
+
+
 @dataclass(slots=True)
 class State:
     seq: int = 0
@@ -68,6 +93,9 @@ class State:
     rounds: dict[str, RoundState] = field(default_factory=dict)
     current_round: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    telemetry: dict[str, Telemetry] = field(default_factory=dict)
+    demos: dict[int, dict[str, Any]] = field(default_factory=dict)
+    demo_running: int | None = None
 
     # -- reading ---------------------------------------------------------------
 
@@ -240,6 +268,62 @@ def _round_published(state: State, event: ev.Event) -> None:
     rnd._standings = None
 
 
+def _telemetry(state: State, team_id: str) -> Telemetry:
+    state._team(team_id)
+    found = state.telemetry.get(team_id)
+    if found is None:
+        found = state.telemetry[team_id] = Telemetry()
+    return found
+
+
+def _demo_started(state: State, event: ev.Event) -> None:
+    d = event.data
+    if d["demo"] != event.seq:
+        raise ValueError(f"demo id {d['demo']} is not its event's seq {event.seq}")
+    for team in d["teams"]:
+        state._team(team)
+    state.demos[event.seq] = {"id": event.seq, **{k: v for k, v in d.items() if k != "demo"},
+                              "ts": event.ts, "actor": event.actor, "results": {},
+                              "cancelled": False, "phase": "running"}
+    state.demo_running = event.seq
+    while len(state.demos) > DEMOS_KEPT:
+        del state.demos[min(state.demos)]
+
+
+def _demo(state: State, demo_id: int) -> dict[str, Any]:
+    demo = state.demos.get(demo_id)
+    if demo is None:
+        raise KeyError(f"demo {demo_id}")
+    return demo
+
+
+def _demo_result(state: State, event: ev.Event) -> None:
+    d = event.data
+    demo = _demo(state, d["demo"])
+    if d["team"] not in demo["teams"]:
+        raise ValueError(f"team {d['team']!r} is not in demo {d['demo']}")
+    demo["results"][d["team"]] = {k: v for k, v in d.items() if k not in ("demo", "team")}
+    _telemetry(state, d["team"]).record(d["status"], d.get("metrics") or {})
+    if len(demo["results"]) == len(demo["teams"]):
+        demo["phase"] = "finished"
+        if state.demo_running == d["demo"]:
+            state.demo_running = None
+
+
+def _demo_cancelled(state: State, event: ev.Event) -> None:
+    _demo(state, event.data["demo"])["cancelled"] = True
+
+
+def _request_measured(state: State, event: ev.Event) -> None:
+    d = event.data
+    _telemetry(state, d["team"]).record(d["status"], d.get("metrics") or {})
+
+
+def _team_health(state: State, event: ev.Event) -> None:
+    d = event.data
+    _telemetry(state, d["team"]).health = {**d, "seq": event.seq, "ts": event.ts}
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -250,4 +334,9 @@ _HANDLERS = {
     ev.TEAM_REINSTATED: _team_status,
     ev.JURY_DECIDED: _jury_decided,
     ev.ROUND_PUBLISHED: _round_published,
+    ev.DEMO_STARTED: _demo_started,
+    ev.DEMO_RESULT: _demo_result,
+    ev.DEMO_CANCELLED: _demo_cancelled,
+    ev.REQUEST_MEASURED: _request_measured,
+    ev.TEAM_HEALTH: _team_health,
 }

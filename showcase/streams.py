@@ -52,6 +52,9 @@ async def messages(engine: Engine, view: str, since: int | None,
             for event in backlog:
                 last = event.seq
                 yield event.seq, event.wire(view)
+        live = engine.live.full_frame()
+        if live is not None:
+            yield None, live
         while True:
             item = await sub.get(keepalive)
             if item is None:
@@ -61,6 +64,9 @@ async def messages(engine: Engine, view: str, since: int | None,
                 sub.drop_backlog()
                 last = engine.committed.seq
                 yield last, engine.snapshot(view)
+                live = engine.live.full_frame()
+                if live is not None:
+                    yield None, live
                 continue
             seq = item[0]
             if seq is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from showcase.events import JUDGE, OPERATOR, PRESENTER, PUBLIC
-from showcase.state import State
+from showcase.state import State, Telemetry
+from showcase.upstream import percentile
 
 
 def view_state(state: State, view: str) -> dict[str, Any]:
@@ -51,6 +52,8 @@ def public_state(state: State) -> dict[str, Any]:
              "standings": (state.rounds[r.id].published or {}).get("standings")}
             for r in show.rounds
         ],
+        "telemetry": telemetry(state, public=True),
+        "demo": latest_demo(state),
     }
 
 
@@ -82,7 +85,46 @@ def operator_state(state: State) -> dict[str, Any]:
             for r in show.rounds
         ],
         "counts": state.counts,
+        "telemetry": telemetry(state, public=False),
+        "demo": latest_demo(state),
+        "demo_running": state.demo_running,
     }
+
+
+def telemetry(state: State, public: bool) -> dict[str, Any]:
+    """Each team's measured service: rolling p50/p95 over its recent answers, and health."""
+    return {team: team_telemetry(state.telemetry.get(team) or Telemetry(), public)
+            for team in state.teams}
+
+
+def team_telemetry(t: Telemetry, public: bool) -> dict[str, Any]:
+    ttft = [r[0] for r in t.recent if r[2] and r[0] is not None]
+    tps = [r[1] for r in t.recent if r[2] and r[1] is not None]
+    recent_errors = sum(1 for r in t.recent if not r[2])
+    health = t.health
+    if health is not None and public:
+        health = {k: v for k, v in health.items() if k != "error"}
+    return {
+        "requests": t.requests,
+        "errors": t.errors,
+        "recent": len(t.recent),
+        "error_rate": round(recent_errors / len(t.recent), 4) if t.recent else None,
+        "ttft_ms_p50": _round(percentile(ttft, 50)),
+        "ttft_ms_p95": _round(percentile(ttft, 95)),
+        "decode_tps_p50": _round(percentile(tps, 50)),
+        "decode_tps_p95": _round(percentile(tps, 95)),
+        "health": health,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def latest_demo(state: State) -> dict[str, Any] | None:
+    if not state.demos:
+        return None
+    return state.demos[max(state.demos)]
 
 
 VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}

@@ -102,8 +102,13 @@ class Server:
 
 
 @pytest.fixture
-def showfile() -> Path:
-    return sample_show_path()
+def showfile(tmp_path: Path) -> Path:
+    """The sample show, without health checks: nothing listens on its teams' ports here,
+    and five 'down' events would change every seq a test counts on."""
+    path = tmp_path / "show.toml"
+    path.write_text(sample_show_path().read_text(encoding="utf-8")
+                    + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -1,0 +1,137 @@
+"""The volatile channel: live telemetry, coalesced into ``tick`` frames.
+
+Streaming text, running latency and health change many times a second; none of it is
+logged as it changes (what must survive is logged when each answer ends). Changes are
+merged here and published at most ``frame_rate`` times a second, one serialisation per
+frame for every connection, so the cost grows with viewers x frame rate, not with
+viewers x tokens. A frame carries only what changed since the previous one; a
+connection that joins gets ``full_frame()`` after its snapshot.
+
+Text is sent as ``{"at": offset, "text": new}``: a client appends when ``at`` equals the
+length it holds, and otherwise knows it missed a frame (GET /api/demo has it all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+
+from showcase.fanout import Hub
+
+MAX_LIVE_TEXT = 64 * 1024  # characters of each team's answer kept for late joiners
+
+
+class Live:
+    def __init__(self, hub: Hub, frame_rate: float) -> None:
+        self.hub = hub
+        self.interval = 1.0 / frame_rate
+        self.health: dict[str, dict[str, Any]] = {}
+        self.demo: dict[str, Any] | None = None  # {"id", "teams": {team: {...}}}
+        self._changed_health: set[str] = set()
+        self._changed_teams: dict[str, int] = {}  # team -> text offset of the first unsent char
+        self._demo_reset = False
+        self._wake = asyncio.Event()
+        self.frames = 0
+
+    # -- updates (cheap; nothing is sent here) -----------------------------------
+
+    def start_demo(self, demo_id: int, teams: list[str]) -> None:
+        self.demo = {"id": demo_id, "teams": {
+            team: {"status": "waiting", "text": "", "chars": 0, "ttft_ms": None, "tokens": 0,
+                   "decode_tps": None, "elapsed_ms": None, "error": ""}
+            for team in teams}}
+        self._changed_teams = {team: 0 for team in teams}
+        self._demo_reset = True
+        self._wake.set()
+
+    def update_team(self, demo_id: int, team: str, text: str = "",
+                    **fields: Any) -> None:
+        if self.demo is None or self.demo["id"] != demo_id or team not in self.demo["teams"]:
+            return
+        entry = self.demo["teams"][team]
+        if text:
+            self._changed_teams.setdefault(team, entry["chars"])
+            entry["chars"] += len(text)
+            if len(entry["text"]) < MAX_LIVE_TEXT:
+                entry["text"] += text[:MAX_LIVE_TEXT - len(entry["text"])]
+        else:
+            self._changed_teams.setdefault(team, entry["chars"])
+        entry.update(fields)
+        self._wake.set()
+
+    def update_health(self, team: str, check: dict[str, Any]) -> None:
+        public = {"up": check["up"], "latency_ms": check["latency_ms"]}
+        if self.health.get(team) == public:
+            return
+        self.health[team] = public
+        self._changed_health.add(team)
+        self._wake.set()
+
+    # -- frames ------------------------------------------------------------------
+
+    def current(self) -> dict[str, Any]:
+        """What is live now, for GET /api/state."""
+        return {"health": self.health, "demo": self.demo}
+
+    def full_frame(self) -> bytes | None:
+        """Everything live now, for a connection that has just joined."""
+        if self.demo is None and not self.health:
+            return None
+        data: dict[str, Any] = {"full": True, "health": self.health}
+        if self.demo is not None:
+            data["demo"] = {"id": self.demo["id"], "teams": {
+                team: {**_fields(entry), "at": 0, "text": entry["text"]}
+                for team, entry in self.demo["teams"].items()}}
+        return orjson.dumps({"seq": None, "type": "tick", "data": data})
+
+    def _frame(self) -> bytes | None:
+        data: dict[str, Any] = {}
+        if self._changed_health:
+            data["health"] = {t: self.health[t] for t in self._changed_health}
+            self._changed_health = set()
+        if self.demo is not None and (self._changed_teams or self._demo_reset):
+            teams = {}
+            for team, at in self._changed_teams.items():
+                entry = self.demo["teams"][team]
+                held = len(entry["text"])
+                teams[team] = {**_fields(entry), "at": at,
+                               "text": entry["text"][at:] if at < held else ""}
+            data["demo"] = {"id": self.demo["id"], "teams": teams}
+            if self._demo_reset:
+                data["demo"]["start"] = True
+            self._changed_teams = {}
+            self._demo_reset = False
+        if not data:
+            return None
+        return orjson.dumps({"seq": None, "type": "tick", "data": data})
+
+    def flush(self) -> None:
+        frame = self._frame()
+        if frame is not None:
+            self.frames += 1
+            self.hub.publish(None, lambda view: frame)
+
+    async def run(self) -> None:
+        """Publish a frame as soon as something changes, then at most once an interval."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self.flush()
+            await asyncio.sleep(self.interval)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> Any:
+        task = asyncio.create_task(self.run(), name="live-frames")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _fields(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "text"}

@@ -1,0 +1,468 @@
+"""The proxy, live demos and health, over real HTTP against the project's mock team servers.
+
+One server for the module, in front of five teams: vLLM-like (with an API key), llama.cpp-
+like, plain (no usage), a slow one, and one whose port nothing listens on. Faults are
+chosen per request with the mock's ``mock`` body field, which the proxy passes through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from tests.conftest import JUDGE, OPERATOR, PRESENTER, Server
+from tests.streams import Viewer
+
+TEAM_KEY = "team-secret-key-never-shown"
+LISTENING = re.compile(r"listening on (http://\S+)/v1")
+
+
+class Mock:
+    """``showcase mock-team`` as a rehearsing team would run it."""
+
+    def __init__(self, *args: str, port: int = 0) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "showcase", "mock-team", "--port", str(port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        found = LISTENING.search(line)
+        if not found:
+            self.stop()
+            raise RuntimeError(f"mock team did not start: {line}")
+        self.url = found.group(1)
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/mock/stats", timeout=5).json()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def team(ident: str, endpoint: str, key_env: str = "") -> str:
+    return (f'[[teams]]\nid = "{ident}"\nname_ko = "{ident}"\nname_en = "{ident}"\n'
+            f'endpoint = "{endpoint}"\n' + (f'api_key_env = "{key_env}"\n' if key_env else ""))
+
+
+class Stage:
+    def __init__(self, server: Server, mocks: dict[str, Mock], down_port: int) -> None:
+        self.server = server
+        self.mocks = mocks
+        self.down_port = down_port
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def measured(self, team: str, since: int) -> list[dict[str, Any]]:
+        with self.server.client(OPERATOR) as c:
+            events = c.get("/api/log", params={"since": since, "type": "request_measured"}).json()
+        return [e["data"] for e in events["events"] if e["data"]["team"] == team]
+
+    def last_measured(self, team: str, since: int, timeout: float = 5) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.measured(team, since)
+            if found:
+                return found[-1]
+            time.sleep(0.02)
+        raise AssertionError(f"no request_measured for {team} after seq {since}")
+
+    def seq(self) -> int:
+        return int(self.server.state(OPERATOR)["seq"])
+
+    def stream(self, team: str, body: dict[str, Any], token: str = PRESENTER
+               ) -> tuple[int, list[dict[str, Any]], bytes]:
+        """POST a streamed chat completion; the status, the parsed data events, the raw bytes."""
+        payload = {"messages": [{"role": "user", "content": "Say something."}],
+                   "stream": True, **body}
+        with httpx.stream("POST", f"{self.url}/v1/teams/{team}/chat/completions", json=payload,
+                          headers={"Authorization": f"Bearer {token}"}, timeout=20) as r:
+            raw = r.read()
+        events = []
+        for block in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+            for line in block.split(b"\n"):
+                if line.startswith(b"data: ") and line != b"data: [DONE]":
+                    events.append(orjson.loads(line[6:]))
+        return r.status_code, events, raw
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    quick = ["--ttft-ms", "30", "--itl-ms", "5", "--tokens", "20"]
+    mocks = {
+        "lg": Mock("--dialect", "vllm", "--model", "exaone", "--api-key", TEAM_KEY, *quick),
+        "skt": Mock("--dialect", "llamacpp", "--model", "ax", *quick),
+        "upstage": Mock("--dialect", "plain", "--model", "solar", *quick),
+        "slow": Mock("--dialect", "vllm", "--model", "slow", "--ttft-ms", "700",
+                     "--itl-ms", "5", "--tokens", "5"),
+    }
+    down_port = free_port()
+    tmp = tmp_path_factory.mktemp("proxy")
+    show = tmp / "show.toml"
+    show.write_text(
+        "[show]\ntitle_en = \"Proxy test\"\n"
+        + team("lg", f"{mocks['lg'].url}/v1", "SHOWCASE_KEY_LG")
+        + team("skt", f"{mocks['skt'].url}/v1")
+        + team("upstage", f"{mocks['upstage'].url}/v1")
+        + team("slow", f"{mocks['slow'].url}/v1")
+        + team("naver", f"http://127.0.0.1:{down_port}/v1")
+        + "[proxy]\nconnect_timeout = 1\nfirst_token_timeout = 1\nidle_timeout = 0.5\n"
+          "total_timeout = 6\nmax_connections = 4\nmax_answer_bytes = 100000\n"
+          "max_answer_tokens = 400\nhealth_interval = 0.5\nhealth_timeout = 0.4\n",
+        encoding="utf-8")
+    os.environ["SHOWCASE_KEY_LG"] = TEAM_KEY
+    server = Server(show, tmp / "data").start()
+    try:
+        yield Stage(server, mocks, down_port)
+    finally:
+        server.stop()
+        os.environ.pop("SHOWCASE_KEY_LG", None)
+        for mock in mocks.values():
+            mock.stop()
+
+
+# -- the proxy -------------------------------------------------------------------------
+
+
+def test_the_openai_client_streams_through_the_proxy_with_the_key_added(stage: Stage) -> None:
+    client = openai.OpenAI(base_url=f"{stage.url}/v1/teams/lg", api_key=PRESENTER)
+    since = stage.seq()
+    stream = client.chat.completions.create(
+        model="lg", messages=[{"role": "user", "content": "Introduce yourself."}],
+        stream=True, max_tokens=64)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert len(text.split()) == 20
+    # The proxy asked for usage itself, and kept the usage-only chunk from this client.
+    assert all(c.choices for c in chunks)
+    assert chunks[0].model == "exaone"  # "lg" was replaced by the model the team serves
+    measured = stage.last_measured("lg", since)
+    assert measured["status"] == "ok"
+    assert measured["metrics"]["output_tokens"] == 20
+    assert measured["metrics"]["tokens_estimated"] is False
+
+    # A client that asks for usage gets it, as the team sent it.
+    chunks = list(client.chat.completions.create(
+        model="exaone", messages=[{"role": "user", "content": "Again."}], stream=True,
+        stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 20
+
+    answer = client.chat.completions.create(
+        model="exaone", messages=[{"role": "user", "content": "Not streamed."}])
+    assert answer.choices[0].message.content and answer.usage is not None
+
+    models = client.models.list()
+    assert [m.id for m in models.data] == ["exaone"]
+
+    # The team's key went to the team (the mock refuses without it) and nowhere else.
+    with stage.server.client(OPERATOR) as c:
+        everything = c.get("/api/state").text + c.get("/api/log", params={"limit": 5000}).text
+    assert TEAM_KEY not in everything
+
+
+def test_the_proxy_is_not_an_open_relay(stage: Stage) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    url = f"{stage.url}/v1/teams/lg/chat/completions"
+    assert httpx.post(url, json=body).status_code == 401
+    refused = httpx.post(url, json=body, headers={"Authorization": f"Bearer {JUDGE}"})
+    assert refused.status_code == 403 and "proxy" in refused.json()["error"]
+    unknown = httpx.post(f"{stage.url}/v1/teams/openai/chat/completions", json=body,
+                         headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert unknown.status_code == 404 and "unknown team 'openai'" in unknown.json()["error"]
+    for path in ("/v1/teams/lg/../../admin", "/v1/teams/http:%2F%2Fexample.com/models",
+                 "/v1/teams/lg/embeddings"):
+        r = httpx.post(f"{stage.url}{path}", json=body,
+                       headers={"Authorization": f"Bearer {OPERATOR}"})
+        assert r.status_code == 404, path
+    bad = httpx.post(url, content=b"{not json", headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
+    empty = httpx.post(url, json={"messages": []},
+                       headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert empty.status_code == 400 and "messages" in empty.json()["error"]
+
+
+@pytest.mark.parametrize("team, estimated, reasoning", [
+    ("lg", False, False), ("skt", False, True), ("upstage", True, False)])
+def test_each_dialect_is_measured(stage: Stage, team: str, estimated: bool,
+                                  reasoning: bool) -> None:
+    since = stage.seq()
+    status, events, _ = stage.stream(team, {})
+    assert status == 200
+    text = "".join(e["choices"][0]["delta"].get("content") or ""
+                   for e in events if e.get("choices"))
+    assert text.strip()
+    thinking = any(e["choices"][0]["delta"].get("reasoning_content")
+                   for e in events if e.get("choices"))
+    assert thinking is reasoning
+    metrics = stage.last_measured(team, since)["metrics"]
+    assert metrics["tokens_estimated"] is estimated
+    assert metrics["output_tokens"] == 20
+    assert metrics["ttft_ms"] >= 30 and metrics["decode_tps"] > 0
+
+
+def test_metrics_match_the_mock_timing(stage: Stage) -> None:
+    since = stage.seq()
+    status, _, _ = stage.stream("lg", {"mock": {"ttft_ms": 200, "itl_ms": 20, "tokens": 50},
+                                       "max_tokens": 50})
+    assert status == 200
+    m = stage.last_measured("lg", since)["metrics"]
+    assert m["output_tokens"] == 50
+    assert abs(m["ttft_ms"] - 200) < 15, m
+    assert abs(m["tpot_ms"] - 20) < 3, m
+    assert abs(m["itl_ms_p50"] - 20) < 5, m
+    assert abs(m["e2e_ms"] - (200 + 49 * 20)) < 40, m
+    assert abs(m["decode_tps"] - 50) < 8, m
+
+
+def test_multi_token_chunks_count_tokens_from_usage(stage: Stage) -> None:
+    since = stage.seq()
+    stage.stream("lg", {"mock": {"chunk_tokens": 4, "tokens": 20}})
+    m = stage.last_measured("lg", since)["metrics"]
+    assert m["chunks"] == 5 and m["output_tokens"] == 20 and not m["tokens_estimated"]
+
+
+@pytest.mark.parametrize("mock, status, result, error", [
+    ({"fault": "http_error", "status": 500}, 502, "error", "answered 500"),
+    ({"fault": "http_error", "status": 503}, 502, "error", "answered 503"),
+    ({"fault": "http_error", "status": 400}, 400, "error", "answered 400"),
+    ({"fault": "error_in_stream"}, 200, "error", "reported an error in its stream"),
+    ({"fault": "reset", "fault_after": 3}, 200, "error", "mid-answer"),
+    ({"fault": "no_done"}, 200, "error", "without [DONE]"),
+    ({"fault": "malformed"}, 200, "error", "unreadable chunk"),
+    ({"fault": "stall", "fault_after": 3}, 200, "timeout", "stalled"),
+    ({"ttft_ms": 3000}, 200, "timeout", "no first token within 1 s"),
+    ({"fault": "huge", "itl_ms": 0}, 200, "error", "longer than 400 chunks"),
+])
+def test_faults_become_a_status_and_an_error_never_a_crash(
+        stage: Stage, mock: dict[str, Any], status: int, result: str, error: str) -> None:
+    since = stage.seq()
+    started = time.monotonic()
+    got, events, raw = stage.stream("lg", {"mock": mock})
+    took = time.monotonic() - started
+    assert got == status, raw[:300]
+    measured = stage.last_measured("lg", since)
+    assert measured["status"] == result
+    assert error in measured["error"], measured["error"]
+    if status == 200:
+        # The client is told in the stream, as the OpenAI clients expect it.
+        assert any("error" in e for e in events), raw[-300:]
+    assert took < 3, f"{mock} took {took:.1f} s"
+    # And the server carries on serving.
+    assert stage.stream("lg", {})[0] == 200
+
+
+def test_split_sse_with_crlf_and_comments_is_read_whole(stage: Stage) -> None:
+    since = stage.seq()
+    status, events, raw = stage.stream("lg", {"mock": {"fault": "split"}})
+    assert status == 200 and b"\r\n" in raw
+    measured = stage.last_measured("lg", since)
+    assert measured["status"] == "ok", measured
+    assert measured["metrics"]["output_tokens"] == 20
+    normal = stage.stream("lg", {})[1]
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events
+                   if e.get("choices"))
+    assert text == "".join(e["choices"][0]["delta"].get("content") or "" for e in normal
+                           if e.get("choices"))
+
+
+def test_a_client_that_goes_away_frees_the_upstream_connection(stage: Stage) -> None:
+    lg = stage.mocks["lg"]
+    before = lg.stats()["disconnected"]
+    since = stage.seq()
+    # More than the team's 4 connections: a leaked one would exhaust the pool.
+    for _ in range(6):
+        with httpx.stream("POST", f"{stage.url}/v1/teams/lg/chat/completions",
+                          json={"messages": [{"role": "user", "content": "go on forever"}],
+                                "stream": True, "mock": {"fault": "huge", "itl_ms": 5}},
+                          headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=10) as r:
+            for n, _chunk in enumerate(r.iter_raw()):
+                if n >= 3:
+                    break
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        stats = lg.stats()
+        if stats["disconnected"] - before >= 6 and stats["active_streams"] == 0:
+            break
+        time.sleep(0.05)
+    assert stats["disconnected"] - before >= 6 and stats["active_streams"] == 0, stats
+    cancelled = [m for m in stage.measured("lg", since) if m["status"] == "cancelled"]
+    assert len(cancelled) == 6 and "went away" in cancelled[0]["error"]
+    status, _, _ = stage.stream("lg", {})
+    assert status == 200
+
+
+def test_a_down_team_answers_quickly_with_a_clear_error(stage: Stage) -> None:
+    started = time.monotonic()
+    status, _, raw = stage.stream("naver", {})
+    assert status == 502 and b"naver" in raw and b"refused" in raw
+    assert time.monotonic() - started < 1.5
+
+
+# -- health and telemetry --------------------------------------------------------------
+
+
+def wait_state(stage: Stage, predicate: Any, timeout: float = 5) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = stage.server.state(None)
+        if predicate(state) or time.monotonic() > deadline:
+            return state
+
+
+def test_health_shows_a_team_down_then_up(stage: Stage) -> None:
+    state = wait_state(stage, lambda s: s["state"]["telemetry"]["naver"]["health"])
+    naver = state["state"]["telemetry"]["naver"]["health"]
+    assert naver["up"] is False and "error" not in naver  # the reason is for operators
+    assert state["state"]["telemetry"]["lg"]["health"]["up"] is True
+    assert state["live"]["health"]["lg"]["latency_ms"] > 0
+    operator = stage.server.state(OPERATOR)["state"]["telemetry"]["naver"]["health"]
+    assert "refused" in operator["error"]
+
+    late = Mock("--dialect", "plain", port=stage.down_port)
+    try:
+        up = wait_state(stage, lambda s: s["state"]["telemetry"]["naver"]["health"]["up"])
+        assert up["state"]["telemetry"]["naver"]["health"]["up"] is True
+    finally:
+        late.stop()
+    down = wait_state(stage, lambda s: not s["state"]["telemetry"]["naver"]["health"]["up"])
+    assert down["state"]["telemetry"]["naver"]["health"]["up"] is False
+
+
+def test_rolling_latency_figures_are_in_the_state(stage: Stage) -> None:
+    for _ in range(3):
+        stage.stream("skt", {})
+    telemetry = stage.server.state(None)["state"]["telemetry"]["skt"]
+    assert telemetry["requests"] >= 3
+    assert 30 <= telemetry["ttft_ms_p50"] <= telemetry["ttft_ms_p95"] < 500
+    assert telemetry["decode_tps_p50"] > 0
+    assert telemetry["error_rate"] is not None
+
+
+# -- live demos ------------------------------------------------------------------------
+
+
+def demo(stage: Stage, body: dict[str, Any], token: str = PRESENTER) -> httpx.Response:
+    return httpx.post(f"{stage.url}/api/demo", json=body,
+                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def results_of(messages: list[dict[str, Any]], demo_id: int) -> dict[str, dict[str, Any]]:
+    return {m["data"]["team"]: m["data"] for m in messages
+            if m.get("type") == "demo_result" and m["data"]["demo"] == demo_id}
+
+
+def test_a_demo_streams_every_team_side_by_side(stage: Stage) -> None:
+    wait_state(stage, lambda s: s["state"]["telemetry"]["naver"]["health"] is not None)
+    viewer = Viewer(stage.url)
+    try:
+        started = demo(stage, {"prompt": "한국어로 자기소개를 해 주세요.",
+                               "teams": ["lg", "skt", "upstage", "slow", "naver"],
+                               "max_tokens": 64})
+        assert started.status_code == 201, started.text
+        demo_id = started.json()["seq"]
+        teams = ["lg", "skt", "upstage", "slow", "naver"]
+        messages = viewer.wait_for(lambda ms: len(results_of(ms, demo_id)) == 5, timeout=15)
+    finally:
+        viewer.close()
+    results = results_of(messages, demo_id)
+    assert {t: results[t]["status"] for t in teams} == {
+        "lg": "ok", "skt": "ok", "upstage": "ok", "slow": "ok", "naver": "skipped"}
+    # The text the viewer saw in ticks is the text that was recorded.
+    live: dict[str, str] = {}
+    for m in messages:
+        if m["type"] == "tick" and m["data"].get("demo", {}).get("id") == demo_id:
+            for team_id, entry in m["data"]["demo"]["teams"].items():
+                if entry["text"]:
+                    assert entry["at"] == len(live.get(team_id, ""))
+                    live[team_id] = live.get(team_id, "") + entry["text"]
+    for team_id in ("lg", "skt", "upstage"):
+        assert live[team_id] == results[team_id]["text"] and results[team_id]["text"]
+        assert results[team_id]["metrics"]["ttft_ms"] > 0
+    assert any("\uac00" <= ch <= "\ud7a3" for ch in results["lg"]["text"])  # Korean answer
+    # The slow team did not hold up the others.
+    seqs = {m["data"]["team"]: m["seq"] for m in messages if m.get("type") == "demo_result"
+            and m["data"]["demo"] == demo_id}
+    ts = {m["data"]["team"]: m["ts"] for m in messages if m.get("type") == "demo_result"
+          and m["data"]["demo"] == demo_id}
+    assert seqs["lg"] < seqs["slow"] and ts["slow"] - ts["lg"] > 0.5
+    state = stage.server.state(None)["state"]
+    assert state["demo"]["id"] == demo_id and state["demo"]["phase"] == "finished"
+
+
+def test_a_demo_can_be_cancelled_and_refuses_bad_input(stage: Stage) -> None:
+    seq = stage.seq()
+    for body, status, words in [
+        ({}, 400, "'prompt' is missing"),
+        ({"prompt": "  "}, 400, "'prompt' is empty"),
+        ({"prompt": "x" * 9000}, 400, "too long"),
+        ({"prompt": "hi", "teams": []}, 400, "'teams' is empty"),
+        ({"prompt": "hi", "teams": ["lg", "lg"]}, 400, "listed twice"),
+        ({"prompt": "hi", "teams": ["nobody"]}, 404, "unknown team 'nobody'"),
+        ({"prompt": "hi", "max_tokens": 0}, 400, "'max_tokens'"),
+        ({"prompt": "hi", "temperature": 3}, 400, "'temperature'"),
+        ({"prompt": "hi", "colour": "red"}, 400, "unknown field 'colour'"),
+    ]:
+        r = demo(stage, body)
+        assert r.status_code == status and words in r.json()["error"], (body, r.text)
+    assert demo(stage, {"prompt": "hi"}, token=JUDGE).status_code == 403
+    assert stage.seq() == seq or all(
+        e["type"] in ("team_health", "request_measured")
+        for e in httpx.get(f"{stage.url}/api/log", params={"since": seq},
+                           headers={"Authorization": f"Bearer {OPERATOR}"}).json()["events"])
+
+    nothing = httpx.post(f"{stage.url}/api/demo/cancel", json={},
+                         headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert nothing.status_code == 409 and "no demo is running" in nothing.json()["error"]
+
+    started = demo(stage, {"prompt": "a long answer", "teams": ["slow", "lg"]})
+    demo_id = started.json()["seq"]
+    again = demo(stage, {"prompt": "another"})
+    assert again.status_code == 409 and f"demo {demo_id} is still running" in again.json()["error"]
+    time.sleep(0.3)
+    cancel = httpx.post(f"{stage.url}/api/demo/cancel", json={"reason": "running long"},
+                        headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert cancel.status_code == 201, cancel.text
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        current = httpx.get(f"{stage.url}/api/demo").json()["demo"]
+        if current["phase"] == "finished":
+            break
+        time.sleep(0.05)
+    assert current["cancelled"] is True and current["phase"] == "finished"
+    assert current["results"]["slow"]["status"] == "cancelled"
+    assert current["results"]["slow"]["error"] == "running long"
+    assert current["results"]["lg"]["status"] == "ok"  # it had finished before the cancel
+
+
+def test_a_demo_interrupted_by_a_restart_is_recorded_as_interrupted(stage: Stage) -> None:
+    started = demo(stage, {"prompt": "slowly", "teams": ["slow"]})
+    demo_id = started.json()["seq"]
+    stage.server.kill9()
+    stage.server.start()
+    current = httpx.get(f"{stage.url}/api/demo").json()["demo"]
+    assert current["id"] == demo_id
+    assert current["results"]["slow"]["status"] == "interrupted"
+    assert current["phase"] == "finished"
+    assert demo(stage, {"prompt": "after the restart", "teams": ["lg"]}).status_code == 201
