@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import os
@@ -23,7 +24,8 @@ from showcase import __version__
 from showcase.errors import LogError, ShowcaseError
 from showcase.events import event_from_json
 from showcase.log import SQLiteLog
-from showcase.showfile import load_show, sample_show_path
+from showcase.mockteam import MockConfig, serve_mock
+from showcase.showfile import Show, load_show, sample_show_path
 from showcase.state import State
 from showcase.views import operator_state
 
@@ -58,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per health check otherwise
     try:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
@@ -97,13 +100,15 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(show_path: str | Path, data_dir: str, host: str, port: int,
-         on_ready: Callable[[str, Any], Awaitable[None]] | None = None) -> int:
+def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
+         on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
+         mocks: Sequence[tuple[MockConfig, int]] = ()) -> int:
     import uvicorn
 
     from showcase.app import build_app
 
-    show = load_show(show_path)
+    if not isinstance(show, Show):
+        show = load_show(show)
     app = build_app(show, data_dir)
     app.state.engine.open()  # here, so that a refused log or show file is a clear message
     try:
@@ -128,9 +133,14 @@ def _run(show_path: str | Path, data_dir: str, host: str, port: int,
             print(f"showcase {__version__} serving {show.title_en!r} on {url}  "
                   f"(data: {data_dir}, seq {app.state.engine.committed.seq})", flush=True)
 
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(announce())
-            await server.serve(sockets=[sock])
+        teams = [await serve_mock(config, "127.0.0.1", mock_port) for config, mock_port in mocks]
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(announce())
+                await server.serve(sockets=[sock])
+        finally:
+            for team in teams:
+                await team.close()
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -159,11 +169,42 @@ async def _print_access(url: str, app: Any) -> None:
           f"\n  judge token:     {tokens['judge']}\n", flush=True)
 
 
+# The demo's simulated teams: each speaks like a different server, at its own pace.
+DEMO_TEAMS = {
+    "lg": MockConfig(model="exaone-4.0-32b", dialect="vllm", ttft_ms=180, itl_ms=18,
+                     jitter_ms=4, tokens=160),
+    "skt": MockConfig(model="a.x-4.0", dialect="llamacpp", ttft_ms=260, itl_ms=24,
+                      jitter_ms=6, tokens=150),
+    "upstage": MockConfig(model="solar-pro-2", dialect="vllm", ttft_ms=120, itl_ms=14,
+                          jitter_ms=3, tokens=170),
+    "naver": MockConfig(model="hyperclova-x-seed", dialect="plain", ttft_ms=320, itl_ms=28,
+                        jitter_ms=8, tokens=140),
+    "ncai": MockConfig(model="varco-2.0", dialect="vllm", ttft_ms=220, itl_ms=20,
+                       jitter_ms=5, tokens=150),
+}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     data = args.data or tempfile.mkdtemp(prefix="showcase-demo-")
     for name in ("OPERATOR", "PRESENTER", "JUDGE"):
         os.environ.pop(f"SHOWCASE_{name}_TOKEN", None)  # the demo prints the tokens it uses
-    return _run(sample_show_path(), data, args.host, args.port, _demo_ready)
+    show = load_show(sample_show_path())
+    mocks: list[tuple[MockConfig, int]] = []
+    teams = []
+    for team in show.teams:
+        config = DEMO_TEAMS.get(team.id, MockConfig(model=f"{team.id}-model"))
+        mock_port = _free_port()
+        mocks.append((config, mock_port))
+        teams.append(dataclasses.replace(team, endpoint=f"http://127.0.0.1:{mock_port}/v1",
+                                         api_key_env="", model=config.model))
+    show = dataclasses.replace(show, teams=tuple(teams))
+    return _run(show, data, args.host, args.port, _demo_ready, mocks)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def _demo_ready(url: str, app: Any) -> None:
@@ -176,7 +217,8 @@ async def _demo_ready(url: str, app: Any) -> None:
     state = "scored just now" if seeded else "as this data directory left it"
     print(f"""
 showcase demo: the sample show with its five teams, the first round {state}
-and not yet published. Nothing is public until you publish it.
+and not yet published. Nothing is public until you publish it. Each team's model is
+simulated on this machine (showcase mock-team), streaming at its own pace.
 
   pages
     {url}/                      index
@@ -195,6 +237,15 @@ and not yet published. Nothing is public until you publish it.
     curl -s -X POST {url}/api/teams/naver/disqualify -H 'Authorization: Bearer {op}' \\
          -d '{{"reason": "vision encoder weights match a foreign model"}}'
     curl -s -X POST {url}/api/rounds/r1/publish -H 'Authorization: Bearer {op}'
+
+  live demo: one prompt to every team at once; watch the answers stream on /events
+    curl -s -X POST {url}/api/demo -H 'Authorization: Bearer {op}' \\
+         -d '{{"prompt": "Introduce yourself in one paragraph.", "max_tokens": 120}}'
+    curl -s {url}/api/demo                                 # the answers and their timings
+
+  any OpenAI client can talk to a team through the proxy, measured like a demo
+    curl -N {url}/v1/teams/lg/chat/completions -H 'Authorization: Bearer {op}' \\
+         -d '{{"model": "lg", "stream": true, "messages": [{{"role": "user", "content": "Hi"}}]}}'
 
 Ctrl-C stops the demo; its data stays in its data directory ({engine.log.dir}).
 """, flush=True)

@@ -47,6 +47,21 @@ def test_demo_runs_the_sample_show_and_prints_urls_and_tokens(tmp_path: Path) ->
         assert published.status_code == 201
         public = httpx.get(f"{url}/api/state").json()["state"]
         assert public["rounds"][0]["standings"]["rows"][-1]["status"] == "eliminated"
+        # The teams are simulated: a live demo gets an answer from each team still in the
+        # show (ncai was just eliminated).
+        assert "/api/demo" in out
+        started = httpx.post(f"{url}/api/demo", headers=auth,
+                             json={"prompt": "Introduce yourself.", "max_tokens": 20})
+        assert started.status_code == 201, started.text
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            demo = httpx.get(f"{url}/api/demo").json()["demo"]
+            if demo["phase"] == "finished":
+                break
+            time.sleep(0.1)
+        assert {t: r["status"] for t, r in demo["results"].items()} == {
+            t: "ok" for t in ("lg", "skt", "upstage", "naver")}
+        assert all(r["metrics"]["output_tokens"] == 20 for r in demo["results"].values())
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
