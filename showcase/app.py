@@ -168,6 +168,15 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
             f"showcase_messages_published_total {engine.hub.published}",
             "# TYPE showcase_subscriber_resyncs_total counter",
             f"showcase_subscriber_resyncs_total {engine.hub.resyncs}",
+            "# TYPE showcase_live_frames_total counter",
+            f"showcase_live_frames_total {engine.live.frames}",
+            "# TYPE showcase_proxy_streams_total counter",
+            f"showcase_proxy_streams_total {proxy.streams}",
+            "# TYPE showcase_health_rounds_total counter",
+            f"showcase_health_rounds_total {teams.health_checks}",
+            "# TYPE showcase_team_requests_in_flight gauge",
+            *(f'showcase_team_requests_in_flight{{team="{t}"}} {c.active}'
+              for t, c in sorted(teams.clients.items())),
         ]
         return PlainTextResponse("\n".join(lines) + "\n",
                                  media_type="text/plain; version=0.0.4")

@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -311,6 +312,8 @@ def test_a_client_that_goes_away_frees_the_upstream_connection(stage: Stage) -> 
     assert len(cancelled) == 6 and "went away" in cancelled[0]["error"]
     status, _, _ = stage.stream("lg", {})
     assert status == 200
+    metrics = httpx.get(f"{stage.url}/metrics").text
+    assert 'showcase_team_requests_in_flight{team="lg"} 0' in metrics
 
 
 def test_a_down_team_answers_quickly_with_a_clear_error(stage: Stage) -> None:
@@ -466,3 +469,27 @@ def test_a_demo_interrupted_by_a_restart_is_recorded_as_interrupted(stage: Stage
     assert current["results"]["slow"]["status"] == "interrupted"
     assert current["phase"] == "finished"
     assert demo(stage, {"prompt": "after the restart", "teams": ["lg"]}).status_code == 201
+
+
+def test_a_saturated_team_cannot_starve_the_others(stage: Stage) -> None:
+    def hog() -> None:
+        with httpx.stream("POST", f"{stage.url}/v1/teams/lg/chat/completions",
+                          json={"messages": [{"role": "user", "content": "forever"}],
+                                "stream": True, "mock": {"fault": "huge", "itl_ms": 5}},
+                          headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=10) as r:
+            for _ in r.iter_raw():
+                pass
+
+    hogs = [threading.Thread(target=hog) for _ in range(4)]  # lg's max_connections
+    for t in hogs:
+        t.start()
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert stage.stream("skt", {})[0] == 200
+        assert time.monotonic() - started < 0.5  # skt's own pool: ~30 ms + 20 x 5 ms
+        busy, _, raw = stage.stream("lg", {})
+        assert busy == 504 and b"every connection to the team is busy" in raw
+    finally:
+        for t in hogs:
+            t.join(10)
