@@ -17,11 +17,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from showcase import __version__, commands
+from showcase import __version__, commands, reveal
 from showcase import events as ev
 from showcase.auth import Tokens, require
 from showcase.engine import Engine
-from showcase.errors import BadRequest, ShowcaseError
+from showcase.errors import BadRequest, Conflict, NotFound, ShowcaseError
 from showcase.proxy import Proxy
 from showcase.showfile import Show
 from showcase.streams import EventStream, websocket_stream
@@ -93,6 +93,29 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         async def run(request: Request, role: str, body: Any) -> ev.Event:
             return await engine.run(actor(request, role), fn, request.path_params["round"], body)
         return run
+
+    def reveal_command(action: str) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
+        async def run(request: Request, role: str, body: Any) -> ev.Event:
+            if action == "arm":
+                return await engine.run(actor(request, role), reveal.arm, role, body)
+            if action == "lock":
+                return await engine.run(actor(request, role), reveal.lock, body)
+            if action == "speed":
+                return await engine.run(actor(request, role), reveal.speed, role, body)
+            return await engine.run(actor(request, role), reveal.move, action, role, body)
+        return run
+
+    async def reveal_script(request: Request) -> Response:
+        require(role_of(request), ("operator", "presenter"), "reading the reveal script")
+        round_id = request.query_params.get("round") or engine.committed.current_round
+        rnd = engine.committed.rounds.get(round_id)
+        if rnd is None:
+            raise NotFound(f"unknown round {round_id!r}")
+        if rnd.frozen is None:
+            raise Conflict(f"round {round_id!r} is not frozen: it has no reveal script yet",
+                           f"freeze it: POST /api/rounds/{round_id}/freeze")
+        return JSON({"seq": engine.committed.seq, "round": round_id, "step": rnd.step,
+                     "total": len(rnd.frozen["script"]), "steps": rnd.frozen["script"]})
 
     async def get_state(request: Request) -> Response:
         view = VIEW_OF_ROLE[role_of(request, query_token=True)]
@@ -217,7 +240,19 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
             for verb, what, fn in (
                 ("start", "starting a round", commands.start_round),
                 ("jury", "recording a jury decision", commands.decide_jury),
-                ("publish", "publishing a round", commands.publish_round))
+                ("publish", "publishing a round", commands.publish_round),
+                ("freeze", "freezing a round", commands.freeze_round),
+                ("unfreeze", "unfreezing a round", commands.unfreeze_round))
+        ),
+        Route("/api/reveal/script", reveal_script),
+        *(
+            Route(f"/api/reveal/{action}", command(roles, f"the reveal's {action}",
+                                                    reveal_command(action)), methods=["POST"])
+            for action, roles in (
+                ("next", ("operator", "presenter")), ("back", ("operator", "presenter")),
+                ("goto", ("operator", "presenter")), ("ff", ("operator", "presenter")),
+                ("reset", ("operator", "presenter")), ("arm", ("operator", "presenter")),
+                ("speed", ("operator", "presenter")), ("lock", ("operator",)))
         ),
     ]
 

@@ -92,6 +92,10 @@ def _open_round(state: State, round_id: str) -> None:
     if phase == PUBLISHED:
         raise Conflict(f"round {round_id!r} is published; its results can no longer change",
                        seq=state.seq)
+    if state.rounds[round_id].frozen is not None:
+        raise Conflict(f"round {round_id!r} is frozen for its reveal; its results cannot change",
+                       f"to correct them, unfreeze it first: POST /api/rounds/{round_id}/unfreeze"
+                       " (only before the reveal's first step)", seq=state.seq)
 
 
 SCORE_SPEC: Spec = {
@@ -183,6 +187,11 @@ def change_status(state: State, event_type: str, team_id: str, body: Any) -> Com
         # Between rounds the change counts from the next round on.
         pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
         round_id = pending[0] if pending else round_id
+    elif state.rounds[round_id].frozen is not None:
+        raise Conflict(f"round {round_id!r} is frozen for its reveal; a change of status would "
+                       "change its results",
+                       f"unfreeze it first: POST /api/rounds/{round_id}/unfreeze",
+                       seq=state.seq)
     return event_type, {"team": team_id, "round": round_id, "reason": reason,
                         "announce": bool(body.get("announce", False))}
 
@@ -281,6 +290,44 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
     check_expected_seq(state, body)
     _round(state, round_id)
     _open_round(state, round_id)
+    return ev.ROUND_PUBLISHED, publication(state, round_id)
+
+
+def freeze_round(state: State, round_id: str, body: Any) -> Command:
+    """Fix a round's results and compute its reveal script; nothing is shown yet."""
+    from showcase.reveal import build_script
+
+    body = check_body(body, ROUND_SPEC)
+    check_expected_seq(state, body)
+    _round(state, round_id)
+    _open_round(state, round_id)
+    data = publication(state, round_id)
+    names = {t: ts.team.name_en for t, ts in state.teams.items()}
+    script = build_script(state.require_show(), round_id, data, names)
+    return ev.ROUND_FROZEN, {"round": round_id, "publication": data, "script": script}
+
+
+UNFREEZE_SPEC: Spec = {"reason": ((str,), True), "expect_seq": ((int,), False)}
+
+
+def unfreeze_round(state: State, round_id: str, body: Any) -> Command:
+    """Let a frozen round change again (a late correction), only before its reveal starts."""
+    body = check_body(body, UNFREEZE_SPEC)
+    check_expected_seq(state, body)
+    _round(state, round_id)
+    rnd = state.rounds[round_id]
+    if rnd.frozen is None:
+        raise Conflict(f"round {round_id!r} is not frozen", seq=state.seq)
+    if rnd.phase == PUBLISHED:
+        raise Conflict(f"round {round_id!r} is published", seq=state.seq)
+    if rnd.step:
+        raise Conflict(f"the reveal of round {round_id!r} is at step {rnd.step}; go back to "
+                       "its start (reset) before unfreezing", seq=state.seq, step=rnd.step)
+    return ev.ROUND_UNFROZEN, {"round": round_id, "reason": _reason(body, True, "unfreezing")}
+
+
+def publication(state: State, round_id: str) -> dict[str, Any]:
+    """What announcing a round says: every score, the cut and the eliminations."""
     standings = state.standings(round_id)
     _require_complete(state, round_id, "enter the missing scores first")
     if standings.tied_at_cut:
@@ -298,7 +345,7 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
             "points": row.points, "total": row.total, "advances": bool(row.advances),
             "reason": state.teams[row.team].reason if row.status != ACTIVE else "",
         })
-    return ev.ROUND_PUBLISHED, {
+    return {
         "round": round_id,
         "standings": {"round": round_id, "rows": rows, "cut": {
             "rule": standings.cut_rule, "survivors": standings.survivors}},

@@ -27,11 +27,19 @@ DEMO_RESULT = "demo_result"
 DEMO_CANCELLED = "demo_cancelled"
 REQUEST_MEASURED = "request_measured"
 TEAM_HEALTH = "team_health"
+# The reveal (reveal.py).
+ROUND_FROZEN = "round_frozen"
+ROUND_UNFROZEN = "round_unfrozen"
+REVEAL_STEP = "reveal_step"
+REVEAL_ARMED = "reveal_armed"
+REVEAL_LOCKED = "reveal_locked"
+REVEAL_SPEED = "reveal_speed"
 
 EVENT_TYPES = frozenset({
     SHOW_CONFIGURED, TEAM_ADDED, ROUND_STARTED, SCORE_ENTERED, TEAM_DISQUALIFIED,
     TEAM_WITHDRAWN, TEAM_REINSTATED, JURY_DECIDED, ROUND_PUBLISHED,
     DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED, TEAM_HEALTH,
+    ROUND_FROZEN, ROUND_UNFROZEN, REVEAL_STEP, REVEAL_ARMED, REVEAL_LOCKED, REVEAL_SPEED,
 })
 
 # Views, from least to most privileged. Each role reads one of these.
@@ -69,7 +77,7 @@ class Event:
     def message(self, view: str) -> dict[str, Any]:
         if view == OPERATOR:
             return self.to_json()
-        data = public_data(self)
+        data = presenter_data(self) if view == PRESENTER else public_data(self)
         if data is None:
             return {"seq": self.seq, "ts": self.ts, "type": SEALED, "data": {}}
         return {"seq": self.seq, "ts": self.ts, "type": self.type, "data": data}
@@ -98,11 +106,30 @@ def public_data(event: Event) -> dict[str, Any] | None:
         return data
     if event.type in (DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED):
         return data  # what happens on stage is public as it happens
+    if event.type in (ROUND_FROZEN, ROUND_UNFROZEN):
+        return {"round": data["round"]}  # the script and the results stay sealed
+    if event.type == REVEAL_STEP:
+        # Only the step shown now: never the total, the next step or the script.
+        return {k: data[k] for k in ("round", "step", "from", "action", "reveal",
+                                     "publication") if k in data}
+    if event.type == REVEAL_SPEED:
+        return data
     if event.type == TEAM_HEALTH:
         # Up or down is public; the reason may name hosts and ports, which is not.
         return {k: v for k, v in data.items() if k != "error"}
     # Scores, sheets and jury decisions stay sealed until a publication reveals them.
     return None
+
+
+def presenter_data(event: Event) -> dict[str, Any] | None:
+    """The presenter reads ahead: the next step of the reveal, arming and locking."""
+    if event.type == REVEAL_STEP:
+        public = public_data(event)
+        assert public is not None
+        return {**public, "next": event.data["next"], "total": event.data["total"]}
+    if event.type in (REVEAL_ARMED, REVEAL_LOCKED):
+        return event.data
+    return public_data(event)
 
 
 def _public_team(team: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,13 @@ class RoundState:
     published: dict[str, Any] | None = None
     started_seq: int = 0
     published_seq: int = 0
+    frozen: dict[str, Any] | None = None  # {"script": [...], "publication": {...}}
+    step: int = 0  # reveal steps shown
+    step_ts: float = 0.0
+    armed: int | None = None
+    locked: bool = False
+    lock_reason: str = ""
+    speed: float = 1.0
     _standings: Standings | None = None
 
 
@@ -251,11 +258,14 @@ def _jury_decided(state: State, event: ev.Event) -> None:
 
 
 def _round_published(state: State, event: ev.Event) -> None:
-    d = event.data
+    _publish(state, event.data, event.seq)
+
+
+def _publish(state: State, d: dict[str, Any], seq: int) -> None:
     rnd = state._round(d["round"])
     rnd.phase = PUBLISHED
     rnd.published = d
-    rnd.published_seq = event.seq
+    rnd.published_seq = seq
     for row in d["standings"]["rows"]:
         team = state._team(row["team"])
         status = row["status"]
@@ -266,6 +276,45 @@ def _round_published(state: State, event: ev.Event) -> None:
         team.public_status = status
         team.public_reason = row.get("reason", "")
     rnd._standings = None
+
+
+def _round_frozen(state: State, event: ev.Event) -> None:
+    rnd = state._round(event.data["round"])
+    rnd.frozen = {"script": event.data["script"], "publication": event.data["publication"],
+                  "seq": event.seq}
+    rnd.step, rnd.armed, rnd.locked, rnd.lock_reason, rnd.speed = 0, None, False, "", 1.0
+
+
+def _round_unfrozen(state: State, event: ev.Event) -> None:
+    rnd = state._round(event.data["round"])
+    rnd.frozen = None
+    rnd.step, rnd.armed = 0, None
+
+
+def _reveal_step(state: State, event: ev.Event) -> None:
+    d = event.data
+    rnd = state._round(d["round"])
+    if rnd.frozen is None:
+        raise ValueError(f"round {d['round']!r} is not frozen")
+    rnd.step = d["step"]
+    rnd.step_ts = event.ts
+    rnd.armed = None
+    if "publication" in d:
+        _publish(state, d["publication"], event.seq)
+
+
+def _reveal_armed(state: State, event: ev.Event) -> None:
+    state._round(event.data["round"]).armed = event.data["step"]
+
+
+def _reveal_locked(state: State, event: ev.Event) -> None:
+    rnd = state._round(event.data["round"])
+    rnd.locked = event.data["locked"]
+    rnd.lock_reason = event.data["reason"]
+
+
+def _reveal_speed(state: State, event: ev.Event) -> None:
+    state._round(event.data["round"]).speed = event.data["speed"]
 
 
 def _telemetry(state: State, team_id: str) -> Telemetry:
@@ -339,4 +388,10 @@ _HANDLERS = {
     ev.DEMO_CANCELLED: _demo_cancelled,
     ev.REQUEST_MEASURED: _request_measured,
     ev.TEAM_HEALTH: _team_health,
+    ev.ROUND_FROZEN: _round_frozen,
+    ev.ROUND_UNFROZEN: _round_unfrozen,
+    ev.REVEAL_STEP: _reveal_step,
+    ev.REVEAL_ARMED: _reveal_armed,
+    ev.REVEAL_LOCKED: _reveal_locked,
+    ev.REVEAL_SPEED: _reveal_speed,
 }

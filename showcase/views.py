@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from showcase.events import JUDGE, OPERATOR, PRESENTER, PUBLIC
+from showcase.reveal import next_of, public_step
 from showcase.state import State, Telemetry
 from showcase.upstream import percentile
 
@@ -29,8 +30,30 @@ def view_state(state: State, view: str) -> dict[str, Any]:
             for c, full in zip(out["criteria"], show.criteria, strict=True)
         ]
     elif view == PRESENTER:
-        out["presenter"] = {}
+        out["presenter"] = presenter_reveal(state)
     return out
+
+
+def public_reveal(state: State, round_id: str) -> dict[str, Any] | None:
+    """A frozen round's reveal as viewers see it: the step shown now, and nothing after."""
+    rnd = state.rounds[round_id]
+    if rnd.frozen is None:
+        return None
+    script = rnd.frozen["script"]
+    return {"step": rnd.step, "speed": rnd.speed,
+            "current": public_step(script[rnd.step - 1] if rnd.step else None)}
+
+
+def presenter_reveal(state: State) -> dict[str, Any]:
+    """The presenter reads ahead: the next step's text, and whether it must be armed."""
+    rnd = state.rounds.get(state.current_round)
+    if rnd is None or rnd.frozen is None:
+        return {"round": state.current_round, "reveal": None}
+    script = rnd.frozen["script"]
+    return {"round": rnd.id, "reveal": {
+        "step": rnd.step, "total": len(script), "next": next_of(script, rnd.step),
+        "armed": rnd.armed, "locked": rnd.locked, "lock_reason": rnd.lock_reason,
+        "speed": rnd.speed, "complete": rnd.phase == "published"}}
 
 
 def public_state(state: State) -> dict[str, Any]:
@@ -49,7 +72,8 @@ def public_state(state: State) -> dict[str, Any]:
         "rounds": [
             {"id": r.id, "name_ko": r.name_ko, "name_en": r.name_en,
              "phase": state.rounds[r.id].phase,
-             "standings": (state.rounds[r.id].published or {}).get("standings")}
+             "standings": (state.rounds[r.id].published or {}).get("standings"),
+             "reveal": public_reveal(state, r.id)}
             for r in show.rounds
         ],
         "telemetry": telemetry(state, public=True),
@@ -81,6 +105,12 @@ def operator_state(state: State) -> dict[str, Any]:
                 "values": state.rounds[r.id].values,
                 "jury_order": state.rounds[r.id].jury_order,
                 "published": state.rounds[r.id].published,
+                "reveal": None if state.rounds[r.id].frozen is None else {
+                    "step": state.rounds[r.id].step,
+                    "total": len(state.rounds[r.id].frozen["script"]),  # type: ignore[index]
+                    "armed": state.rounds[r.id].armed, "locked": state.rounds[r.id].locked,
+                    "lock_reason": state.rounds[r.id].lock_reason,
+                    "speed": state.rounds[r.id].speed},
             }
             for r in show.rounds
         ],

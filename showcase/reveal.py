@@ -1,0 +1,272 @@
+"""The reveal: a round's results announced one step at a time, at the presenter's pace.
+
+Like the ICPC Resolver, the whole reveal is computed before anything is shown: freezing a
+round fixes its results and turns them into a script, a list of steps from the title card
+to the survivors. Each step carries what it reveals and the public scoreboard as it
+stands once it is shown, so the public view at step k is exactly step k's board: nothing
+of a later step exists anywhere a viewer can reach. Moving through the script is a
+``reveal_step`` event naming the step it goes to; going back is a new event too.
+
+Default order: title; each disqualified or withdrawn team; then criterion by criterion,
+team by team from the bottom of the final standings up (rows re-order by running total,
+ties in show order, so the order never hints at what is still sealed); the cut line; each
+elimination, worst first, each one armed and then confirmed; the survivors. The last
+step publishes the round.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from showcase import events as ev
+from showcase.commands import Spec, check_body
+from showcase.errors import BadRequest, Conflict, Forbidden
+from showcase.scoring import ACTIVE, ELIMINATED
+from showcase.showfile import Show
+from showcase.state import State
+
+Command = tuple[str, dict[str, Any]]  # as in commands.py
+
+TITLE = "title"
+STATUS = "status"
+POINTS = "points"
+CUT = "cut"
+ELIMINATE = "eliminate"
+SURVIVORS = "survivors"
+
+DOUBLE_PRESS_SECONDS = 0.8  # a step press without "to" this soon after a step is a repeat
+SPEEDS = (0.25, 4.0)
+
+
+def build_script(show: Show, round_id: str, publication: dict[str, Any],
+                 names: dict[str, str]) -> list[dict[str, Any]]:
+    """Every step of a round's reveal, from its publication (what publish would announce)."""
+    rnd = show.round(round_id)
+    assert rnd is not None
+    rows = publication["standings"]["rows"]
+    ranked = [r for r in rows if r["status"] in (ACTIVE, ELIMINATED)]
+    others = [r for r in rows if r["status"] not in (ACTIVE, ELIMINATED)]
+    order = [t.id for t in show.teams]  # the neutral order before anything is known
+    ranked_ids = sorted((r["team"] for r in ranked), key=order.index)
+    criteria = [c.id for c in show.criteria]
+    crit_names = {c.id: c.name_en for c in show.criteria}
+    board: dict[str, Any] = {
+        "round": round_id,
+        "rows": [{"team": t, "points": {c: None for c in criteria}, "total": 0.0,
+                  "status": ACTIVE, "position": i + 1} for i, t in enumerate(ranked_ids)],
+        "cut": None,
+        "final": False,
+    }
+    steps: list[dict[str, Any]] = []
+
+    def add(kind: str, text: str, pause: bool = False, confirm: bool = False,
+            **what: Any) -> None:
+        steps.append({"n": len(steps) + 1, "kind": kind, "text": text, "pause": pause,
+                      "confirm": confirm, **what, "board": _copy(board)})
+
+    add(TITLE, f"{rnd.name_en}: the results", pause=True)
+    for row in others:
+        board["rows"].append({"team": row["team"], "points": {c: None for c in criteria},
+                              "total": None, "status": row["status"], "position": None})
+        reason = f" ({row['reason']})" if row.get("reason") else ""
+        add(STATUS, f"{names[row['team']]} is {row['status']}{reason}", pause=True,
+            team=row["team"], status=row["status"], reason=row.get("reason", ""))
+    bottom_up = [r["team"] for r in sorted(ranked, key=lambda r: r["position"], reverse=True)]
+    by_team = {r["team"]: r for r in ranked}
+    for ci, crit in enumerate(criteria):
+        for ti, team in enumerate(bottom_up):
+            value = by_team[team]["points"][crit]
+            row = next(r for r in board["rows"] if r["team"] == team)
+            row["points"][crit] = value
+            row["total"] = _sum(row["points"].values(), show.precision)
+            _reorder(board, order)
+            last = ti == len(bottom_up) - 1
+            add(POINTS, f"{crit_names[crit]}: {names[team]} {value:g} points", pause=last,
+                team=team, criterion=crit, points=value,
+                final_total=ci == len(criteria) - 1)
+    cut = publication["standings"]["cut"]
+    board["cut"] = {"survivors": cut["survivors"], "rule": cut["rule"]}
+    # The final order, exactly as published (jury decisions and tie-breaks included).
+    for row in board["rows"]:
+        if row["team"] in by_team:
+            row["position"] = by_team[row["team"]]["position"]
+            row["rank"] = by_team[row["team"]]["rank"]
+            row["total"] = by_team[row["team"]]["total"]
+    board["rows"].sort(key=lambda r: (r["position"] is None, r["position"] or 0))
+    add(CUT, f"The cut: {cut['survivors']} of {len(ranked)} teams go through ({cut['rule']})",
+        pause=True)
+    eliminated = [t for t in bottom_up if by_team[t]["status"] == ELIMINATED]
+    for team in eliminated:
+        row = next(r for r in board["rows"] if r["team"] == team)
+        row["status"] = ELIMINATED
+        add(ELIMINATE, f"{names[team]} is eliminated", pause=True, confirm=True, team=team)
+    survivors = [r["team"] for r in ranked if r["status"] == ACTIVE]
+    board["final"] = True
+    add(SURVIVORS, "Through to the next round: " + ", ".join(names[t] for t in survivors),
+        pause=True, teams=survivors)
+    return steps
+
+
+def _sum(values: Any, precision: int) -> float:
+    return round(math.fsum(v for v in values if v is not None), precision)
+
+
+def _reorder(board: dict[str, Any], order: list[str]) -> None:
+    ranked = [r for r in board["rows"] if r["position"] is not None]
+    rest = [r for r in board["rows"] if r["position"] is None]
+    ranked.sort(key=lambda r: (-r["total"], order.index(r["team"])))
+    for i, row in enumerate(ranked):
+        row["position"] = i + 1
+    board["rows"] = ranked + rest
+
+
+def _copy(board: dict[str, Any]) -> dict[str, Any]:
+    return {**board, "rows": [{**r, "points": dict(r["points"])} for r in board["rows"]],
+            "cut": dict(board["cut"]) if board["cut"] else None}
+
+
+def public_step(step: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a viewer gets of a step: everything but the flags meant for the presenter."""
+    if step is None:
+        return None
+    return {k: v for k, v in step.items() if k not in ("pause", "confirm")}
+
+
+def next_of(script: list[dict[str, Any]], step: int) -> dict[str, Any] | None:
+    """The presenter's read-ahead: the step after ``step``, without its board."""
+    if step >= len(script):
+        return None
+    nxt = script[step]
+    return {k: v for k, v in nxt.items() if k != "board"}
+
+
+# -- commands --------------------------------------------------------------------------
+
+MOVE_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
+
+
+def _revealing(state: State, body: dict[str, Any]) -> tuple[str, Any]:
+    round_id = body.get("round") or state.current_round
+    rnd = state.rounds.get(round_id)
+    if rnd is None:
+        raise Conflict(f"unknown round {round_id!r}")
+    if rnd.frozen is None:
+        raise Conflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
+                       f"freeze it first: POST /api/rounds/{round_id}/freeze", seq=state.seq)
+    if rnd.phase == "published":
+        raise Conflict(f"the reveal of round {round_id!r} is complete; the round is published",
+                       seq=state.seq, step=rnd.step)
+    return round_id, rnd
+
+
+def move(state: State, action: str, role: str, body: Any, now: float | None = None
+         ) -> Command:
+    """Next, back, goto, fast-forward or reset; idempotent when the press names its step."""
+    body = check_body(body, MOVE_SPEC)
+    round_id, rnd = _revealing(state, body)
+    if rnd.locked and role != "operator":
+        raise Forbidden("the operator has locked the reveal controls",
+                        rnd.lock_reason or "ask the director")
+    script = rnd.frozen["script"]
+    total = len(script)
+    current = rnd.step
+    to = body.get("to")
+    if action == "goto" and to is None:
+        raise BadRequest("goto needs 'to': the step to show (0 is before the first)")
+    if to is None:
+        now = time.time() if now is None else now
+        if rnd.step_ts and now - rnd.step_ts < DOUBLE_PRESS_SECONDS and action in ("next", "back"):
+            raise Conflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last step; "
+                           "ignored as a double press", "send 'to' to move on purpose",
+                           seq=state.seq, step=current)
+        if action == "next":
+            to = current + 1
+        elif action == "back":
+            to = current - 1
+        elif action == "reset":
+            to = 0
+        elif action == "ff":
+            to = next((s["n"] for s in script[current:] if s["pause"] or s["confirm"]), total)
+            while to > current + 1 and script[to - 1]["confirm"]:
+                to -= 1  # fast-forward stops before an elimination, never through one
+    else:
+        expected = {"next": current + 1, "back": current - 1, "reset": 0}.get(action)
+        if expected is not None and to != expected:
+            raise Conflict(f"stale press: the reveal is at step {current}, so {action} goes to "
+                           f"step {expected}, not {to}", "reload the reveal state",
+                           seq=state.seq, step=current)
+    if to > total:
+        raise Conflict(f"step {current} is the last step of the reveal"
+                       if current == total else f"the reveal has {total} steps, not {to}",
+                       seq=state.seq, step=current)
+    if to < 0:
+        raise Conflict("the reveal is at its start: there is no step before it",
+                       seq=state.seq, step=current)
+    if to == current:
+        raise Conflict(f"the reveal is at step {current} already", seq=state.seq, step=current)
+    for step in script[current:to]:
+        if step["confirm"] and not (rnd.armed == step["n"] and step["n"] == to):
+            raise Conflict(
+                f"step {step['n']} eliminates a team: arm it, then confirm",
+                f"POST /api/reveal/arm with {{\"to\": {step['n']}}}, then next",
+                seq=state.seq, step=current)
+    data = {"round": round_id, "step": to, "from": current, "action": action,
+            "total": total, "reveal": public_step(script[to - 1] if to else None),
+            "next": next_of(script, to)}
+    if to == total:
+        data["publication"] = rnd.frozen["publication"]
+    return ev.REVEAL_STEP, data
+
+
+ARM_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
+
+
+def arm(state: State, role: str, body: Any) -> Command:
+    """The first of the two actions an elimination needs."""
+    body = check_body(body, ARM_SPEC)
+    round_id, rnd = _revealing(state, body)
+    if rnd.locked and role != "operator":
+        raise Forbidden("the operator has locked the reveal controls")
+    script = rnd.frozen["script"]
+    to = body.get("to", rnd.step + 1)
+    if to != rnd.step + 1:
+        raise Conflict(f"only the next step can be armed: the reveal is at step {rnd.step}",
+                       seq=state.seq, step=rnd.step)
+    if to > len(script) or not script[to - 1]["confirm"]:
+        raise Conflict(f"step {to} needs no arming: it eliminates nobody", seq=state.seq,
+                       step=rnd.step)
+    if rnd.armed == to:
+        raise Conflict(f"step {to} is armed already: confirm it with next", seq=state.seq,
+                       step=rnd.step)
+    return ev.REVEAL_ARMED, {"round": round_id, "step": to, "team": script[to - 1]["team"]}
+
+
+LOCK_SPEC: Spec = {"round": ((str,), False), "locked": ((bool,), True),
+                   "reason": ((str,), False)}
+
+
+def lock(state: State, body: Any) -> Command:
+    body = check_body(body, LOCK_SPEC)
+    round_id, rnd = _revealing(state, body)
+    if rnd.locked == body["locked"]:
+        raise Conflict(f"the controls are {'locked' if rnd.locked else 'unlocked'} already",
+                       seq=state.seq)
+    return ev.REVEAL_LOCKED, {"round": round_id, "locked": body["locked"],
+                              "reason": str(body.get("reason", ""))[:200]}
+
+
+SPEED_SPEC: Spec = {"round": ((str,), False), "speed": ((int, float), True)}
+
+
+def speed(state: State, role: str, body: Any) -> Command:
+    body = check_body(body, SPEED_SPEC)
+    round_id, rnd = _revealing(state, body)
+    if rnd.locked and role != "operator":
+        raise Forbidden("the operator has locked the reveal controls")
+    value = body["speed"]
+    if not (math.isfinite(value) and SPEEDS[0] <= value <= SPEEDS[1]):
+        raise BadRequest(f"field 'speed' must be from {SPEEDS[0]} to {SPEEDS[1]} "
+                         "(1 is normal, 2 twice as fast)")
+    return ev.REVEAL_SPEED, {"round": round_id, "speed": float(value)}
