@@ -207,8 +207,14 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
     async def index(request: Request) -> Response:
         return HTMLResponse(_index_page(show))
 
+    remote_page = (Path(__file__).parent / "static" / "remote.html").read_bytes()
+
+    async def remote(request: Request) -> Response:
+        return HTMLResponse(remote_page, headers={"cache-control": "no-cache"})
+
     routes = [
         Route("/", index),
+        Route("/remote", remote),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         Route("/api/state", get_state),
@@ -309,7 +315,8 @@ def _since(raw: str | None) -> int | None:
 
 
 def _index_page(show: Show) -> str:
-    links = [("/api/state", "state of the show (JSON, public view without a token)"),
+    links = [("/remote", "presenter remote (phone): step through the reveal"),
+             ("/api/state", "state of the show (JSON, public view without a token)"),
              ("/events", "event stream (server-sent events)"),
              ("/healthz", "health check"), ("/metrics", "Prometheus metrics")]
     items = "".join(f'<li><a href="{u}">{u}</a> {html.escape(d)}</li>' for u, d in links)
