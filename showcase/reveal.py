@@ -58,6 +58,7 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
                   "status": ACTIVE, "position": i + 1} for i, t in enumerate(ranked_ids)],
         "cut": None,
         "final": False,
+        "final_order": False,
     }
     steps: list[dict[str, Any]] = []
 
@@ -66,47 +67,93 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
         steps.append({"n": len(steps) + 1, "kind": kind, "text": text, "pause": pause,
                       "confirm": confirm, **what, "board": _copy(board)})
 
-    add(TITLE, f"{rnd.name_en}: the results", pause=True)
-    for row in others:
-        board["rows"].append({"team": row["team"], "points": {c: None for c in criteria},
-                              "total": None, "status": row["status"], "position": None})
-        reason = f" ({row['reason']})" if row.get("reason") else ""
-        add(STATUS, f"{names[row['team']]} is {row['status']}{reason}", pause=True,
-            team=row["team"], status=row["status"], reason=row.get("reason", ""))
     bottom_up = [r["team"] for r in sorted(ranked, key=lambda r: r["position"], reverse=True)]
     by_team = {r["team"]: r for r in ranked}
-    for ci, crit in enumerate(criteria):
-        for ti, team in enumerate(bottom_up):
-            value = by_team[team]["points"][crit]
+
+    def title() -> None:
+        add(TITLE, f"{rnd.name_en}: the results", pause=True)
+
+    def status() -> None:
+        for row in others:
+            board["rows"].append({"team": row["team"], "points": {c: None for c in criteria},
+                                  "total": None, "status": row["status"], "position": None})
+            reason = f" ({row['reason']})" if row.get("reason") else ""
+            add(STATUS, f"{names[row['team']]} is {row['status']}{reason}", pause=True,
+                team=row["team"], status=row["status"], reason=row.get("reason", ""))
+
+    def reveal_points(team: str, crits: list[str]) -> dict[str, float]:
+        row = next(r for r in board["rows"] if r["team"] == team)
+        for crit in crits:
+            row["points"][crit] = by_team[team]["points"][crit]
+        row["total"] = _sum(row["points"].values(), show.precision)
+        return {c: by_team[team]["points"][c] for c in crits}
+
+    def points() -> None:
+        if rnd.reveal_points == "criterion":
+            for crit in criteria:
+                for team in bottom_up:
+                    reveal_points(team, [crit])
+                _reorder(board, order)
+                add(POINTS, f"{crit_names[crit]}: every team's points", pause=True,
+                    criterion=crit, points={t: by_team[t]["points"][crit] for t in bottom_up})
+        elif rnd.reveal_points == "total":
+            for i, team in enumerate(bottom_up):
+                shown = reveal_points(team, criteria)
+                _reorder(board, order)
+                add(POINTS, f"{names[team]}: {by_team[team]['total']:g} points in all",
+                    pause=i == len(bottom_up) - 1, team=team, points=shown)
+        else:
+            for crit in criteria:
+                for i, team in enumerate(bottom_up):
+                    value = reveal_points(team, [crit])[crit]
+                    _reorder(board, order)
+                    add(POINTS, f"{crit_names[crit]}: {names[team]} {value:g} points",
+                        pause=i == len(bottom_up) - 1, team=team, criterion=crit, points=value)
+
+    def cut() -> None:
+        rule = publication["standings"]["cut"]
+        board["cut"] = {"survivors": rule["survivors"], "rule": rule["rule"]}
+        add(CUT, f"The cut: {rule['survivors']} of {len(ranked)} teams go through "
+            f"({rule['rule']})", pause=True)
+
+    def eliminations() -> None:
+        for team in [t for t in bottom_up if by_team[t]["status"] == ELIMINATED]:
             row = next(r for r in board["rows"] if r["team"] == team)
-            row["points"][crit] = value
-            row["total"] = _sum(row["points"].values(), show.precision)
-            _reorder(board, order)
-            last = ti == len(bottom_up) - 1
-            add(POINTS, f"{crit_names[crit]}: {names[team]} {value:g} points", pause=last,
-                team=team, criterion=crit, points=value,
-                final_total=ci == len(criteria) - 1)
-    cut = publication["standings"]["cut"]
-    board["cut"] = {"survivors": cut["survivors"], "rule": cut["rule"]}
-    # The final order, exactly as published (jury decisions and tie-breaks included).
+            row["status"] = ELIMINATED
+            add(ELIMINATE, f"{names[team]} is eliminated", pause=True, confirm=True, team=team)
+
+    def survivors() -> None:
+        teams = [r["team"] for r in ranked if r["status"] == ACTIVE]
+        add(SURVIVORS, "Through to the next round: " + ", ".join(names[t] for t in teams),
+            pause=True, teams=teams)
+
+    sections = {"title": title, "status": status, "points": points, "cut": cut,
+                "eliminations": eliminations, "survivors": survivors}
+    for section in rnd.reveal_order:
+        if section in ("cut", "eliminations", "survivors") and not board["final_order"]:
+            _final_order(board, by_team)
+        sections[section]()
+    if not board["final_order"]:
+        _final_order(board, by_team)
+    if others and "status" not in rnd.reveal_order:
+        for row in others:  # left out of the reveal, but the last board is complete
+            board["rows"].append({"team": row["team"], "points": {c: None for c in criteria},
+                                  "total": None, "status": row["status"], "position": None})
+    board["final"] = True
+    steps[-1]["board"] = _copy(board)
+    return steps
+
+
+def _final_order(board: dict[str, Any], by_team: dict[str, dict[str, Any]]) -> None:
+    """The order exactly as published (jury decisions and tie-breaks included)."""
     for row in board["rows"]:
         if row["team"] in by_team:
-            row["position"] = by_team[row["team"]]["position"]
-            row["rank"] = by_team[row["team"]]["rank"]
-            row["total"] = by_team[row["team"]]["total"]
+            final = by_team[row["team"]]
+            row["points"] = dict(final["points"])
+            row["position"], row["rank"], row["total"] = (final["position"], final["rank"],
+                                                          final["total"])
     board["rows"].sort(key=lambda r: (r["position"] is None, r["position"] or 0))
-    add(CUT, f"The cut: {cut['survivors']} of {len(ranked)} teams go through ({cut['rule']})",
-        pause=True)
-    eliminated = [t for t in bottom_up if by_team[t]["status"] == ELIMINATED]
-    for team in eliminated:
-        row = next(r for r in board["rows"] if r["team"] == team)
-        row["status"] = ELIMINATED
-        add(ELIMINATE, f"{names[team]} is eliminated", pause=True, confirm=True, team=team)
-    survivors = [r["team"] for r in ranked if r["status"] == ACTIVE]
-    board["final"] = True
-    add(SURVIVORS, "Through to the next round: " + ", ".join(names[t] for t in survivors),
-        pause=True, teams=survivors)
-    return steps
+    board["final_order"] = True
 
 
 def _sum(values: Any, precision: int) -> float:

@@ -121,6 +121,13 @@ class CutRule:
         return "nobody leaves"
 
 
+# The reveal's sections, in their default order (reveal.py); a round's [rounds.reveal]
+# table may reorder them or leave out the optional ones.
+REVEAL_ORDER = ("title", "status", "points", "cut", "eliminations", "survivors")
+REVEAL_REQUIRED = ("points", "eliminations")
+REVEAL_POINTS = ("team", "criterion", "total")
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     id: str
@@ -128,15 +135,20 @@ class Round:
     name_en: str
     cut: CutRule
     tie_break: tuple[str, ...] = ()
+    reveal_order: tuple[str, ...] = REVEAL_ORDER
+    reveal_points: str = "team"
 
     def config(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "name_ko": self.name_ko,
             "name_en": self.name_en,
             "cut": self.cut.config(),
             "tie_break": list(self.tie_break),
         }
+        if self.reveal_order != REVEAL_ORDER or self.reveal_points != "team":
+            out["reveal"] = {"order": list(self.reveal_order), "points": self.reveal_points}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +385,28 @@ def _round(path: str, key: str, table: Any, criteria: tuple[Criterion, ...]) -> 
                 f"{name!r} is not a criterion (criteria: {', '.join(sorted(known))})",
                 f"tie_break[{i}]"
             )
-    rnd = Round(ident, r.text("name_ko", ident), r.text("name_en", ident), cut, tuple(tie_break))
+    reveal = _Reader(path, f"{key}.reveal", r.get("reveal", dict, {}))
+    order = _array(reveal, "order", list(REVEAL_ORDER))
+    for i, section in enumerate(order):
+        if section not in REVEAL_ORDER:
+            raise reveal.error(f"{section!r} is not a section of the reveal "
+                               f"({', '.join(REVEAL_ORDER)})", f"order[{i}]")
+        if section in order[:i]:
+            raise reveal.error(f"{section!r} is listed twice", f"order[{i}]")
+    for section in REVEAL_REQUIRED:
+        if section not in order:
+            raise reveal.error(f"must include {section!r}", "order")
+    for section in ("cut", "eliminations", "survivors"):
+        if section in order and order.index(section) < order.index("points"):
+            raise reveal.error(f"{section!r} cannot come before 'points': it would give the "
+                               "results away", "order")
+    points = reveal.text("points", "team")
+    if points not in REVEAL_POINTS:
+        raise reveal.error(f"{points!r} is not one of {', '.join(REVEAL_POINTS)} (a step per "
+                           "team and criterion, per criterion, or per team)", "points")
+    reveal.finish()
+    rnd = Round(ident, r.text("name_ko", ident), r.text("name_en", ident), cut, tuple(tie_break),
+                tuple(order), points)
     r.finish()
     return rnd
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
+from showcase.errors import ShowFileError
 from showcase.reveal import build_script
 from showcase.showfile import load_show, sample_show_path
 from tests.conftest import JUDGE, OPERATOR, PRESENTER, Server, score_sample_round
@@ -58,6 +61,37 @@ def test_script_from_hand_made_results_with_a_jury_tie_and_a_disqualified_team()
                                                                  ("upstage", True)]
     assert steps[17]["teams"] == ["lg", "skt"] and steps[17]["board"]["final"]
     assert not any(s["confirm"] for s in steps if s["kind"] != "eliminate")
+
+
+def test_the_reveal_order_comes_from_the_show_file(tmp_path: Path) -> None:
+    text = sample_show_path().read_text(encoding="utf-8").replace(
+        'tie_break = ["benchmark", "expert", "feedback"]',
+        'tie_break = ["benchmark", "expert", "feedback"]\n'
+        'reveal = { order = ["title", "points", "eliminations"], points = "criterion" }', 1)
+    path = tmp_path / "show.toml"
+    path.write_text(text, encoding="utf-8")
+    show = load_show(path)
+    publication = {"round": "r1", "eliminated": ["ncai"], "standings": {
+        "round": "r1", "cut": {"rule": "the bottom 1 leave", "survivors": 3},
+        "rows": [row("lg", 1, (30, 30, 20)), row("skt", 2, (20, 25, 15)),
+                 row("upstage", 3, (25, 20, 14)), row("ncai", 4, (10, 10, 10), "eliminated"),
+                 {**row("naver", 0, (0, 0, 0), "disqualified"), "position": None,
+                  "rank": None}]}}
+    steps = build_script(show, "r1", publication, NAMES)
+    assert [s["kind"] for s in steps] == ["title", "points", "points", "points", "eliminate"]
+    assert steps[1]["points"] == {"ncai": 10, "upstage": 25, "skt": 20, "lg": 30}
+    last = steps[-1]["board"]
+    assert last["final"] and [r["team"] for r in last["rows"]] == [
+        "lg", "skt", "upstage", "ncai", "naver"]
+
+    for order, problem in ((["title", "cut", "points", "eliminations"], "before 'points'"),
+                           (["points"], "must include 'eliminations'"),
+                           (["points", "eliminations", "finale"], "not a section"),
+                           (["points", "points", "eliminations"], "listed twice")):
+        path.write_text(text.replace('order = ["title", "points", "eliminations"]',
+                                     f"order = {orjson.dumps(order).decode()}"), encoding="utf-8")
+        with pytest.raises(ShowFileError, match=problem):
+            load_show(path)
 
 
 def post(srv: Server, path: str, body: Any = None, token: str = PRESENTER) -> httpx.Response:
