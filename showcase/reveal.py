@@ -224,7 +224,9 @@ def move(state: State, action: str, role: str, body: Any, now: float | None = No
         raise BadRequest("goto needs 'to': the step to show (0 is before the first)")
     if to is None:
         now = time.time() if now is None else now
-        if rnd.step_ts and now - rnd.step_ts < DOUBLE_PRESS_SECONDS and action in ("next", "back"):
+        confirming = action == "next" and rnd.armed == current + 1  # deliberate: armed first
+        if (rnd.step_ts and now - rnd.step_ts < DOUBLE_PRESS_SECONDS
+                and action in ("next", "back") and not confirming):
             raise Conflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last step; "
                            "ignored as a double press", "send 'to' to move on purpose",
                            seq=state.seq, step=current)
