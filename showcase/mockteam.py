@@ -578,14 +578,15 @@ class MockServer:
     """A running mock team. ``url`` is its OpenAI base URL (``http://host:port/v1``);
     ``stats`` counts chat completion ``requests``, answers in progress (``active_streams``,
     streamed or not), answers sent to their end (``completed``), answers whose client went
-    away first (``disconnected``) and ``open_connections``."""
+    away first (``disconnected``), ``open_connections`` and ``connections`` ever accepted."""
 
     def __init__(self, config: MockConfig, host: str = "127.0.0.1") -> None:
         self.config = config
         self.host = host
         self.port = 0
         self.stats: dict[str, int] = dict.fromkeys(
-            ("requests", "active_streams", "completed", "disconnected", "open_connections"), 0)
+            ("requests", "active_streams", "completed", "disconnected", "open_connections",
+             "connections"), 0)
         self._server: asyncio.Server | None = None
         self._connections: dict[_Connection, asyncio.Task[Any]] = {}
         self._rng = random.Random(config.seed)
@@ -629,6 +630,7 @@ class MockServer:
         conn = _Connection(reader, writer)
         self._connections[conn] = task
         self.stats["open_connections"] += 1
+        self.stats["connections"] += 1
         clean = False
         try:
             sock = writer.get_extra_info("socket")

@@ -47,6 +47,9 @@ RESULT_STATUSES = (OK, ERROR, TIMEOUT, CANCELLED, SKIPPED, INTERRUPTED)
 
 MAX_EVENT_BYTES = 1024 * 1024  # a single SSE event longer than this is malformed
 MAX_ERROR_BODY = 2000
+POOL_SIZE = 8  # connections per httpx pool of a team (see TeamClient)
+DRAIN_SECONDS = 0.5  # after [DONE], how long to wait for the end of the body to keep the
+                     # connection (a new one per request costs a handshake, TLS included)
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
@@ -303,22 +306,35 @@ class TeamClient:
         base = team.endpoint.rstrip("/") + "/"
         # httpx's read timeout is only a backstop: the Exchange enforces the first-token,
         # idle and total deadlines itself, with messages that say which one passed.
-        self.http = httpx.AsyncClient(
-            base_url=base, headers=headers, trust_env=False,
-            limits=httpx.Limits(max_connections=settings.max_connections,
-                                max_keepalive_connections=settings.max_connections),
-            timeout=httpx.Timeout(connect=settings.connect_timeout,
-                                  read=max(settings.first_token_timeout, settings.idle_timeout),
-                                  write=settings.connect_timeout,
-                                  pool=settings.first_token_timeout))
+        timeout = httpx.Timeout(connect=settings.connect_timeout,
+                                read=max(settings.first_token_timeout, settings.idle_timeout),
+                                write=settings.connect_timeout, pool=settings.first_token_timeout)
+        # The team's connections are split over small pools: httpcore scans every connection
+        # of a pool for each request, which made a burst of 32 streams to one team wait
+        # ~45 ms on one pool of 32 (benchmarks/bench_proxy.py). Requests go to the pool with
+        # the fewest in flight; the team's limit is the sum of the pools.
+        shards = max(1, -(-settings.max_connections // POOL_SIZE))
+        per_shard = -(-settings.max_connections // shards)
+        self.pools = [
+            httpx.AsyncClient(base_url=base, headers=headers, trust_env=False, timeout=timeout,
+                              limits=httpx.Limits(max_connections=per_shard,
+                                                  max_keepalive_connections=per_shard))
+            for _ in range(shards)]
+        self.in_flight = [0] * shards
         self.health = httpx.AsyncClient(
             base_url=base, headers=headers, trust_env=False,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             timeout=httpx.Timeout(settings.health_timeout))
         self.active = 0
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """A client for a one-off request (GET models): the least busy pool."""
+        return self.pools[self.in_flight.index(min(self.in_flight))]
+
     async def aclose(self) -> None:
-        await self.http.aclose()
+        for pool in self.pools:
+            await pool.aclose()
         await self.health.aclose()
 
     async def check(self) -> dict[str, Any]:
@@ -376,6 +392,8 @@ class Exchange:
         self._deadline: asyncio.Timeout | None = None
         self._phase = "first"  # which deadline is armed: first, idle, total, stop
         self._loop = asyncio.get_running_loop()
+        self._shard = 0
+        self._chunks: AsyncIterator[bytes] | None = None  # the body, while it is being read
 
     # -- control ---------------------------------------------------------------
 
@@ -419,7 +437,10 @@ class Exchange:
     async def start(self) -> httpx.Response:
         """Send the request; returns the team's response (headers read), or raises
         UpstreamError with the status the proxy should answer with."""
-        http = self.client.http
+        client = self.client
+        self._shard = client.in_flight.index(min(client.in_flight))
+        client.in_flight[self._shard] += 1
+        http = client.pools[self._shard]
         request = http.build_request("POST", "chat/completions", content=orjson.dumps(self.body),
                                      headers={"content-type": "application/json",
                                               "accept": "text/event-stream"
@@ -430,10 +451,12 @@ class Exchange:
             response = await http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             self.client.active -= 1
+            self.client.in_flight[self._shard] -= 1
             raise UpstreamError(504, TIMEOUT, f"team {self.client.team.id!r}: "
                                 f"{describe(exc)}") from exc
         except httpx.HTTPError as exc:
             self.client.active -= 1
+            self.client.in_flight[self._shard] -= 1
             raise UpstreamError(502, ERROR, f"team {self.client.team.id!r}: "
                                 f"{describe(exc)}") from exc
         self.response = response
@@ -475,7 +498,7 @@ class Exchange:
         parser = SSEParser()
         max_bytes = self.settings.max_answer_bytes
         max_tokens = self.settings.max_answer_tokens
-        chunks = self.response.aiter_raw()
+        chunks = self._chunks = self.response.aiter_raw()
         try:
             while True:
                 if self.stop_reason:
@@ -486,6 +509,7 @@ class Exchange:
                         self._deadline = deadline
                         chunk = await anext(chunks)
                 except StopAsyncIteration:
+                    self._chunks = None
                     for raw, data in parser.flush():
                         new = None if data is None else meter.on_data(data, time.perf_counter())
                         yield raw, new
@@ -577,7 +601,8 @@ class Exchange:
         if response is None:
             return
         self.client.active -= 1
-        task = asyncio.ensure_future(response.aclose())
+        self.client.in_flight[self._shard] -= 1
+        task = asyncio.ensure_future(self._finish(response))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -585,6 +610,20 @@ class Exchange:
             raise
         except Exception:  # closing a broken connection may fail: it is gone anyway
             pass
+
+
+    async def _finish(self, response: httpx.Response) -> None:
+        """After [DONE], read the end of the body so that the connection can be reused;
+        after anything else, close it."""
+        chunks = self._chunks
+        if self.meter.done and self.meter.status == OK and chunks is not None:
+            try:
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    async for _ in chunks:
+                        pass
+            except (TimeoutError, httpx.HTTPError, httpx.StreamError):
+                pass
+        await response.aclose()
 
 
 class _Cap(Exception):

@@ -316,6 +316,16 @@ def test_a_client_that_goes_away_frees_the_upstream_connection(stage: Stage) -> 
     assert 'showcase_team_requests_in_flight{team="lg"} 0' in metrics
 
 
+def test_connections_to_a_team_are_kept_and_reused(stage: Stage) -> None:
+    # A new connection per answer would cost every TTFT a handshake (TLS included).
+    skt = stage.mocks["skt"]
+    stage.stream("skt", {})
+    before = skt.stats()["connections"]
+    for _ in range(5):
+        assert stage.stream("skt", {})[0] == 200
+    assert skt.stats()["connections"] == before + 1  # the stats request's own connection
+
+
 def test_a_down_team_answers_quickly_with_a_clear_error(stage: Stage) -> None:
     started = time.monotonic()
     status, _, raw = stage.stream("naver", {})
