@@ -58,8 +58,8 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
                   "status": ACTIVE, "position": i + 1} for i, t in enumerate(ranked_ids)],
         "cut": None,
         "final": False,
-        "final_order": False,
     }
+    ordered = [False]  # whether the board holds the final, published order yet
     steps: list[dict[str, Any]] = []
 
     def add(kind: str, text: str, pause: bool = False, confirm: bool = False,
@@ -130,10 +130,11 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
     sections = {"title": title, "status": status, "points": points, "cut": cut,
                 "eliminations": eliminations, "survivors": survivors}
     for section in rnd.reveal_order:
-        if section in ("cut", "eliminations", "survivors") and not board["final_order"]:
+        if section in ("cut", "eliminations", "survivors") and not ordered[0]:
             _final_order(board, by_team)
+            ordered[0] = True
         sections[section]()
-    if not board["final_order"]:
+    if not ordered[0]:
         _final_order(board, by_team)
     if others and "status" not in rnd.reveal_order:
         for row in others:  # left out of the reveal, but the last board is complete
@@ -153,7 +154,6 @@ def _final_order(board: dict[str, Any], by_team: dict[str, dict[str, Any]]) -> N
             row["position"], row["rank"], row["total"] = (final["position"], final["rank"],
                                                           final["total"])
     board["rows"].sort(key=lambda r: (r["position"] is None, r["position"] or 0))
-    board["final_order"] = True
 
 
 def _sum(values: Any, precision: int) -> float:
