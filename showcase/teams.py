@@ -42,6 +42,7 @@ class Teams:
         self.running: dict[str, Exchange] = {}  # the current demo's exchanges by team
         self.demo_tasks: set[asyncio.Task[None]] = set()
         self.health_checks = 0
+        self.failures: dict[str, int] = {}  # consecutive failed health checks per team
 
     # -- clients -----------------------------------------------------------------
 
@@ -109,9 +110,12 @@ class Teams:
         results = await asyncio.gather(*(self.check(t) for t in teams))
         self.health_checks += 1
         for team, check in zip(teams, results, strict=True):
-            self.engine.live.update_health(team, check)
             recorded = self.engine.head.telemetry.get(team)
             before = recorded.health if recorded is not None else None
+            failures = self.failures[team] = 0 if check["up"] else self.failures.get(team, 0) + 1
+            if before is not None and before["up"] and failures == 1:
+                continue  # one failed check is not "down" on air: the next one decides
+            self.engine.live.update_health(team, check)
             if before is None or before["up"] != check["up"]:
                 # Only changes are logged; the latency of every check goes out live.
                 await self.engine.run(SERVER_ACTOR, commands.team_health, team, check)

@@ -321,9 +321,12 @@ class TeamClient:
                                                   max_keepalive_connections=per_shard))
             for _ in range(shards)]
         self.in_flight = [0] * shards
+        # A new connection per check: a kept one can be closed by the server's keep-alive
+        # timer at the moment of the check (uvicorn's and the mock's are 5 s, the default
+        # interval), which made teams flap down and up; and connecting is part of "up".
         self.health = httpx.AsyncClient(
             base_url=base, headers=headers, trust_env=False,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
             timeout=httpx.Timeout(settings.health_timeout))
         self.active = 0
 
@@ -448,7 +451,12 @@ class Exchange:
         self.meter.t0 = time.perf_counter()
         self.client.active += 1
         try:
-            response = await http.send(request, stream=True)
+            try:
+                response = await http.send(request, stream=True)
+            except httpx.RemoteProtocolError:
+                # A kept connection the team closed as we sent on it (its keep-alive timer):
+                # the request was never read, so it is sent once more, on a new connection.
+                response = await http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             self.client.active -= 1
             self.client.in_flight[self._shard] -= 1
