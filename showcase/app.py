@@ -128,11 +128,14 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         return await teams.cancel_demo(actor(request, role), body)
 
     async def get_demo(request: Request) -> Response:
-        return JSON({"seq": engine.committed.seq, "demo": latest_demo(engine.committed),
+        view = VIEW_OF_ROLE[role_of(request, query_token=True)]
+        return JSON({"seq": engine.committed.seq,
+                     "demo": latest_demo(engine.committed, public=view != "operator"),
                      "live": engine.live.demo})
 
     async def chat_completions(request: Request) -> Response:
         role = role_of(request)
+        require(role, ("operator", "presenter"), "using the proxy")
         return await proxy.chat_completions(request, role, actor(request, role))
 
     async def team_models(request: Request) -> Response:

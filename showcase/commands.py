@@ -363,12 +363,14 @@ MAX_DEMO_TOKENS = 4096
 DEMO_SPEC: Spec = {
     "prompt": ((str,), True), "system": ((str,), False), "teams": ((list,), False),
     "max_tokens": ((int,), False), "temperature": (NUMBER, False),
+    "expect_seq": ((int,), False),
 }
 
 
 def start_demo(state: State, body: Any) -> Command:
     """One prompt to several teams at once; the demo's id is the seq of this event."""
     body = check_body(body, DEMO_SPEC)
+    check_expected_seq(state, body)
     prompt = body["prompt"].strip()
     if not prompt:
         raise BadRequest("field 'prompt' is empty", "type what the teams should answer")
@@ -390,14 +392,20 @@ def start_demo(state: State, body: Any) -> Command:
             if not isinstance(team, str):
                 raise BadRequest(f"teams[{i}] must be a team id, not {_type_name(team)}")
             _team(state, team)
+            if not state.teams[team].team.endpoint:
+                raise Conflict(f"team {team!r} has no endpoint in the show file",
+                               "add its endpoint to the show file and restart", seq=state.seq)
         if len(set(teams)) != len(teams):
             dup = next(t for t in teams if teams.count(t) > 1)
             raise BadRequest(f"team {dup!r} is listed twice in 'teams'")
     else:
-        teams = [t for t, ts in state.teams.items() if ts.status == ACTIVE]
+        # By the announced status: the public list of teams must not give away a sealed
+        # withdrawal or disqualification.
+        teams = [t for t, ts in state.teams.items()
+                 if ts.public_status == ACTIVE and ts.team.endpoint]
         if not teams:
-            raise Conflict("no team is active to answer", "name the teams in 'teams'",
-                           seq=state.seq)
+            raise Conflict("no active team has an endpoint to answer",
+                           "name the teams in 'teams'", seq=state.seq)
     max_tokens = body.get("max_tokens", 256)
     if not 1 <= max_tokens <= MAX_DEMO_TOKENS:
         raise BadRequest(f"field 'max_tokens' must be from 1 to {MAX_DEMO_TOKENS}, "
@@ -410,11 +418,13 @@ def start_demo(state: State, body: Any) -> Command:
                              "temperature": temperature}
 
 
-CANCEL_SPEC: Spec = {"demo": ((int,), False), "reason": ((str,), False)}
+CANCEL_SPEC: Spec = {"demo": ((int,), False), "reason": ((str,), False),
+                     "expect_seq": ((int,), False)}
 
 
 def cancel_demo(state: State, body: Any) -> Command:
     body = check_body(body, CANCEL_SPEC)
+    check_expected_seq(state, body)
     running = state.demo_running
     if running is None:
         raise Conflict("no demo is running", seq=state.seq)

@@ -104,8 +104,10 @@ def public_data(event: Event) -> dict[str, Any] | None:
         return {k: data[k] for k in ("team", "round", "reason")}
     if event.type == ROUND_PUBLISHED:
         return data
-    if event.type in (DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED):
+    if event.type in (DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED):
         return data  # what happens on stage is public as it happens
+    if event.type == REQUEST_MEASURED:
+        return {k: v for k, v in data.items() if k != "actor"}  # who asked is not public
     if event.type in (ROUND_FROZEN, ROUND_UNFROZEN):
         return {"round": data["round"]}  # the script and the results stay sealed
     if event.type == REVEAL_STEP:

@@ -17,7 +17,7 @@ from typing import Any
 
 from showcase import commands
 from showcase.engine import Engine
-from showcase.errors import Conflict, NotFound
+from showcase.errors import Conflict, NotFound, ShowcaseError
 from showcase.events import Event
 from showcase.upstream import (
     ERROR,
@@ -53,7 +53,8 @@ class Teams:
             raise NotFound(f"unknown team {team_id!r}",
                            f"teams: {', '.join(self.engine.committed.teams)}")
         if not ts.team.endpoint:
-            raise Conflict(f"team {team_id!r} has no endpoint in the show file")
+            raise Conflict(f"team {team_id!r} has no endpoint in the show file",
+                           seq=self.engine.committed.seq)
         found = self.clients.get(team_id)
         if found is None or found.team != ts.team:
             if found is not None:
@@ -160,10 +161,10 @@ class Teams:
         result: dict[str, Any]
         exchange: Exchange | None = None
         try:
-            down = self.is_down(team)
-            if down:
-                result = {"status": SKIPPED, "error": f"skipped: {down}", "metrics": None,
-                          "text": ""}
+            if self.is_down(team):
+                # The reason stays in the operator's team_health; this event is public.
+                result = {"status": SKIPPED, "metrics": None, "text": "",
+                          "error": "skipped: its endpoint was down at the last health check"}
             else:
                 live.update_team(demo_id, team, status="connecting")
                 messages = ([{"role": "system", "content": demo["system"]}]
@@ -177,6 +178,9 @@ class Teams:
                 result = await self._stream(demo_id, team, exchange)
         except asyncio.CancelledError:
             raise  # the server is stopping; the next start records the demo as interrupted
+        except ShowcaseError as exc:
+            result = {"status": ERROR, "error": exc.message, "text": "",
+                      "metrics": exchange.meter.result() if exchange else None}
         except Exception as exc:
             log.exception("demo %d: team %s failed", demo_id, team)
             result = {"status": ERROR, "error": f"internal error: {type(exc).__name__}",

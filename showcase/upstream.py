@@ -43,7 +43,8 @@ TIMEOUT = "timeout"
 CANCELLED = "cancelled"
 SKIPPED = "skipped"
 INTERRUPTED = "interrupted"
-RESULT_STATUSES = (OK, ERROR, TIMEOUT, CANCELLED, SKIPPED, INTERRUPTED)
+REJECTED = "rejected"  # the team refused the caller's request as invalid (400, 404, 413, 422)
+RESULT_STATUSES = (OK, ERROR, TIMEOUT, CANCELLED, SKIPPED, INTERRUPTED, REJECTED)
 
 MAX_EVENT_BYTES = 1024 * 1024  # a single SSE event longer than this is malformed
 MAX_ERROR_BODY = 2000
@@ -460,8 +461,9 @@ class Exchange:
         except httpx.TimeoutException as exc:
             self.client.active -= 1
             self.client.in_flight[self._shard] -= 1
-            raise UpstreamError(504, TIMEOUT, f"team {self.client.team.id!r}: "
-                                f"{describe(exc)}") from exc
+            reason = (f"no answer within {self.settings.first_token_timeout:g} s"
+                      if isinstance(exc, httpx.ReadTimeout) else describe(exc))
+            raise UpstreamError(504, TIMEOUT, f"team {self.client.team.id!r}: {reason}") from exc
         except httpx.HTTPError as exc:
             self.client.active -= 1
             self.client.in_flight[self._shard] -= 1
@@ -472,7 +474,8 @@ class Exchange:
             body = await self._read_error_body(response)
             await self.close()
             passed = response.status_code in (400, 404, 413, 422)
-            raise UpstreamError(response.status_code if passed else 502, ERROR,
+            raise UpstreamError(response.status_code if passed else 502,
+                                REJECTED if passed else ERROR,
                                 f"team {self.client.team.id!r} answered "
                                 f"{response.status_code} {response.reason_phrase}".strip(),
                                 body)

@@ -77,7 +77,7 @@ def public_state(state: State) -> dict[str, Any]:
             for r in show.rounds
         ],
         "telemetry": telemetry(state, public=True),
-        "demo": latest_demo(state),
+        "demo": latest_demo(state, public=True),
     }
 
 
@@ -151,10 +151,11 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def latest_demo(state: State) -> dict[str, Any] | None:
+def latest_demo(state: State, public: bool = False) -> dict[str, Any] | None:
     if not state.demos:
         return None
-    return state.demos[max(state.demos)]
+    demo = state.demos[max(state.demos)]
+    return {k: v for k, v in demo.items() if k != "actor"} if public else demo
 
 
 VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}

@@ -442,7 +442,7 @@ async def test_keep_alive_serves_many_requests_on_one_connection(mock: MockServe
         stats = (await client.get(mock.url.removesuffix("/v1") + "/mock/stats")).json()
         closing = await client.get("/models", headers={"Connection": "close"})
     assert stats == {"requests": 4, "active_streams": 0, "completed": 4, "disconnected": 0,
-                     "open_connections": 1}
+                     "open_connections": 1, "connections": 1}
     assert closing.headers["connection"] == "close"
 
 

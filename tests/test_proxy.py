@@ -247,7 +247,7 @@ def test_multi_token_chunks_count_tokens_from_usage(stage: Stage) -> None:
 @pytest.mark.parametrize("mock, status, result, error", [
     ({"fault": "http_error", "status": 500}, 502, "error", "answered 500"),
     ({"fault": "http_error", "status": 503}, 502, "error", "answered 503"),
-    ({"fault": "http_error", "status": 400}, 400, "error", "answered 400"),
+    ({"fault": "http_error", "status": 400}, 400, "rejected", "answered 400"),
     ({"fault": "error_in_stream"}, 200, "error", "reported an error in its stream"),
     ({"fault": "reset", "fault_after": 3}, 200, "error", "mid-answer"),
     ({"fault": "no_done"}, 200, "error", "without [DONE]"),
@@ -512,3 +512,36 @@ def test_a_saturated_team_cannot_starve_the_others(stage: Stage) -> None:
     finally:
         for t in hogs:
             t.join(10)
+
+
+def test_demos_and_the_proxy_give_away_no_sealed_fact_and_no_actor(stage: Stage) -> None:
+    op = {"Authorization": f"Bearer {OPERATOR}", "X-Showcase-User": "desk-3"}
+    withdrawn = httpx.post(f"{stage.url}/api/teams/slow/withdraw", headers=op,
+                           json={"reason": "sealed until announced"})
+    assert withdrawn.status_code == 201
+    try:
+        viewer = Viewer(stage.url)
+        try:
+            started = demo(stage, {"prompt": "Who is still here?", "max_tokens": 5})
+            assert started.status_code == 201, started.text
+            demo_id = started.json()["seq"]
+            stage.stream("lg", {})
+            seq = stage.seq()
+            messages = viewer.wait_for(lambda ms: any(m.get("seq") == seq for m in ms))
+        finally:
+            viewer.close()
+        public = [m for m in messages if m.get("type") == "demo_started"
+                  and m["data"]["demo"] == demo_id]
+        # The public list of teams is the announced one: the sealed withdrawal stays sealed.
+        assert "slow" in public[0]["data"]["teams"]
+        measured = [m for m in messages if m.get("type") == "request_measured"]
+        assert measured and all("actor" not in m["data"] for m in measured)
+        assert "desk-3" not in orjson.dumps(messages).decode()
+        wait_state(stage, lambda s: s["state"]["demo"]["phase"] == "finished")
+        state = stage.server.state(None)["state"]
+        assert "actor" not in state["demo"]
+        assert httpx.get(f"{stage.url}/api/demo",
+                         headers={"Authorization": "Bearer nope"}).status_code == 401
+    finally:
+        httpx.post(f"{stage.url}/api/teams/slow/reinstate", headers=op,
+                   json={"reason": "back"}).raise_for_status()
