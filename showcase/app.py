@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from showcase import __version__, commands, reveal
@@ -211,6 +212,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         return HTMLResponse(_index_page(show))
 
     remote_page = (Path(__file__).parent / "static" / "remote.html").read_bytes()
+    overlays = overlays_dir()
 
     async def remote(request: Request) -> Response:
         return HTMLResponse(remote_page, headers={"cache-control": "no-cache"})
@@ -218,6 +220,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
     routes = [
         Route("/", index),
         Route("/remote", remote),
+        Mount("/overlays", app=StaticFiles(directory=overlays), name="overlays"),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         Route("/api/state", get_state),
@@ -317,13 +320,47 @@ def _since(raw: str | None) -> int | None:
         return None
 
 
+OVERLAYS = [
+    ("scoreboard.html", "Scoreboard", "teams ranked with their points, the cut line and status"),
+    ("reveal.html", "Reveal", "the reveal, step by step, in lockstep with the presenter"),
+    ("demo.html", "Live demo", "the prompt and every team's answer streaming, TTFT, tokens/s"),
+    ("lower-third.html?team=lg", "Lower third", "a team's name and organisation (?team=ID)"),
+    ("ticker.html", "Ticker", "every team's live latency along the bottom"),
+]
+
+
+def overlays_dir() -> Path:
+    """The overlay pages: installed as the showcase_overlays package, or the checkout's."""
+    try:
+        from importlib.resources import files
+
+        found = Path(str(files("showcase_overlays")))
+        if (found / "scoreboard.html").exists():
+            return found
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "overlays"
+
+
 def _index_page(show: Show) -> str:
+    """The gallery: every overlay with its URL, for whoever sets up OBS, and the API."""
+    cards = "".join(
+        f'<li><a href="/overlays/{u}">{html.escape(t)}</a> <code>/overlays/{html.escape(u)}</code>'
+        f"<br><small>{html.escape(d)}</small></li>" for u, t, d in OVERLAYS)
     links = [("/remote", "presenter remote (phone): step through the reveal"),
              ("/api/state", "state of the show (JSON, public view without a token)"),
              ("/events", "event stream (server-sent events)"),
              ("/healthz", "health check"), ("/metrics", "Prometheus metrics")]
     items = "".join(f'<li><a href="{u}">{u}</a> {html.escape(d)}</li>' for u, d in links)
     return (f"<!doctype html><meta charset=utf-8><title>{html.escape(show.title_en)}</title>"
+            "<style>body{font:16px/1.5 system-ui,'Noto Sans CJK KR',sans-serif;max-width:60em;"
+            "margin:2em auto;padding:0 1em}li{margin:.5em 0}code{background:#eee;padding:0 .3em}"
+            "</style>"
             f"<h1>{html.escape(show.title_ko)} · {html.escape(show.title_en)}</h1>"
-            f"<p>showcase {__version__}</p><ul>{items}</ul>"
+            f"<p>showcase {__version__}</p>"
+            "<h2>Overlays</h2><p>For OBS: add a Browser source of 1920×1080 with the URL below "
+            "(the page is transparent). Options: <code>?lang=ko</code> or <code>?lang=en</code>, "
+            "<code>?bg=000000</code> for a solid background, <code>?team=ID</code> where a "
+            f"page shows one team.</p><ul>{cards}</ul>"
+            f"<h2>Control and data</h2><ul>{items}</ul>"
             "<p>WebSocket: <code>/ws?since=N</code>. Commands: see docs/protocol.md.</p>")

@@ -1,0 +1,252 @@
+// The client every overlay shares: it fetches the public state, then follows the stream
+// (WebSocket /ws), applying each event to its copy of the state. After any disconnect it
+// reconnects by itself, with backoff, and resumes with ?since= so nothing is missed or
+// shown twice; a server restart needs no reload (OBS browser sources are rarely reloaded).
+// Only the public view ever reaches a page: it sends no token.
+
+const MIN_BACKOFF = 500;
+const MAX_BACKOFF = 10000;
+
+export class ShowClient extends EventTarget {
+  constructor(base = location.origin) {
+    super();
+    this.base = base;
+    this.state = null;
+    this.seq = 0;
+    this.live = { health: {}, demo: null };
+    this.status = "connecting";
+    this.backoff = MIN_BACKOFF;
+    this.ws = null;
+    this.refreshTimer = null;
+  }
+
+  async start() {
+    try {
+      await this.fetchState();
+    } catch {
+      // The stream's snapshot will bring the state once the server answers.
+    }
+    this.connect();
+    return this;
+  }
+
+  async fetchState() {
+    const r = await fetch(`${this.base}/api/state`, { cache: "no-store" });
+    const body = await r.json();
+    this.state = body.state;
+    this.seq = body.seq;
+    if (body.live) this.mergeLive({ full: true, ...body.live }, false);
+    this.emit("state");
+  }
+
+  connect() {
+    const url = new URL("/ws", this.base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (this.state) url.searchParams.set("since", String(this.seq));
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onmessage = (e) => this.onMessage(JSON.parse(e.data));
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.setStatus("reconnecting");
+      const wait = this.backoff * (0.75 + Math.random() * 0.5);  // jitter: not all at once
+      this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF);
+      setTimeout(() => this.connect(), wait);
+    };
+  }
+
+  onMessage(m) {
+    this.backoff = MIN_BACKOFF;
+    if (this.status !== "live") this.setStatus("live");
+    if (m.type === "keepalive") return;
+    if (m.type === "tick") { this.mergeLive(m.data, true); return; }
+    if (m.type === "snapshot") {
+      this.state = m.data.state;
+      this.seq = m.seq;
+      this.emit("state");
+      return;
+    }
+    if (m.seq === null || m.seq <= this.seq) return;  // already applied: resumed streams overlap
+    this.seq = m.seq;
+    apply(this.state, m, this);
+    this.emit("event", m);
+  }
+
+  mergeLive(data, notify) {
+    if (data.health) Object.assign(this.live.health, data.health);
+    if (data.demo) {
+      const d = data.demo;
+      if (!this.live.demo || this.live.demo.id !== d.id || data.full || d.start) {
+        this.live.demo = { id: d.id, teams: {} };
+      }
+      for (const [team, entry] of Object.entries(d.teams)) {
+        const held = this.live.demo.teams[team] || { text: "" };
+        // Offsets count Unicode code points, as the server's strings do.
+        const chars = [...held.text];
+        let text = held.text;
+        if (entry.at === chars.length) text = held.text + entry.text;
+        else if (entry.at < chars.length) text = chars.slice(0, entry.at).join("") + entry.text;
+        else this.refreshDemo();  // a frame was missed: fetch the whole answer
+        this.live.demo.teams[team] = { ...held, ...entry, text };
+      }
+    }
+    if (notify) this.emit("tick", data);
+  }
+
+  async refreshDemo() {
+    if (this.demoRefreshing) return;
+    this.demoRefreshing = true;
+    try {
+      const r = await fetch(`${this.base}/api/demo`, { cache: "no-store" });
+      const body = await r.json();
+      if (body.live) this.mergeLive({ full: true, demo: body.live }, true);
+    } finally {
+      this.demoRefreshing = false;
+    }
+  }
+
+  // Figures the server derives from many events (rolling latency percentiles) are fetched
+  // again now and then rather than recomputed here; spread out so that viewers do not all
+  // ask at once.
+  refreshSoon(ms = 5000) {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(async () => {
+      this.refreshTimer = null;
+      try {
+        const r = await fetch(`${this.base}/api/state`, { cache: "no-store" });
+        const body = await r.json();
+        if (body.seq >= this.seq) {
+          this.state.telemetry = body.state.telemetry;
+          this.emit("telemetry");
+        }
+      } catch { /* the next event tries again */ }
+    }, ms * (0.5 + Math.random()));
+  }
+
+  setStatus(status) {
+    this.status = status;
+    this.emit("status");
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+// The public state, event by event: the same rules as the server's public view.
+export function apply(state, m, client) {
+  const d = m.data;
+  const round = (id) => state.rounds.find((r) => r.id === id);
+  const team = (id) => state.teams.find((t) => t.id === id);
+  switch (m.type) {
+    case "show_configured":
+      client.fetchState();
+      break;
+    case "team_added":
+      state.teams.push({ ...d.team, status: "active", reason: "" });
+      break;
+    case "round_started":
+      round(d.round).phase = "open";
+      state.current_round = d.round;
+      break;
+    case "team_disqualified":
+    case "team_withdrawn":
+    case "team_reinstated": {
+      const t = team(d.team);
+      t.status = { team_disqualified: "disqualified", team_withdrawn: "withdrawn",
+                   team_reinstated: "active" }[m.type];
+      t.reason = d.reason;
+      break;
+    }
+    case "round_published":
+      publish(state, d);
+      break;
+    case "round_frozen":
+      round(d.round).reveal = { step: 0, speed: 1, current: null };
+      break;
+    case "round_unfrozen":
+      round(d.round).reveal = null;
+      break;
+    case "reveal_step": {
+      const r = round(d.round);
+      r.reveal = { ...(r.reveal || { speed: 1 }), step: d.step, current: d.reveal };
+      if (d.publication) publish(state, d.publication);
+      break;
+    }
+    case "reveal_speed":
+      if (round(d.round).reveal) round(d.round).reveal.speed = d.speed;
+      break;
+    case "demo_started":
+      state.demo = { id: d.demo, prompt: d.prompt, system: d.system, teams: d.teams,
+                     max_tokens: d.max_tokens, temperature: d.temperature, results: {},
+                     cancelled: false, phase: "running", ts: m.ts };
+      break;
+    case "demo_result":
+      if (state.demo && state.demo.id === d.demo) {
+        const { demo, team: who, ...result } = d;
+        state.demo.results[who] = result;
+        if (Object.keys(state.demo.results).length === state.demo.teams.length) {
+          state.demo.phase = "finished";
+        }
+      }
+      client.refreshSoon();
+      break;
+    case "demo_cancelled":
+      if (state.demo && state.demo.id === d.demo) state.demo.cancelled = true;
+      break;
+    case "team_health":
+      if (state.telemetry[d.team]) {
+        state.telemetry[d.team].health = { ...d, seq: m.seq, ts: m.ts };
+      }
+      break;
+    case "request_measured":
+      client.refreshSoon();
+      break;
+    default:
+      break;  // sealed, and what no page shows
+  }
+}
+
+function publish(state, d) {
+  const r = state.rounds.find((x) => x.id === d.round);
+  r.phase = "published";
+  r.standings = d.standings;
+  for (const row of d.standings.rows) {
+    const t = state.teams.find((x) => x.id === row.team);
+    if (t) { t.status = row.status; t.reason = row.reason || ""; }
+  }
+}
+
+// Page options from the address: ?lang=ko|en, ?team=ID, ?bg=COLOUR (a solid background when
+// the page is not used as a transparent OBS source).
+export function options() {
+  const q = new URLSearchParams(location.search);
+  const lang = q.get("lang") === "ko" ? "ko" : "en";
+  document.documentElement.lang = lang;
+  const bg = q.get("bg");
+  if (bg) document.body.style.background = /^[0-9a-f]{3,8}$/i.test(bg) ? `#${bg}` : bg;
+  return { lang, team: q.get("team"), bg };
+}
+
+export function name(obj, lang) {
+  return (lang === "ko" ? obj.name_ko : obj.name_en) || obj.name_en || obj.id;
+}
+
+export function fmt(value, digits = 2) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+export const TEXT = {
+  en: { active: "", eliminated: "Eliminated", disqualified: "Disqualified",
+        withdrawn: "Withdrawn", total: "Total", cut: "Cut", reconnecting: "Reconnecting…",
+        waiting: "waiting", connecting: "connecting", streaming: "live", ok: "done",
+        error: "error", timeout: "timed out", skipped: "down", cancelled: "cancelled",
+        interrupted: "interrupted", rejected: "refused", ttft: "TTFT", tps: "tok/s",
+        down: "down", through: "Through", latency: "latency" },
+  ko: { active: "", eliminated: "탈락", disqualified: "실격", withdrawn: "기권",
+        total: "총점", cut: "컷", reconnecting: "다시 연결 중…", waiting: "대기",
+        connecting: "연결 중", streaming: "생성 중", ok: "완료", error: "오류",
+        timeout: "시간 초과", skipped: "중단", cancelled: "취소", interrupted: "중단됨",
+        rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "중단", through: "진출",
+        latency: "지연" },
+};

@@ -1,0 +1,160 @@
+"""The overlays in a real browser: Debian's Chromium driven by Playwright, against a real
+server with a mock team. Screenshots of every page at 1920x1080 are kept in
+test-artifacts/overlays/ for a person to look at."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import OPERATOR, PRESENTER, Server, score_sample_round
+from tests.test_proxy import Mock
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "overlays"
+PAGES = ["scoreboard.html", "reveal.html", "demo.html", "lower-third.html?team=lg",
+         "ticker.html"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "the browser tests need Chromium: apt-get install chromium"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def lg_mock() -> Iterator[Mock]:
+    mock = Mock("--dialect", "vllm", "--model", "exaone", "--ttft-ms", "40", "--itl-ms", "10",
+                "--tokens", "400")
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def showfile(tmp_path: Path, lg_mock: Mock) -> Path:
+    """The sample show with lg answering from a mock team and no health checks."""
+    from showcase.showfile import sample_show_path
+
+    text = sample_show_path().read_text(encoding="utf-8").replace(
+        'endpoint = "http://127.0.0.1:9101/v1"', f'endpoint = "{lg_mock.url}/v1"')
+    path = tmp_path / "show.toml"
+    path.write_text(text + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
+    return path
+
+
+def top_left_alpha(png: bytes) -> int:
+    """The alpha of a PNG's first pixel: the first pixel of the first row is stored as is
+    whatever the row's filter, so no full decoder is needed."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, colour_type = 8, b"", None
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        chunk = png[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            colour_type = chunk[9]
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    assert colour_type == 6, "the screenshot has no alpha channel"
+    return zlib.decompress(idat)[4]
+
+
+def test_every_page_renders_transparent_for_obs(server: Server, page: Page) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name in PAGES:
+        page.goto(f"{server.url}/overlays/{name}")
+        page.wait_for_timeout(400)
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+            "rgba(0, 0, 0, 0)", name
+        png = page.screenshot(omit_background=True)
+        assert top_left_alpha(png) == 0, f"{name} paints its own background"
+        (ARTIFACTS / (name.split("?")[0].replace(".html", "") + ".png")).write_bytes(png)
+    gallery = page.goto(f"{server.url}/")
+    assert gallery is not None and gallery.ok
+    for name in PAGES:
+        assert page.locator(f'a[href="/overlays/{name}"]').count() == 1
+
+
+def test_the_scoreboard_follows_the_show_in_korean(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/overlays/scoreboard.html?lang=ko&bg=101820")
+    rows = page.locator(".board .row")
+    expect(rows).to_have_count(5)
+    expect(page.locator('.row[data-team="lg"] .team')).to_have_text("LG AI연구원")
+    assert page.evaluate("document.fonts.check('700 28px \"Noto Sans CJK KR\"')")
+    # Nothing is shown before it is announced.
+    score_sample_round(server)
+    page.wait_for_timeout(300)
+    expect(page.locator('.row[data-team="lg"] .total')).to_have_text("–")
+    assert server.post("/api/rounds/r1/publish").status_code == 201
+    expect(page.locator('.row[data-team="lg"] .total')).to_have_text("80.65")
+    expect(page.locator('.row[data-team="ncai"] .badge')).to_have_text("탈락")
+    expect(page.locator(".cutline")).to_have_class("cutline on")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "scoreboard-published-ko.png"))
+
+
+def test_a_reveal_page_opened_mid_reveal_shows_the_current_step(
+        server: Server, page: Page) -> None:
+    score_sample_round(server)
+    assert server.post("/api/rounds/r1/freeze").status_code == 201
+    assert server.post("/api/reveal/goto", {"to": 9}, token=PRESENTER).status_code == 201
+    page.goto(f"{server.url}/overlays/reveal.html")
+    expect(page.locator("#card .text")).to_have_text("Upstage · Expert review +28.12")
+    expect(page.locator('.row[data-team="upstage"] .pos')).to_have_text("1")
+    # Steps after it joined arrive in lockstep; back rolls the page back.
+    assert server.post("/api/reveal/goto", {"to": 17}, token=PRESENTER).status_code == 201
+    assert server.post("/api/reveal/arm", {"to": 18}, token=PRESENTER).status_code == 201
+    assert server.post("/api/reveal/next", {"to": 18}, token=PRESENTER).status_code == 201
+    expect(page.locator("#card")).to_have_class("card panel eliminate on")
+    expect(page.locator("#card .text")).to_have_text("NC AI")
+    page.screenshot(path=str(ARTIFACTS / "reveal-elimination.png"))
+    assert server.post("/api/reveal/back", {"to": 17}, token=PRESENTER).status_code == 201
+    expect(page.locator("#card .kind")).to_have_text("The cut")
+    expect(page.locator('.row[data-team="ncai"]')).not_to_have_class("row eliminated")
+
+
+def test_a_page_survives_a_server_restart_and_catches_up(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/overlays/scoreboard.html")
+    expect(page.locator(".board .row")).to_have_count(5)
+    server.restart()  # same port, same data: the page reconnects by itself
+    score_sample_round(server)
+    assert server.post("/api/teams/naver/disqualify",
+                       {"reason": "weights", "announce": True}).status_code == 201
+    expect(page.locator('.row[data-team="naver"] .badge')).to_have_text("Disqualified",
+                                                                       timeout=15000)
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+
+
+def test_the_demo_page_streams_and_stays_the_same_size(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/overlays/demo.html?team=lg")
+    started = server.post("/api/demo", {"prompt": "Tell a long story.", "teams": ["lg", "skt"],
+                                        "max_tokens": 400}, token=OPERATOR)
+    assert started.status_code == 201, started.text
+    expect(page.locator("#prompt")).to_have_text("Tell a long story.")
+    expect(page.locator('.col[data-team="lg"] .state')).to_have_text("live")
+    expect(page.locator('.col[data-team="lg"] .ttft')).not_to_have_text("–")
+    expect(page.locator('.col[data-team="lg"] .state')).to_have_text("done", timeout=15000)
+    shown = page.locator('.col[data-team="lg"] .answer').inner_text()
+    assert 0 < len(shown) <= 900  # the tail of a long answer, not all of it
+    nodes = page.evaluate("document.getElementsByTagName('*').length")
+    assert nodes < 80
