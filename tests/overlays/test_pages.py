@@ -110,6 +110,7 @@ def test_the_scoreboard_follows_the_show_in_korean(server: Server, page: Page) -
     expect(page.locator('.row[data-team="ncai"] .badge')).to_have_text("탈락")
     expect(page.locator(".cutline")).to_have_class("cutline on")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1500)  # the rows and the cut line finish moving
     page.screenshot(path=str(ARTIFACTS / "scoreboard-published-ko.png"))
 
 
@@ -127,6 +128,7 @@ def test_a_reveal_page_opened_mid_reveal_shows_the_current_step(
     assert server.post("/api/reveal/next", {"to": 18}, token=PRESENTER).status_code == 201
     expect(page.locator("#card")).to_have_class("card panel eliminate on")
     expect(page.locator("#card .text")).to_have_text("NC AI")
+    page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "reveal-elimination.png"))
     assert server.post("/api/reveal/back", {"to": 17}, token=PRESENTER).status_code == 201
     expect(page.locator("#card .kind")).to_have_text("The cut")
