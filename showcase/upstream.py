@@ -511,22 +511,7 @@ class Exchange:
         max_tokens = self.settings.max_answer_tokens
         chunks = self._chunks = self.response.aiter_raw()
         try:
-            while True:
-                if self.stop_reason:
-                    self._phase = "stop"
-                    raise TimeoutError
-                try:
-                    async with asyncio.timeout_at(self._next_deadline()) as deadline:
-                        self._deadline = deadline
-                        chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    self._chunks = None
-                    for raw, data in parser.flush():
-                        new = None if data is None else meter.on_data(data, time.perf_counter())
-                        yield raw, new
-                    break
-                finally:
-                    self._deadline = None
+            while (chunk := await self._next_chunk(chunks)) is not None:
                 now = time.perf_counter()
                 meter.nbytes += len(chunk)
                 if meter.nbytes > max_bytes:
@@ -540,6 +525,10 @@ class Exchange:
                     break
                 if meter.chunks > max_tokens:
                     raise _Cap(f"the answer is longer than {max_tokens} chunks")
+            else:
+                self._chunks = None  # read to its end: nothing is left to drain
+                for raw, data in parser.flush():
+                    yield raw, None if data is None else meter.on_data(data, time.perf_counter())
             if not meter.done:
                 meter.status, meter.error = ERROR, "the stream ended without [DONE]" + (
                     f" ({parser.pending} bytes of an unfinished event)" if parser.pending
@@ -553,6 +542,21 @@ class Exchange:
         finally:
             await self.close()
 
+    async def _next_chunk(self, chunks: AsyncIterator[bytes]) -> bytes | None:
+        """The next piece of the body, or None at its end; TimeoutError when the deadline
+        that applies (first token, idle, total) passes or the exchange is stopped."""
+        if self.stop_reason:
+            self._phase = "stop"
+            raise TimeoutError
+        try:
+            async with asyncio.timeout_at(self._next_deadline()) as deadline:
+                self._deadline = deadline
+                return await anext(chunks)
+        except StopAsyncIteration:
+            return None
+        finally:
+            self._deadline = None
+
     async def read_all(self) -> bytes:
         """A non-streamed answer, whole, measured (TTFT is the whole time)."""
         assert self.response is not None
@@ -560,18 +564,7 @@ class Exchange:
         body = bytearray()
         chunks = self.response.aiter_raw()
         try:
-            while True:
-                if self.stop_reason:
-                    self._phase = "stop"
-                    raise TimeoutError
-                try:
-                    async with asyncio.timeout_at(self._next_deadline()) as deadline:
-                        self._deadline = deadline
-                        chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-                finally:
-                    self._deadline = None
+            while (chunk := await self._next_chunk(chunks)) is not None:
                 body += chunk
                 if len(body) > self.settings.max_answer_bytes:
                     raise _Cap(f"the answer is larger than "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from showcase.showfile import sample_show_path
 
@@ -142,3 +144,14 @@ def score_sample_round(srv: Server) -> None:
         for team, value in SAMPLE_FEEDBACK.items():
             op.post("/api/scores", json={"criterion": "feedback", "team": team,
                                          "value": value}).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright, which downloads no browser of its own."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "the browser tests need Chromium: apt-get install chromium"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()

@@ -4,14 +4,13 @@ test-artifacts/overlays/ for a person to look at."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import OPERATOR, PRESENTER, Server, score_sample_round
 from tests.test_proxy import Mock
@@ -19,16 +18,6 @@ from tests.test_proxy import Mock
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "overlays"
 PAGES = ["scoreboard.html", "reveal.html", "demo.html", "lower-third.html?team=lg",
          "ticker.html"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "the browser tests need Chromium: apt-get install chromium"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

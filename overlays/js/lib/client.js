@@ -228,6 +228,15 @@ export function options() {
   return { lang, team: q.get("team"), bg };
 }
 
+// A small "Reconnecting…" line while the stream is down, so a frozen page never passes
+// for a live one.
+export function showStatus(client, lang, element = document.getElementById("status")) {
+  client.addEventListener("status", () => {
+    element.textContent = TEXT[lang].reconnecting;
+    element.classList.toggle("on", client.status !== "live");
+  });
+}
+
 export function name(obj, lang) {
   return (lang === "ko" ? obj.name_ko : obj.name_en) || obj.name_en || obj.id;
 }
