@@ -28,12 +28,13 @@ from showcase.live import Live
 from showcase.log import SQLiteLog
 from showcase.showfile import Show
 from showcase.state import State
-from showcase.views import view_state
+from showcase.views import team_telemetry, view_state
 
 log = logging.getLogger(__name__)
 
 HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
 MAX_REPLAY = 100_000  # past this gap a resuming viewer gets a snapshot instead
+TELEMETRY_EVENTS = frozenset({ev.DEMO_RESULT, ev.REQUEST_MEASURED, ev.TEAM_HEALTH})
 
 
 class Engine:
@@ -102,6 +103,9 @@ class Engine:
         self.committed.apply(event)
         self.history.append(event)
         self.hub.publish(event.seq, event.wire)
+        if event.type in TELEMETRY_EVENTS:
+            team = event.data["team"]
+            self.live.update_telemetry(team, team_telemetry(self.committed.telemetry[team], True))
 
     # -- reading -------------------------------------------------------------
 

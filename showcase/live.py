@@ -31,6 +31,7 @@ class Live:
         self.health: dict[str, dict[str, Any]] = {}
         self.demo: dict[str, Any] | None = None  # {"id", "teams": {team: {...}}}
         self._changed_health: set[str] = set()
+        self._telemetry: dict[str, dict[str, Any]] = {}  # rolling figures changed since last frame
         self._changed_teams: dict[str, int] = {}  # team -> text offset of the first unsent char
         self._demo_reset = False
         self._wake = asyncio.Event()
@@ -70,6 +71,12 @@ class Live:
         self._changed_health.add(team)
         self._wake.set()
 
+    def update_telemetry(self, team: str, summary: dict[str, Any]) -> None:
+        """A team's rolling figures changed (a logged answer): every screen gets them in the
+        next frame, instead of every screen asking for the state again."""
+        self._telemetry[team] = summary
+        self._wake.set()
+
     # -- frames ------------------------------------------------------------------
 
     def current(self) -> dict[str, Any]:
@@ -89,6 +96,8 @@ class Live:
 
     def _frame(self) -> bytes | None:
         data: dict[str, Any] = {}
+        if self._telemetry:
+            data["telemetry"], self._telemetry = self._telemetry, {}
         if self._changed_health:
             data["health"] = {t: self.health[t] for t in self._changed_health}
             self._changed_health = set()

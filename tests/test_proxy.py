@@ -545,3 +545,18 @@ def test_demos_and_the_proxy_give_away_no_sealed_fact_and_no_actor(stage: Stage)
     finally:
         httpx.post(f"{stage.url}/api/teams/slow/reinstate", headers=op,
                    json={"reason": "back"}).raise_for_status()
+
+
+def test_rolling_figures_reach_every_screen_in_a_tick(stage: Stage) -> None:
+    viewer = Viewer(stage.url)
+    try:
+        stage.stream("upstage", {})
+        messages = viewer.wait_for(lambda ms: any(
+            m["type"] == "tick" and "upstage" in m["data"].get("telemetry", {}) for m in ms))
+    finally:
+        viewer.close()
+    tick = next(m for m in messages if m["type"] == "tick"
+                and "upstage" in m["data"].get("telemetry", {}))
+    figures = tick["data"]["telemetry"]["upstage"]
+    assert figures == stage.server.state(None)["state"]["telemetry"]["upstage"]
+    assert figures["ttft_ms_p50"] > 0

@@ -17,7 +17,6 @@ export class ShowClient extends EventTarget {
     this.status = "connecting";
     this.backoff = MIN_BACKOFF;
     this.ws = null;
-    this.refreshTimer = null;
   }
 
   async start() {
@@ -74,6 +73,10 @@ export class ShowClient extends EventTarget {
 
   mergeLive(data, notify) {
     if (data.health) Object.assign(this.live.health, data.health);
+    if (data.telemetry && this.state) {
+      Object.assign(this.state.telemetry, data.telemetry);
+      if (notify) this.emit("telemetry");
+    }
     if (data.demo) {
       const d = data.demo;
       if (!this.live.demo || this.live.demo.id !== d.id || data.full || d.start) {
@@ -103,24 +106,6 @@ export class ShowClient extends EventTarget {
     } finally {
       this.demoRefreshing = false;
     }
-  }
-
-  // Figures the server derives from many events (rolling latency percentiles) are fetched
-  // again now and then rather than recomputed here; spread out so that viewers do not all
-  // ask at once.
-  refreshSoon(ms = 5000) {
-    if (this.refreshTimer) return;
-    this.refreshTimer = setTimeout(async () => {
-      this.refreshTimer = null;
-      try {
-        const r = await fetch(`${this.base}/api/state`, { cache: "no-store" });
-        const body = await r.json();
-        if (body.seq >= this.seq) {
-          this.state.telemetry = body.state.telemetry;
-          this.emit("telemetry");
-        }
-      } catch { /* the next event tries again */ }
-    }, ms * (0.5 + Math.random()));
   }
 
   setStatus(status) {
@@ -189,7 +174,6 @@ export function apply(state, m, client) {
           state.demo.phase = "finished";
         }
       }
-      client.refreshSoon();
       break;
     case "demo_cancelled":
       if (state.demo && state.demo.id === d.demo) state.demo.cancelled = true;
@@ -200,8 +184,7 @@ export function apply(state, m, client) {
       }
       break;
     case "request_measured":
-      client.refreshSoon();
-      break;
+      break;  // the rolling figures it changes arrive in the next tick frame
     default:
       break;  // sealed, and what no page shows
   }
