@@ -22,7 +22,7 @@ from showcase import __version__, commands, reveal
 from showcase import events as ev
 from showcase.auth import Tokens, require
 from showcase.engine import Engine
-from showcase.errors import BadRequest, Conflict, NotFound, ShowcaseError
+from showcase.errors import BadRequest, Conflict, ShowcaseError
 from showcase.proxy import Proxy
 from showcase.showfile import Show
 from showcase.streams import EventStream, websocket_stream
@@ -108,14 +108,13 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
 
     async def reveal_script(request: Request) -> Response:
         require(role_of(request), ("operator", "presenter"), "reading the reveal script")
-        round_id = request.query_params.get("round") or engine.committed.current_round
-        rnd = engine.committed.rounds.get(round_id)
-        if rnd is None:
-            raise NotFound(f"unknown round {round_id!r}")
+        state = engine.committed
+        round_id = commands.known_round(state, request.query_params.get("round"))
+        rnd = state.rounds[round_id]
         if rnd.frozen is None:
             raise Conflict(f"round {round_id!r} is not frozen: it has no reveal script yet",
-                           f"freeze it: POST /api/rounds/{round_id}/freeze")
-        return JSON({"seq": engine.committed.seq, "round": round_id, "step": rnd.step,
+                           f"freeze it: POST /api/rounds/{round_id}/freeze", seq=state.seq)
+        return JSON({"seq": state.seq, "round": round_id, "step": rnd.step,
                      "total": len(rnd.frozen["script"]), "steps": rnd.frozen["script"]})
 
     async def get_state(request: Request) -> Response:

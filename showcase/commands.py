@@ -44,7 +44,9 @@ def check_body(body: Any, spec: Spec) -> dict[str, Any]:
         if wrong_bool or not isinstance(value, kinds):
             expected = ("a whole number" if kinds == (int,) else
                         " or ".join(dict.fromkeys(TYPE_NAMES.get(k, k.__name__) for k in kinds)))
-            raise BadRequest(f"field {name!r} must be {expected}, not {_type_name(value)}")
+            got = (f"{value!r}" if isinstance(value, float) and kinds == (int,)
+                   else _type_name(value))  # 53.0 says more than "a number"
+            raise BadRequest(f"field {name!r} must be {expected}, not {got}")
     return body
 
 
@@ -72,7 +74,8 @@ def _reason(body: dict[str, Any], required: bool, what: str) -> str:
     return reason
 
 
-def _round(state: State, round_id: str | None) -> str:
+def known_round(state: State, round_id: str | None) -> str:
+    """The round's id, or 404 naming the rounds there are; the current round by default."""
     round_id = round_id or state.current_round
     if round_id not in state.rounds:
         raise NotFound(f"unknown round {round_id!r}", f"rounds: {', '.join(state.rounds)}")
@@ -110,7 +113,7 @@ def enter_score(state: State, role: str, body: Any) -> Command:
     body = check_body(body, SCORE_SPEC)
     show = state.require_show()
     check_expected_seq(state, body)
-    round_id = _round(state, body.get("round"))
+    round_id = known_round(state, body.get("round"))
     _open_round(state, round_id)
     crit = show.criterion(body["criterion"])
     if crit is None:
@@ -213,7 +216,7 @@ def add_team(state: State, body: Any) -> Command:
     if not round_id:
         raise Conflict("every round has started; a team can only join a round not yet started",
                        seq=state.seq)
-    _round(state, round_id)
+    known_round(state, round_id)
     if state.rounds[round_id].phase != PENDING:
         raise Conflict(f"round {round_id!r} has started; a replacement team joins between rounds",
                        seq=state.seq)
@@ -237,7 +240,7 @@ ROUND_SPEC: Spec = {"expect_seq": ((int,), False)}
 def start_round(state: State, round_id: str, body: Any) -> Command:
     body = check_body(body, ROUND_SPEC)
     check_expected_seq(state, body)
-    _round(state, round_id)
+    known_round(state, round_id)
     if state.rounds[round_id].phase != PENDING:
         raise Conflict(f"round {round_id!r} has started already", seq=state.seq)
     current = state.rounds[state.current_round]
@@ -259,7 +262,7 @@ def decide_jury(state: State, round_id: str, body: Any) -> Command:
     """The jury's order for teams tied across the cut, best first."""
     body = check_body(body, JURY_SPEC)
     check_expected_seq(state, body)
-    _round(state, round_id)
+    known_round(state, round_id)
     _open_round(state, round_id)
     reason = _reason(body, True, "a jury decision")
     order = body["order"]
@@ -288,7 +291,7 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
     """Announce a round's results at once: every score, the cut and the eliminations."""
     body = check_body(body, ROUND_SPEC)
     check_expected_seq(state, body)
-    _round(state, round_id)
+    known_round(state, round_id)
     _open_round(state, round_id)
     return ev.ROUND_PUBLISHED, publication(state, round_id)
 
@@ -299,11 +302,17 @@ def freeze_round(state: State, round_id: str, body: Any) -> Command:
 
     body = check_body(body, ROUND_SPEC)
     check_expected_seq(state, body)
-    _round(state, round_id)
+    known_round(state, round_id)
+    if state.rounds[round_id].frozen is not None and state.rounds[round_id].phase != PUBLISHED:
+        raise Conflict(f"round {round_id!r} is frozen already",
+                       "step through its reveal, or unfreeze it to change its results",
+                       seq=state.seq, step=state.rounds[round_id].step)
     _open_round(state, round_id)
     data = publication(state, round_id)
     names = {t: ts.team.name_en for t, ts in state.teams.items()}
-    script = build_script(state.require_show(), round_id, data, names)
+    announced = frozenset(t for t, ts in state.teams.items()
+                          if ts.public_status == ts.status and ts.status != "active")
+    script = build_script(state.require_show(), round_id, data, names, announced)
     return ev.ROUND_FROZEN, {"round": round_id, "publication": data, "script": script}
 
 
@@ -314,7 +323,7 @@ def unfreeze_round(state: State, round_id: str, body: Any) -> Command:
     """Let a frozen round change again (a late correction), only before its reveal starts."""
     body = check_body(body, UNFREEZE_SPEC)
     check_expected_seq(state, body)
-    _round(state, round_id)
+    known_round(state, round_id)
     rnd = state.rounds[round_id]
     if rnd.frozen is None:
         raise Conflict(f"round {round_id!r} is not frozen", seq=state.seq)

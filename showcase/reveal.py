@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from showcase import events as ev
-from showcase.commands import Spec, check_body
+from showcase.commands import Spec, check_body, known_round
 from showcase.errors import BadRequest, Conflict, Forbidden
 from showcase.scoring import ACTIVE, ELIMINATED
 from showcase.showfile import Show
@@ -41,24 +41,44 @@ SPEEDS = (0.25, 4.0)
 
 
 def build_script(show: Show, round_id: str, publication: dict[str, Any],
-                 names: dict[str, str]) -> list[dict[str, Any]]:
-    """Every step of a round's reveal, from its publication (what publish would announce)."""
+                 names: dict[str, str], announced: frozenset[str] = frozenset()
+                 ) -> list[dict[str, Any]]:
+    """Every step of a round's reveal, from its publication (what publish would announce).
+
+    ``announced`` names the disqualified or withdrawn teams whose status the public knows
+    already. The others sit on the board as plain rows, like every team, until their
+    ``status`` step: a row missing from the first board would give them away early.
+    """
     rnd = show.round(round_id)
     assert rnd is not None
     rows = publication["standings"]["rows"]
     ranked = [r for r in rows if r["status"] in (ACTIVE, ELIMINATED)]
     others = [r for r in rows if r["status"] not in (ACTIVE, ELIMINATED)]
     order = [t.id for t in show.teams]  # the neutral order before anything is known
-    ranked_ids = sorted((r["team"] for r in ranked), key=order.index)
+    hidden = {r["team"] for r in others if r["team"] not in announced}
+    plain = sorted([r["team"] for r in ranked] + list(hidden), key=order.index)
     criteria = [c.id for c in show.criteria]
     crit_names = {c.id: c.name_en for c in show.criteria}
     board: dict[str, Any] = {
         "round": round_id,
         "rows": [{"team": t, "points": {c: None for c in criteria}, "total": 0.0,
-                  "status": ACTIVE, "position": i + 1} for i, t in enumerate(ranked_ids)],
+                  "status": ACTIVE, "position": i + 1} for i, t in enumerate(plain)],
         "cut": None,
         "final": False,
     }
+    board["rows"] += [{"team": r["team"], "points": {c: None for c in criteria},
+                       "total": None, "status": r["status"], "position": None}
+                      for r in others if r["team"] in announced]
+
+    def show_status(row: dict[str, Any]) -> None:
+        """A hidden team's row takes its status and leaves the ranking."""
+        if row["team"] in hidden:
+            hidden.discard(row["team"])
+            mine = next(r for r in board["rows"] if r["team"] == row["team"])
+            board["rows"].remove(mine)
+            board["rows"].append({**mine, "total": None, "status": row["status"],
+                                  "position": None})
+            _reorder(board, order)
     ordered = [False]  # whether the board holds the final, published order yet
     steps: list[dict[str, Any]] = []
 
@@ -75,8 +95,7 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
 
     def status() -> None:
         for row in others:
-            board["rows"].append({"team": row["team"], "points": {c: None for c in criteria},
-                                  "total": None, "status": row["status"], "position": None})
+            show_status(row)
             reason = f" ({row['reason']})" if row.get("reason") else ""
             add(STATUS, f"{names[row['team']]} is {row['status']}{reason}", pause=True,
                 team=row["team"], status=row["status"], reason=row.get("reason", ""))
@@ -129,20 +148,32 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
 
     sections = {"title": title, "status": status, "points": points, "cut": cut,
                 "eliminations": eliminations, "survivors": survivors}
+    def final_order() -> None:
+        # The published order is the whole result: statuses left out of the reveal (or
+        # still to come in it) are part of it.
+        for row in others:
+            show_status(row)
+        _final_order(board, by_team)
+        ordered[0] = True
+
     for section in rnd.reveal_order:
         if section in ("cut", "eliminations", "survivors") and not ordered[0]:
-            _final_order(board, by_team)
-            ordered[0] = True
+            final_order()
         sections[section]()
     if not ordered[0]:
-        _final_order(board, by_team)
-    if others and "status" not in rnd.reveal_order:
-        for row in others:  # left out of the reveal, but the last board is complete
-            board["rows"].append({"team": row["team"], "points": {c: None for c in criteria},
-                                  "total": None, "status": row["status"], "position": None})
+        final_order()
     board["final"] = True
     steps[-1]["board"] = _copy(board)
     return steps
+
+
+def _fast_forward(script: list[dict[str, Any]], current: int) -> int:
+    """The next step that pauses or confirms, or the last; never through an elimination."""
+    total = len(script)
+    to = next((s["n"] for s in script[current:] if s["pause"] or s["confirm"]), total)
+    while to > current + 1 and script[to - 1]["confirm"]:
+        to -= 1
+    return int(to)
 
 
 def _final_order(board: dict[str, Any], by_team: dict[str, dict[str, Any]]) -> None:
@@ -195,10 +226,8 @@ MOVE_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
 
 
 def _revealing(state: State, body: dict[str, Any]) -> tuple[str, Any]:
-    round_id = body.get("round") or state.current_round
-    rnd = state.rounds.get(round_id)
-    if rnd is None:
-        raise Conflict(f"unknown round {round_id!r}")
+    round_id = known_round(state, body.get("round"))
+    rnd = state.rounds[round_id]
     if rnd.frozen is None:
         raise Conflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
                        f"freeze it first: POST /api/rounds/{round_id}/freeze", seq=state.seq)
@@ -208,14 +237,19 @@ def _revealing(state: State, body: dict[str, Any]) -> tuple[str, Any]:
     return round_id, rnd
 
 
+def _unlocked(rnd: Any, role: str) -> None:
+    """While the operator holds the lock, presenters' controls are refused; the operator's work."""
+    if rnd.locked and role != "operator":
+        raise Forbidden("the operator has locked the reveal controls",
+                        f"reason: {rnd.lock_reason}" if rnd.lock_reason else "ask the director")
+
+
 def move(state: State, action: str, role: str, body: Any, now: float | None = None
          ) -> Command:
     """Next, back, goto, fast-forward or reset; idempotent when the press names its step."""
     body = check_body(body, MOVE_SPEC)
     round_id, rnd = _revealing(state, body)
-    if rnd.locked and role != "operator":
-        raise Forbidden("the operator has locked the reveal controls",
-                        rnd.lock_reason or "ask the director")
+    _unlocked(rnd, role)
     script = rnd.frozen["script"]
     total = len(script)
     current = rnd.step
@@ -230,22 +264,15 @@ def move(state: State, action: str, role: str, body: Any, now: float | None = No
             raise Conflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last step; "
                            "ignored as a double press", "send 'to' to move on purpose",
                            seq=state.seq, step=current)
-        if action == "next":
-            to = current + 1
-        elif action == "back":
-            to = current - 1
-        elif action == "reset":
-            to = 0
-        elif action == "ff":
-            to = next((s["n"] for s in script[current:] if s["pause"] or s["confirm"]), total)
-            while to > current + 1 and script[to - 1]["confirm"]:
-                to -= 1  # fast-forward stops before an elimination, never through one
-    else:
-        expected = {"next": current + 1, "back": current - 1, "reset": 0}.get(action)
-        if expected is not None and to != expected:
+    if action != "goto":
+        expected = {"next": current + 1, "back": current - 1, "reset": 0,
+                    "ff": _fast_forward(script, current)}[action]
+        if to is not None and to != expected:
             raise Conflict(f"stale press: the reveal is at step {current}, so {action} goes to "
                            f"step {expected}, not {to}", "reload the reveal state",
                            seq=state.seq, step=current)
+        to = expected
+    assert to is not None
     if to > total:
         raise Conflict(f"step {current} is the last step of the reveal"
                        if current == total else f"the reveal has {total} steps, not {to}",
@@ -276,8 +303,7 @@ def arm(state: State, role: str, body: Any) -> Command:
     """The first of the two actions an elimination needs."""
     body = check_body(body, ARM_SPEC)
     round_id, rnd = _revealing(state, body)
-    if rnd.locked and role != "operator":
-        raise Forbidden("the operator has locked the reveal controls")
+    _unlocked(rnd, role)
     script = rnd.frozen["script"]
     to = body.get("to", rnd.step + 1)
     if to != rnd.step + 1:
@@ -312,8 +338,7 @@ SPEED_SPEC: Spec = {"round": ((str,), False), "speed": ((int, float), True)}
 def speed(state: State, role: str, body: Any) -> Command:
     body = check_body(body, SPEED_SPEC)
     round_id, rnd = _revealing(state, body)
-    if rnd.locked and role != "operator":
-        raise Forbidden("the operator has locked the reveal controls")
+    _unlocked(rnd, role)
     value = body["speed"]
     if not (math.isfinite(value) and SPEEDS[0] <= value <= SPEEDS[1]):
         raise BadRequest(f"field 'speed' must be from {SPEEDS[0]} to {SPEEDS[1]} "

@@ -461,7 +461,8 @@ class Exchange:
         except httpx.TimeoutException as exc:
             self.client.active -= 1
             self.client.in_flight[self._shard] -= 1
-            reason = (f"no answer within {self.settings.first_token_timeout:g} s"
+            waited = max(self.settings.first_token_timeout, self.settings.idle_timeout)
+            reason = (f"no answer within {waited:g} s"
                       if isinstance(exc, httpx.ReadTimeout) else describe(exc))
             raise UpstreamError(504, TIMEOUT, f"team {self.client.team.id!r}: {reason}") from exc
         except httpx.HTTPError as exc:

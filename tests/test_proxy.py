@@ -274,6 +274,19 @@ def test_faults_become_a_status_and_an_error_never_a_crash(
     assert stage.stream("lg", {})[0] == 200
 
 
+def test_a_whole_answer_that_never_comes_times_out_saying_how_long_it_waited(
+        stage: Stage) -> None:
+    since = stage.seq()
+    r = httpx.post(f"{stage.url}/v1/teams/lg/chat/completions",
+                   json={"messages": [{"role": "user", "content": "hi"}], "stream": False,
+                         "mock": {"ttft_ms": 3000}},
+                   headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=10)
+    # The show file sets first_token_timeout = 1 and idle_timeout = 0.5: the wait for a
+    # whole answer's headers is the longer of the two.
+    assert r.status_code == 504 and "no answer within 1 s" in r.json()["error"], r.text
+    assert stage.last_measured("lg", since)["status"] == "timeout"
+
+
 def test_split_sse_with_crlf_and_comments_is_read_whole(stage: Stage) -> None:
     since = stage.seq()
     status, events, raw = stage.stream("lg", {"mock": {"fault": "split"}})

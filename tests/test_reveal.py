@@ -44,6 +44,18 @@ def test_script_from_hand_made_results_with_a_jury_tie_and_a_disqualified_team()
                                                               "survivors"]
     assert [s["n"] for s in steps] == list(range(1, 19))
     assert steps[1]["team"] == "naver" and "weights match" in steps[1]["text"]
+    # Until its status step, the sealed disqualification is a plain row like any other:
+    # a row missing from the title card would give it away one step early.
+    title = steps[0]["board"]["rows"]
+    assert [(r["team"], r["status"], r["total"]) for r in title] == [
+        (t, "active", 0.0) for t in ("lg", "skt", "upstage", "naver", "ncai")]
+    assert [(r["team"], r["status"], r["position"]) for r in steps[1]["board"]["rows"]][3:] == [
+        ("ncai", "active", 4), ("naver", "disqualified", None)]
+    # A disqualification the public knows already is on the board from the start.
+    known = build_script(show, "r1", publication, NAMES, frozenset({"naver"}))
+    assert known[0]["board"]["rows"][-1] == {
+        "team": "naver", "points": dict.fromkeys(("benchmark", "expert", "feedback")),
+        "total": None, "status": "disqualified", "position": None}
     # Criterion by criterion, from the bottom of the final standings up.
     assert [s["team"] for s in steps[2:6]] == ["ncai", "upstage", "skt", "lg"]
     assert [s["criterion"] for s in steps[2:14:4]] == ["benchmark", "expert", "feedback"]
@@ -79,6 +91,8 @@ def test_the_reveal_order_comes_from_the_show_file(tmp_path: Path) -> None:
                   "rank": None}]}}
     steps = build_script(show, "r1", publication, NAMES)
     assert [s["kind"] for s in steps] == ["title", "points", "points", "points", "eliminate"]
+    # Without a status section, naver stays a plain row until the final order shows it.
+    assert ("naver", "active") in [(r["team"], r["status"]) for r in steps[3]["board"]["rows"]]
     assert steps[1]["points"] == {"ncai": 10, "upstage": 25, "skt": 20, "lg": 30}
     last = steps[-1]["board"]
     assert last["final"] and [r["team"] for r in last["rows"]] == [
@@ -249,6 +263,25 @@ def test_freeze_lock_and_bad_input(server: Server) -> None:
         r = server.post(path, body, token=token)
         assert r.status_code == status, (path, body, r.text)
         assert r.json()["error"]
+    # Each refusal names the problem: an unknown round lists the rounds there are, a stale
+    # or repeated freeze says the round is frozen, a fractional seq is quoted back.
+    unknown = post(server, "/api/reveal/next", {"round": "r9"})
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "rounds: r1, r2"
+    twice = post(server, "/api/rounds/r1/freeze", token=OPERATOR)
+    assert (twice.status_code, twice.json()["error"]) == (409, "round 'r1' is frozen already")
+    fraction = post(server, "/api/rounds/r1/freeze", {"expect_seq": 53.0}, OPERATOR)
+    assert fraction.json()["error"] == "field 'expect_seq' must be a whole number, not 53.0"
+    script = httpx.get(f"{server.url}/api/reveal/script?round=r9",
+                       headers={"Authorization": f"Bearer {PRESENTER}"})
+    assert script.status_code == 404 and "r1, r2" in script.json()["detail"]
+    script = httpx.get(f"{server.url}/api/reveal/script?round=r2",
+                       headers={"Authorization": f"Bearer {PRESENTER}"})
+    assert script.status_code == 409 and script.json()["seq"] == seq
+    # Fast-forward with 'to' is an exact press like next's: a stale one moves nothing.
+    ff_to = next(s["n"] for s in steps if s["pause"])
+    stale_ff = post(server, "/api/reveal/ff", {"to": ff_to + 2})
+    assert stale_ff.status_code == 409 and stale_ff.json()["step"] == 0
+    assert f"ff goes to step {ff_to}" in stale_ff.json()["error"]
     assert server.state(OPERATOR)["seq"] == seq  # nothing reached the log
     assert httpx.get(f"{server.url}/api/reveal/script").status_code == 401
     assert httpx.get(f"{server.url}/api/reveal/script",
@@ -256,8 +289,12 @@ def test_freeze_lock_and_bad_input(server: Server) -> None:
 
     assert post(server, "/api/reveal/lock", {"locked": True, "reason": "ad break"},
                 OPERATOR).status_code == 201
-    locked = post(server, "/api/reveal/next", {"to": 1})
-    assert locked.status_code == 403 and "locked" in locked.json()["error"]
+    for path, body in (("/api/reveal/next", {"to": 1}), ("/api/reveal/arm", {}),
+                       ("/api/reveal/speed", {"speed": 2})):
+        locked = post(server, path, body)
+        assert locked.status_code == 403, path
+        assert locked.json() == {"error": "the operator has locked the reveal controls",
+                                 "detail": "reason: ad break"}
     assert post(server, "/api/reveal/next", {"to": 1}, OPERATOR).status_code == 201
     assert post(server, "/api/reveal/lock", {"locked": False}, OPERATOR).status_code == 201
     assert post(server, "/api/reveal/speed", {"speed": 2}).status_code == 201
