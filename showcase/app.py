@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
@@ -18,16 +19,18 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from showcase import __version__, commands, reveal
+from showcase import __version__, benchrun, commands, reveal
 from showcase import events as ev
 from showcase.auth import Tokens, require
+from showcase.bench import SuiteError
+from showcase.benchrun import Bench
 from showcase.engine import Engine
 from showcase.errors import BadRequest, Conflict, ShowcaseError
 from showcase.proxy import Proxy
 from showcase.showfile import Show
 from showcase.streams import EventStream, websocket_stream
 from showcase.teams import Teams
-from showcase.views import VIEW_OF_ROLE, latest_demo
+from showcase.views import VIEW_OF_ROLE, latest_bench, latest_demo
 from showcase.web import JSON, error_response, read_json
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
     tokens = tokens or Tokens.resolve(show, data_dir)
     teams = Teams(engine)
     proxy = Proxy(teams)
+    bench = Bench(teams)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -48,7 +52,11 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         log.info("show %r at seq %d from %s", show.title_en, engine.committed.seq, data_dir)
         try:
             async with engine.live.running(), teams.running_checks():
-                yield
+                await bench.recover()
+                try:
+                    yield
+                finally:
+                    await bench.aclose()
         finally:
             engine.close()
 
@@ -132,6 +140,44 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         return JSON({"seq": engine.committed.seq,
                      "demo": latest_demo(engine.committed, public=view != "operator"),
                      "live": engine.live.demo})
+
+    async def start_bench(request: Request, role: str, body: Any) -> ev.Event:
+        return await bench.start(actor(request, role), body)
+
+    def bench_control(action: str) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
+        async def run(request: Request, role: str, body: Any) -> ev.Event:
+            return await bench.control(actor(request, role), action, body)
+        return run
+
+    async def apply_bench(request: Request) -> Response:
+        role = role_of(request)
+        require(role, ("operator",), "entering a benchmark run's results")
+        raw = request.path_params["run"]
+        if not raw.isdigit():
+            raise BadRequest(f"the run must be a number (its seq), not {raw!r}")
+        body = await read_json(request)
+        entered = await bench.apply(actor(request, role), int(raw), body)
+        return JSON({"seq": entered[-1].seq, "type": ev.SCORE_ENTERED,
+                     "entered": [{"seq": e.seq, "team": e.data["team"],
+                                  "value": e.data["value"]} for e in entered]},
+                    status_code=201)
+
+    async def get_bench(request: Request) -> Response:
+        view = VIEW_OF_ROLE[role_of(request, query_token=True)]
+        return JSON({"seq": engine.committed.seq,
+                     "bench": latest_bench(engine.committed, public=view != "operator"),
+                     "live": engine.live.bench})
+
+    async def bench_suites(request: Request) -> Response:
+        require(role_of(request), ("operator",), "listing the benchmark suites")
+        try:
+            suites = await asyncio.to_thread(benchrun.available, show.bench)
+        except SuiteError as exc:
+            raise Conflict(exc.message, "fix the suite file; runs are refused until then",
+                           seq=engine.committed.seq) from None
+        return JSON({"suites": [s.header() for s in suites.values()],
+                     "criterion": show.bench.criterion, "weights": show.bench.weights,
+                     "concurrency": show.bench.concurrency, "retries": show.bench.retries})
 
     async def chat_completions(request: Request) -> Response:
         role = role_of(request)
@@ -234,6 +280,16 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
               methods=["POST"]),
         Route("/api/demo/cancel", command(("operator", "presenter"), "cancelling a demo",
                                           cancel_demo), methods=["POST"]),
+        Route("/api/bench", get_bench, methods=["GET"]),
+        Route("/api/bench", command(("operator",), "starting a benchmark run", start_bench),
+              methods=["POST"]),
+        Route("/api/bench/suites", bench_suites),
+        *(
+            Route(f"/api/bench/{action}", command(("operator",), f"to {action} a benchmark run",
+                                                  bench_control(action)), methods=["POST"])
+            for action in ("pause", "resume", "cancel")
+        ),
+        Route("/api/bench/{run}/apply", apply_bench, methods=["POST"]),
         Route("/v1/teams/{team}/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/teams/{team}/models", team_models),
         *(
@@ -292,6 +348,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
     )
     app.state.engine = engine
     app.state.teams = teams
+    app.state.bench = bench
     app.state.tokens = tokens
     return app
 

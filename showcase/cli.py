@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from showcase import __version__
+from showcase.bench import answer_key, load_suites, sample_suites_dir
 from showcase.errors import LogError, ShowcaseError
 from showcase.events import event_from_json
 from showcase.log import SQLiteLog
@@ -57,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stand in for a team's OpenAI-compatible endpoint (tests, demos, rehearsals)"))
     _mock_team_args(mock)
 
+    bench = sub.add_parser("bench", help=(
+        "run benchmark suites against one endpoint, without a server (rehearsals)"))
+    _bench_args(bench)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -64,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
-            "mock-team": cmd_mock_team,
+            "mock-team": cmd_mock_team, "bench": cmd_bench,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -102,7 +107,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
          on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
-         mocks: Sequence[tuple[MockConfig, int]] = ()) -> int:
+         mocks: Sequence[tuple[MockConfig, int]] = (),
+         answers: dict[str, tuple[str, str]] | None = None) -> int:
     import uvicorn
 
     from showcase.app import build_app
@@ -133,7 +139,8 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
             print(f"showcase {__version__} serving {show.title_en!r} on {url}  "
                   f"(data: {data_dir}, seq {app.state.engine.committed.seq})", flush=True)
 
-        teams = [await serve_mock(config, "127.0.0.1", mock_port) for config, mock_port in mocks]
+        teams = [await serve_mock(config, "127.0.0.1", mock_port, answers)
+                 for config, mock_port in mocks]
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(announce())
@@ -182,6 +189,8 @@ DEMO_TEAMS = {
     "ncai": MockConfig(model="varco-2.0", dialect="vllm", ttft_ms=220, itl_ms=20,
                        jitter_ms=5, tokens=150),
 }
+# How often each simulated team answers a benchmark item right.
+DEMO_ACCURACY = {"lg": 0.86, "skt": 0.8, "upstage": 0.78, "naver": 0.72, "ncai": 0.62}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -193,12 +202,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     teams = []
     for team in show.teams:
         config = DEMO_TEAMS.get(team.id, MockConfig(model=f"{team.id}-model"))
+        config = dataclasses.replace(config, accuracy=DEMO_ACCURACY.get(team.id, 0.7))
         mock_port = _free_port()
         mocks.append((config, mock_port))
         teams.append(dataclasses.replace(team, endpoint=f"http://127.0.0.1:{mock_port}/v1",
                                          api_key_env="", model=config.model))
     show = dataclasses.replace(show, teams=tuple(teams))
-    return _run(show, data, args.host, args.port, _demo_ready, mocks)
+    key = answer_key(load_suites([sample_suites_dir()]))
+    return _run(show, data, args.host, args.port, _demo_ready, mocks, key)
 
 
 def _free_port() -> int:
@@ -242,6 +253,11 @@ simulated on this machine (showcase mock-team), streaming at its own pace.
     curl -s -X POST {url}/api/demo -H 'Authorization: Bearer {op}' \\
          -d '{{"prompt": "Introduce yourself in one paragraph.", "max_tokens": 120}}'
     curl -s {url}/api/demo                                 # the answers and their timings
+
+  benchmark run: the sample suites against every team, progress live on /events
+    curl -s -X POST {url}/api/bench -H 'Authorization: Bearer {op}' -d '{{}}'
+    curl -s {url}/api/bench                                # progress; results once finished
+    curl -s -X POST {url}/api/bench/RUN/apply -H 'Authorization: Bearer {op}' -d '{{}}'
 
   any OpenAI client can talk to a team through the proxy, measured like a demo
     curl -N {url}/v1/teams/lg/chat/completions -H 'Authorization: Bearer {op}' \\
@@ -361,12 +377,16 @@ def _mock_team_args(parser: argparse.ArgumentParser) -> None:
             ("stall-after", int, "N", "stop sending after this many tokens"),
             ("fault-after", int, "N", "tokens sent before a mid-stream fault"),
             ("status", int, "CODE", "HTTP status of --fault http_error"),
-            ("seed", int, "N", "seed of the jitter and error-rate draws")):
+            ("seed", int, "N", "seed of the jitter and error-rate draws"),
+            ("accuracy", float, "FRACTION", "share of benchmark items answered right")):
         value = getattr(default, option.replace("-", "_"))
         parser.add_argument(f"--{option}", type=kind, default=value, metavar=metavar,
                             help=f"{what} ({'none' if value is None else value})")
     parser.add_argument("--api-key", default=None, help=(
         "require 'Authorization: Bearer KEY' (default: $SHOWCASE_MOCK_API_KEY, else none)"))
+    parser.add_argument("--answers", nargs="+", metavar="SUITE", default=None, help=(
+        "benchmark suites (files or folders) whose items this team answers, right with "
+        "probability --accuracy (default: none; every prompt gets the canned answer)"))
 
 
 def cmd_mock_team(args: argparse.Namespace) -> int:
@@ -377,7 +397,8 @@ def cmd_mock_team(args: argparse.Namespace) -> int:
         jitter_ms=args.jitter_ms, tokens=args.tokens, chunk_tokens=args.chunk_tokens,
         error_rate=args.error_rate, stall_after=args.stall_after, fault=args.fault,
         fault_after=args.fault_after, status=args.status,
-        api_key=args.api_key or os.environ.get("SHOWCASE_MOCK_API_KEY") or None, seed=args.seed)
+        api_key=args.api_key or os.environ.get("SHOWCASE_MOCK_API_KEY") or None, seed=args.seed,
+        accuracy=args.accuracy)
     try:
         config.validate()
     except MockConfigError as exc:
@@ -385,9 +406,11 @@ def cmd_mock_team(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ShowcaseError(f"--port must be 0 to 65535, not {args.port}")
 
+    key = answer_key(load_suites(args.answers)) if args.answers else None
+
     async def serve() -> None:
         try:
-            server = await serve_mock(config, args.host, args.port)
+            server = await serve_mock(config, args.host, args.port, key)
         except OSError as exc:
             raise ShowcaseError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}",
                                 "is another server running there? pick another --port") from exc
@@ -406,3 +429,26 @@ def cmd_mock_team(args: argparse.Namespace) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve())
     return 0
+
+
+def _bench_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=(
+        "suite files or folders (JSONL); default: the sample suites shipped with showcase"))
+    parser.add_argument("--team", required=True, help="the team's id, for the results table")
+    parser.add_argument("--url", required=True, help=(
+        "the team's OpenAI-compatible base URL, e.g. http://10.0.0.7:8000/v1"))
+    parser.add_argument("--model", default="", help="model name (default: the first of /models)")
+    parser.add_argument("--key-env", default="", metavar="VAR", help=(
+        "environment variable holding the team's API key (default: none)"))
+    parser.add_argument("--concurrency", type=int, default=4, metavar="N",
+                        help="items in flight at once (4)")
+    parser.add_argument("--retries", type=int, default=2, metavar="N",
+                        help="more tries for an item whose request failed (2)")
+    parser.add_argument("--json", metavar="FILE", default="", help=(
+        "also write every item's result and the summary as JSON to FILE"))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from showcase.benchcli import run_bench
+
+    return run_bench(args)

@@ -34,12 +34,22 @@ REVEAL_STEP = "reveal_step"
 REVEAL_ARMED = "reveal_armed"
 REVEAL_LOCKED = "reveal_locked"
 REVEAL_SPEED = "reveal_speed"
+# Benchmark runs (benchrun.py).
+BENCH_STARTED = "bench_started"
+BENCH_ITEM = "bench_item"
+BENCH_TEAM_FAILED = "bench_team_failed"
+BENCH_PAUSED = "bench_paused"
+BENCH_RESUMED = "bench_resumed"
+BENCH_CANCELLED = "bench_cancelled"
+BENCH_FINISHED = "bench_finished"
 
 EVENT_TYPES = frozenset({
     SHOW_CONFIGURED, TEAM_ADDED, ROUND_STARTED, SCORE_ENTERED, TEAM_DISQUALIFIED,
     TEAM_WITHDRAWN, TEAM_REINSTATED, JURY_DECIDED, ROUND_PUBLISHED,
     DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED, TEAM_HEALTH,
     ROUND_FROZEN, ROUND_UNFROZEN, REVEAL_STEP, REVEAL_ARMED, REVEAL_LOCKED, REVEAL_SPEED,
+    BENCH_STARTED, BENCH_ITEM, BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED,
+    BENCH_CANCELLED, BENCH_FINISHED,
 })
 
 # Views, from least to most privileged. Each role reads one of these.
@@ -115,6 +125,18 @@ def public_data(event: Event) -> dict[str, Any] | None:
         return {k: data[k] for k in ("round", "step", "from", "action", "reveal",
                                      "publication") if k in data}
     if event.type == REVEAL_SPEED:
+        return data
+    if event.type == BENCH_STARTED:
+        return {k: v for k, v in data.items() if k != "actor"}
+    if event.type == BENCH_ITEM:
+        # Progress is public; whether an answer was right is sealed when the run feeds a
+        # round's scores (``public`` false), like any score before its reveal.
+        if data.get("public"):
+            return data
+        return {k: data[k] for k in ("run", "team", "suite", "item", "status", "error")}
+    if event.type == BENCH_FINISHED:
+        return data if data.get("public") else {"run": data["run"], "public": False}
+    if event.type in (BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED, BENCH_CANCELLED):
         return data
     if event.type == TEAM_HEALTH:
         # Up or down is public; the reason may name hosts and ports, which is not.

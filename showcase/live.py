@@ -34,6 +34,9 @@ class Live:
         self._telemetry: dict[str, dict[str, Any]] = {}  # rolling figures changed since last frame
         self._changed_teams: dict[str, int] = {}  # team -> text offset of the first unsent char
         self._demo_reset = False
+        self.bench: dict[str, Any] | None = None  # {"id", "teams": {team: progress}}
+        self._changed_bench: set[str] = set()
+        self._bench_reset = False
         self._wake = asyncio.Event()
         self.frames = 0
 
@@ -77,17 +80,34 @@ class Live:
         self._telemetry[team] = summary
         self._wake.set()
 
+    def start_bench(self, run_id: int, progress: dict[str, dict[str, Any]]) -> None:
+        """A benchmark run starts (or resumes after a restart): its progress per team."""
+        self.bench = {"id": run_id, "teams": progress}
+        self._changed_bench = set(progress)
+        self._bench_reset = True
+        self._wake.set()
+
+    def update_bench(self, run_id: int, team: str, progress: dict[str, Any]) -> None:
+        """A team's progress in a run: done, total, rate and ETA (public-safe already)."""
+        if self.bench is None or self.bench["id"] != run_id:
+            return
+        self.bench["teams"][team] = progress
+        self._changed_bench.add(team)
+        self._wake.set()
+
     # -- frames ------------------------------------------------------------------
 
     def current(self) -> dict[str, Any]:
         """What is live now, for GET /api/state."""
-        return {"health": self.health, "demo": self.demo}
+        return {"health": self.health, "demo": self.demo, "bench": self.bench}
 
     def full_frame(self) -> bytes | None:
         """Everything live now, for a connection that has just joined."""
-        if self.demo is None and not self.health:
+        if self.demo is None and not self.health and self.bench is None:
             return None
         data: dict[str, Any] = {"full": True, "health": self.health}
+        if self.bench is not None:
+            data["bench"] = self.bench
         if self.demo is not None:
             data["demo"] = {"id": self.demo["id"], "teams": {
                 team: {**_fields(entry), "at": 0, "text": entry["text"]}
@@ -113,6 +133,13 @@ class Live:
                 data["demo"]["start"] = True
             self._changed_teams = {}
             self._demo_reset = False
+        if self.bench is not None and (self._changed_bench or self._bench_reset):
+            data["bench"] = {"id": self.bench["id"], "teams": {
+                t: self.bench["teams"][t] for t in self._changed_bench}}
+            if self._bench_reset:
+                data["bench"]["start"] = True
+            self._changed_bench = set()
+            self._bench_reset = False
         if not data:
             return None
         return orjson.dumps({"seq": None, "type": "tick", "data": data})

@@ -26,7 +26,7 @@ import re
 import socket
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -108,6 +108,7 @@ class MockConfig:
     status: int = 500
     api_key: str | None = None
     seed: int = 0
+    accuracy: float = 1.0  # share of benchmark items answered right (with an answer key)
 
     def validate(self) -> None:
         """Raise :class:`MockConfigError` for the first field that cannot be used."""
@@ -121,8 +122,10 @@ class MockConfig:
             value = getattr(self, name)
             if not _is_number(value) or not 0 <= value < math.inf:
                 raise MockConfigError(name, f"must be a number of milliseconds >= 0, not {value!r}")
-        if not _is_number(self.error_rate) or not 0 <= self.error_rate <= 1:
-            raise MockConfigError("error_rate", f"must be between 0 and 1, not {self.error_rate!r}")
+        for name in ("error_rate", "accuracy"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 <= value <= 1:
+                raise MockConfigError(name, f"must be between 0 and 1, not {value!r}")
         for name, low in (("tokens", 0), ("chunk_tokens", 1), ("fault_after", 0),
                           ("stall_after", 0)):
             value = getattr(self, name)
@@ -162,10 +165,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-async def serve_mock(config: MockConfig, host: str = "127.0.0.1", port: int = 0) -> MockServer:
+async def serve_mock(config: MockConfig, host: str = "127.0.0.1", port: int = 0,
+                     answers: Mapping[str, tuple[str, str]] | None = None) -> MockServer:
     """Start a mock team on ``host:port`` (0: a free port) in the running event loop."""
     config.validate()
-    server = MockServer(config, host)
+    server = MockServer(config, host, answers)
     await server.start(port)
     return server
 
@@ -394,7 +398,8 @@ class _Plan:
     created: int
 
 
-def _plan(config: MockConfig, request: dict[str, Any], number: int, seed: int) -> _Plan:
+def _plan(config: MockConfig, request: dict[str, Any], number: int, seed: int,
+          answers: Mapping[str, tuple[str, str]] | None = None) -> _Plan:
     stream = request.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise _HttpError(400, "'stream' must be true or false")
@@ -410,18 +415,31 @@ def _plan(config: MockConfig, request: dict[str, Any], number: int, seed: int) -
             count, finish = cap, "length"
     messages = request["messages"]
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    korean = bool(users and _HANGUL.search(_text(users[-1].get("content"))))
+    asked = _text(users[-1].get("content")) if users else ""
+    korean = bool(_HANGUL.search(asked))
     answer = _ANSWER_KO if korean else _ANSWER_EN
+    keyed = answers.get(asked) if answers else None
+    if keyed is not None:
+        # A benchmark item: right or wrong by a draw fixed per item, so a team's accuracy
+        # over a suite is close to config.accuracy and the same on every run.
+        right = random.Random(f"{seed}/{config.model}/{asked}").random() < config.accuracy
+        answer = _words(keyed[0] if right else keyed[1])
+        if count > len(answer):
+            count = len(answer)
     size = config.chunk_tokens
     chunks: Iterable[tuple[str, str, int]]
     total: int | None = count
     if config.fault == "huge":
         chunks, total = _group("content", _tokens(answer, None), size), None
     elif config.dialect == "llamacpp":
-        thinking = count // 4
+        # A keyed answer is given whole after a little reasoning: cut short, it would be
+        # graded wrong for a reason that is the mock's, not the model's.
+        thinking = 4 if keyed is not None else count // 4
+        said = count if keyed is not None else count - thinking
         chunks = [*_group("reasoning_content",
                           _tokens(_REASONING_KO if korean else _REASONING_EN, thinking), size),
-                  *_group("content", _tokens(answer, count - thinking), size)]
+                  *_group("content", _tokens(answer, said), size)]
+        total = thinking + said
     else:
         chunks = list(_group("content", _tokens(answer, count), size))
     rng = random.Random(f"{seed}/{number}")
@@ -580,9 +598,11 @@ class MockServer:
     streamed or not), answers sent to their end (``completed``), answers whose client went
     away first (``disconnected``), ``open_connections`` and ``connections`` ever accepted."""
 
-    def __init__(self, config: MockConfig, host: str = "127.0.0.1") -> None:
+    def __init__(self, config: MockConfig, host: str = "127.0.0.1",
+                 answers: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.config = config
         self.host = host
+        self.answers = answers  # benchmark prompt -> (a right answer, a wrong one)
         self.port = 0
         self.stats: dict[str, int] = dict.fromkeys(
             ("requests", "active_streams", "completed", "disconnected", "open_connections",
@@ -714,7 +734,7 @@ class MockServer:
                 raise _HttpError(400, "the body must be a JSON object with a 'messages' list")
             if "mock" in body:
                 config = config.with_overrides(body["mock"])
-            plan = _plan(config, body, number, self.config.seed)
+            plan = _plan(config, body, number, self.config.seed, self.answers)
         except orjson.JSONDecodeError:
             return await self._json(conn, 400, _error_body(400, "the body is not valid JSON"), keep)
         except MockConfigError as exc:

@@ -171,6 +171,21 @@ class ProxySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BenchSettings:
+    """Benchmark runs (the ``[bench]`` table): where the suites are, how results count.
+
+    Like ``[proxy]``, not written to the log: each run records the suites it ran (with a
+    digest of each file), and the scores it enters say how they were computed.
+    """
+
+    suites: tuple[str, ...] = ()        # files or folders; empty: the suites shipped with showcase
+    criterion: str = "benchmark"        # the criterion the results are entered into
+    weights: dict[str, float] = field(default_factory=dict)  # per category; default equal
+    concurrency: int = 4                # items in flight per team
+    retries: int = 2                    # more tries for an item whose request failed
+
+
+@dataclass(frozen=True, slots=True)
 class Show:
     title_ko: str
     title_en: str
@@ -183,6 +198,7 @@ class Show:
     tokens: dict[str, str] = field(default_factory=dict, compare=False)
     path: str = field(default="<show>", compare=False)
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
+    bench: BenchSettings = field(default_factory=lambda: BenchSettings(), compare=False)
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -211,7 +227,7 @@ class Show:
 
 DEFAULT_CRITERIA: list[dict[str, Any]] = [
     {"id": "benchmark", "name_ko": "벤치마크", "name_en": "Benchmarks", "points": 40,
-     "normalise": "linear", "baseline": 25, "maximum": 100, "scale": [0, 100]},
+     "normalise": "linear", "baseline": 0, "maximum": 100, "scale": [0, 100]},
     {"id": "expert", "name_ko": "전문가 평가", "name_en": "Expert review", "points": 35,
      "normalise": "linear", "baseline": 0, "maximum": 100, "scale": [0, 100],
      "source": "judges", "trim": True},
@@ -462,9 +478,48 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
     rounds = tuple(_round(path, f"rounds[{i}]", r, criteria) for i, r in enumerate(round_tables))
     _unique(path, "rounds", [r.id for r in rounds])
     proxy = _proxy(path, top.get("proxy", dict, {}))
+    bench = _bench(path, top.get("bench", dict, {}), criteria)
     top.finish()
     return Show(title_ko, title_en, teams, criteria, rounds, tuple(judges), precision,
-                frame_rate, tokens, path, proxy)
+                frame_rate, tokens, path, proxy, bench)
+
+
+BENCH_CATEGORIES = ("comprehension", "problem_solving", "writing")
+
+
+def _bench(path: str, table: dict[str, Any], criteria: tuple[Criterion, ...]) -> BenchSettings:
+    r = _Reader(path, "bench", table)
+    default = BenchSettings()
+    base = Path(path).parent if path and not path.startswith("<") else Path(".")
+    suites = []
+    for i, entry in enumerate(_array(r, "suites", [])):
+        if not isinstance(entry, str) or not entry.strip():
+            raise r.error("must be a file or folder name", f"suites[{i}]")
+        suites.append(str(base / entry) if not Path(entry).is_absolute() else entry)
+    criterion = r.text("criterion", default.criterion)
+    if table and criterion not in {c.id for c in criteria}:
+        raise r.error(f"{criterion!r} is not a criterion of this show "
+                      f"({', '.join(c.id for c in criteria)})", "criterion")
+    weights_r = _Reader(path, "bench.weights", r.get("weights", dict, {}))
+    weights = {}
+    for category in BENCH_CATEGORIES:
+        if category in weights_r.table:
+            weight = weights_r.number(category)
+            if not 0 <= weight <= 1000:
+                raise weights_r.error("must be from 0 to 1000", category)
+            weights[category] = weight
+    weights_r.finish()
+    if weights and not any(weights.values()):
+        raise r.error("cannot all be 0", "weights")
+    counts = {}
+    for name, top in (("concurrency", 256), ("retries", 10)):
+        value = r.number(name, getattr(default, name))
+        low = 1 if name == "concurrency" else 0
+        if value != int(value) or not low <= value <= top:
+            raise r.error(f"must be a whole number from {low} to {top}", name)
+        counts[name] = int(value)
+    r.finish()
+    return BenchSettings(tuple(suites), criterion, weights, **counts)
 
 
 def _proxy(path: str, table: dict[str, Any]) -> ProxySettings:

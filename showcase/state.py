@@ -103,6 +103,8 @@ class State:
     telemetry: dict[str, Telemetry] = field(default_factory=dict)
     demos: dict[int, dict[str, Any]] = field(default_factory=dict)
     demo_running: int | None = None
+    benches: dict[int, dict[str, Any]] = field(default_factory=dict)
+    bench_running: int | None = None  # a run that is running or paused
 
     # -- reading ---------------------------------------------------------------
 
@@ -373,6 +375,66 @@ def _team_health(state: State, event: ev.Event) -> None:
     _telemetry(state, d["team"]).health = {**d, "seq": event.seq, "ts": event.ts}
 
 
+BENCHES_KEPT = 5  # runs kept in the state (all of them stay in the log)
+
+
+def _bench_started(state: State, event: ev.Event) -> None:
+    d = event.data
+    if d["run"] != event.seq:
+        raise ValueError(f"run id {d['run']} is not its event's seq {event.seq}")
+    for team in d["teams"]:
+        state._team(team)
+    state.benches[event.seq] = {
+        "id": event.seq, **{k: v for k, v in d.items() if k != "run"},
+        "ts": event.ts, "actor": event.actor, "phase": "running", "reason": "",
+        "failed": {}, "results": None,
+        "progress": {t: {s["id"]: {"done": 0, "correct": 0, "errors": 0, "total": s["items"]}
+                         for s in d["suites"]} for t in d["teams"]},
+        "done": {t: set() for t in d["teams"]},  # (suite, item) scored, for a resume
+    }
+    state.bench_running = event.seq
+    while len(state.benches) > BENCHES_KEPT:
+        del state.benches[min(state.benches)]
+
+
+def _bench(state: State, run_id: int) -> dict[str, Any]:
+    run = state.benches.get(run_id)
+    if run is None:
+        raise KeyError(f"benchmark run {run_id}")
+    return run
+
+
+def _bench_item(state: State, event: ev.Event) -> None:
+    d = event.data
+    run = _bench(state, d["run"])
+    key = (d["suite"], d["item"])
+    if key in run["done"][d["team"]]:
+        raise ValueError(f"item {d['suite']}/{d['item']} of {d['team']} is scored already")
+    run["done"][d["team"]].add(key)
+    counts = run["progress"][d["team"]][d["suite"]]
+    counts["done"] += 1
+    counts["errors"] += d["status"] != "ok"
+    counts["correct"] += bool(d.get("correct"))
+
+
+def _bench_phase(state: State, event: ev.Event) -> None:
+    d = event.data
+    run = _bench(state, d["run"])
+    phase = {ev.BENCH_PAUSED: "paused", ev.BENCH_RESUMED: "running",
+             ev.BENCH_CANCELLED: "cancelled", ev.BENCH_FINISHED: "finished"}[event.type]
+    run["phase"] = phase
+    run["reason"] = d.get("reason", "")
+    if event.type == ev.BENCH_FINISHED:
+        run["results"] = d.get("results")
+    if phase in ("cancelled", "finished") and state.bench_running == d["run"]:
+        state.bench_running = None
+
+
+def _bench_team_failed(state: State, event: ev.Event) -> None:
+    d = event.data
+    _bench(state, d["run"])["failed"][d["team"]] = d["reason"]
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -394,4 +456,11 @@ _HANDLERS = {
     ev.REVEAL_ARMED: _reveal_armed,
     ev.REVEAL_LOCKED: _reveal_locked,
     ev.REVEAL_SPEED: _reveal_speed,
+    ev.BENCH_STARTED: _bench_started,
+    ev.BENCH_ITEM: _bench_item,
+    ev.BENCH_TEAM_FAILED: _bench_team_failed,
+    ev.BENCH_PAUSED: _bench_phase,
+    ev.BENCH_RESUMED: _bench_phase,
+    ev.BENCH_CANCELLED: _bench_phase,
+    ev.BENCH_FINISHED: _bench_phase,
 }

@@ -78,6 +78,7 @@ def public_state(state: State) -> dict[str, Any]:
         ],
         "telemetry": telemetry(state, public=True),
         "demo": latest_demo(state, public=True),
+        "bench": latest_bench(state, public=True),
     }
 
 
@@ -118,6 +119,7 @@ def operator_state(state: State) -> dict[str, Any]:
         "telemetry": telemetry(state, public=False),
         "demo": latest_demo(state),
         "demo_running": state.demo_running,
+        "bench": latest_bench(state, public=False),
     }
 
 
@@ -159,3 +161,23 @@ def latest_demo(state: State, public: bool = False) -> dict[str, Any] | None:
 
 
 VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
+
+
+def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
+    """The latest benchmark run. For the public, how many items each team answered right
+    is left out unless the run is public (a run that feeds no round's scores)."""
+    if not state.benches:
+        return None
+    run = state.benches[max(state.benches)]
+    sealed = public and not run["public"]
+    out = {k: v for k, v in run.items() if k not in ("done", "progress", "actor", "results")}
+    out["suites"] = [{k: v for k, v in s.items() if k != "digest"} if public else s
+                     for s in run["suites"]]
+    out["progress"] = {
+        team: {suite: ({k: v for k, v in c.items() if k != "correct"} if sealed else c)
+               for suite, c in suites.items()}
+        for team, suites in run["progress"].items()}
+    out["results"] = None if sealed else run["results"]
+    if not public:
+        out["actor"] = run["actor"]
+    return out

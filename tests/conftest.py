@@ -122,7 +122,7 @@ def server(tmp_path: Path, showfile: Path) -> Iterator[Server]:
         srv.stop()
 
 
-SAMPLE_BENCHMARK = {"lg": 78.4, "skt": 71.2, "upstage": 69.8, "naver": 66.5, "ncai": 58.3}
+SAMPLE_BENCHMARK = {"lg": 71.2, "skt": 61.6, "upstage": 59.73, "naver": 55.33, "ncai": 44.4}
 SAMPLE_FEEDBACK = {"lg": 4.4, "skt": 4.3, "upstage": 4.0, "naver": 3.8, "ncai": 3.5}
 SAMPLE_SHEETS = {
     "lg": [88, 91, 85, 90, 87], "skt": [80, 84, 79, 83, 82], "upstage": [82, 78, 85, 80, 79],
