@@ -39,7 +39,7 @@ from showcase.showfile import sample_show_path
 OPERATOR = "bench-operator-token"
 PRESENTER = "bench-presenter-token"
 JUDGE = "bench-judge-token-x"
-BENCHMARK = {"lg": 78.4, "skt": 71.2, "upstage": 69.8, "naver": 66.5, "ncai": 58.3}
+BENCHMARK = {"lg": 71.2, "skt": 61.6, "upstage": 59.73, "naver": 55.33, "ncai": 44.4}
 FEEDBACK = {"lg": 4.4, "skt": 4.3, "upstage": 4.0, "naver": 3.8, "ncai": 3.5}
 SHEETS = {"lg": [88, 91, 85, 90, 87], "skt": [80, 84, 79, 83, 82],
           "upstage": [82, 78, 85, 80, 79], "naver": [75, 77, 72, 79, 74],

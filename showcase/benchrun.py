@@ -474,16 +474,25 @@ class Bench:
                 if progress.status != RUNNING:
                     return
                 failures[0] = failures[0] + 1 if result["status"] != OK else 0
-                await self.engine.run(SERVER_ACTOR, item_scored, {
-                    "run": run_id, "team": team, "suite": suite.id, "item": item.id,
-                    **result})
+                # The worker asks its next item while this one goes to disk: waiting for
+                # the fsync would cost every item a few ms (benchmarks/bench_bench.py).
+                recording = asyncio.ensure_future(self.engine.run(
+                    SERVER_ACTOR, item_scored, {"run": run_id, "team": team,
+                                                "suite": suite.id, "item": item.id, **result}))
+                appends.add(recording)
+                recording.add_done_callback(appends.discard)
                 progress.add(result)
                 live.update_bench(run_id, team, progress.frame())
                 if failures[0] >= FAIL_AFTER and progress.done - progress.errors == 0:
                     await self._fail(run_id, team, progress,
                                      f"{FAIL_AFTER} items failed in a row: {result['error']}")
 
-        await asyncio.gather(*(worker() for _ in range(run["concurrency"])))
+        appends: set[asyncio.Future[Event]] = set()
+        try:
+            await asyncio.gather(*(worker() for _ in range(run["concurrency"])))
+        finally:
+            if appends:  # every scored item is on disk before the team counts as done
+                await asyncio.gather(*appends, return_exceptions=True)
         if progress.status == RUNNING:
             progress.status = "finished"
             live.update_bench(run_id, team, progress.frame())
