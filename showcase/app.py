@@ -35,6 +35,7 @@ from showcase.web import JSON, error_response, read_json
 
 log = logging.getLogger(__name__)
 
+IMPORT_LIMIT = 4 * 1024 * 1024
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
 
 
@@ -162,6 +163,15 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
                                   "value": e.data["value"]} for e in entered]},
                     status_code=201)
 
+    async def import_bench(request: Request) -> Response:
+        role = role_of(request)
+        require(role, ("operator",), "importing benchmark results")
+        body = await read_json(request, IMPORT_LIMIT)  # a results JSON carries its configs
+        recorded, entered = await bench.import_results(actor(request, role), body)
+        return JSON({"seq": entered.seq, "type": entered.type, "imported": recorded.seq,
+                     "value": entered.data["value"],
+                     "score": recorded.data["score"]}, status_code=201)
+
     async def get_bench(request: Request) -> Response:
         view = VIEW_OF_ROLE[role_of(request, query_token=True)]
         return JSON({"seq": engine.committed.seq,
@@ -284,6 +294,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         Route("/api/bench", command(("operator",), "starting a benchmark run", start_bench),
               methods=["POST"]),
         Route("/api/bench/suites", bench_suites),
+        Route("/api/bench/import", import_bench, methods=["POST"]),
         *(
             Route(f"/api/bench/{action}", command(("operator",), f"to {action} a benchmark run",
                                                   bench_control(action)), methods=["POST"])

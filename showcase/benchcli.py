@@ -64,8 +64,9 @@ async def _run(team: Team, suites: list[bn.Suite], concurrency: int, retries: in
         progress = Progress(len(work), 0, 0, 0, public=True)
         items = iter(work)
         records: list[dict[str, Any]] = []
-        counts = {s.id: {"done": 0, "correct": 0, "errors": 0, "total": len(s.items),
-                         "category": s.category, "baseline": s.baseline} for s in suites}
+        counts: dict[str, dict[str, Any]] = {
+            s.id: {"done": 0, "correct": 0, "errors": 0, "total": len(s.items),
+                   "category": s.category, "baseline": s.baseline} for s in suites}
         started = time.monotonic()
 
         async def worker() -> None:

@@ -374,6 +374,11 @@ class Bench:
         return [await self.engine.run(actor, commands.enter_score, "operator", b)
                 for b in bodies]
 
+    async def import_results(self, actor: str, body: Any) -> list[Event]:
+        event, score = import_results(self.engine.head, body, self.settings)
+        recorded = await self.engine.run(actor, lambda state: event)
+        return [recorded, await self.engine.run(actor, commands.enter_score, "operator", score)]
+
     async def recover(self) -> None:
         """A run the server was running when it stopped carries on where it stopped."""
         run_id = self.engine.head.bench_running
@@ -508,3 +513,88 @@ class Bench:
 def rate_goal(concurrency: int, item_seconds: float) -> float:
     """The items a second a team can at best do: c items in flight, each taking t."""
     return concurrency / item_seconds if item_seconds > 0 else math.inf
+
+
+# -- results computed elsewhere: lm-evaluation-harness --------------------------------------
+
+IMPORT_SPEC: Spec = {"team": ((str,), True), "results": ((dict,), True),
+                     "tasks": ((dict,), True), "round": ((str,), False),
+                     "reason": ((str,), False), "expect_seq": ((int,), False)}
+TASK_KEYS = {"category", "baseline", "language", "metric"}
+METRICS = ("acc,none", "acc", "exact_match,strict-match", "exact_match,none", "exact_match")
+
+
+def import_results(state: State, body: Any, settings: BenchSettings
+                   ) -> tuple[tuple[str, dict[str, Any]], dict[str, Any]]:
+    """A team's results computed offline by lm-evaluation-harness (its results JSON), as
+    suites of this show: the bench_imported event, and the score it enters."""
+    body = check_body(body, IMPORT_SPEC)
+    check_expected_seq(state, body)
+    team = commands._team(state, body["team"])
+    found = body["results"].get("results")
+    if not isinstance(found, dict) or not found:
+        raise BadRequest("'results' must be the JSON that lm-evaluation-harness wrote, with "
+                         "its \"results\" object of tasks")
+    samples = body["results"].get("n-samples") or {}
+    if not body["tasks"]:
+        raise BadRequest("'tasks' is empty: name each task to count, with its category and "
+                         "baseline", 'e.g. {"kmmlu": {"category": "comprehension", '
+                         '"baseline": 0.25, "language": "ko"}}')
+    suites: dict[str, dict[str, Any]] = {}
+    for task, spec in body["tasks"].items():
+        where = f"tasks.{task}"
+        if not isinstance(spec, dict):
+            raise BadRequest(f"{where} must be an object with category and baseline")
+        unknown = sorted(set(spec) - TASK_KEYS)
+        if unknown:
+            raise BadRequest(f"{where}: unknown key {unknown[0]!r}",
+                             f"known: {', '.join(sorted(TASK_KEYS))}")
+        if spec.get("category") not in bn.CATEGORIES:
+            raise BadRequest(f"{where}.category must be one of {', '.join(bn.CATEGORIES)}")
+        baseline = spec.get("baseline")
+        if (not isinstance(baseline, int | float) or isinstance(baseline, bool)
+                or not 0 <= baseline < 1):
+            raise BadRequest(f"{where}.baseline must be the score of guessing, from 0 to below "
+                             "1 (0.25 for four choices)")
+        scores = found.get(task)
+        if not isinstance(scores, dict):
+            raise BadRequest(f"task {task!r} is not in the results",
+                             f"tasks there: {', '.join(sorted(found))[:300]}")
+        metric = spec.get("metric") or next((m for m in METRICS if m in scores), None)
+        value = scores.get(metric) if metric else None
+        if (not isinstance(value, int | float) or isinstance(value, bool)
+                or not 0 <= value <= 1):
+            raise BadRequest(f"task {task!r} has no accuracy from 0 to 1"
+                             + (f" under {metric!r}" if metric else ""),
+                             f"name the metric in {where}.metric; it has "
+                             f"{', '.join(k for k in scores if k != 'alias')[:300]}")
+        assert isinstance(metric, str)
+        n = samples.get(task) if isinstance(samples, dict) else None
+        n = n if isinstance(n, dict) else {}
+        stderr_key = metric.replace(",", "_stderr,", 1) if "," in metric else f"{metric}_stderr"
+        suites[task] = {"accuracy": float(value), "category": spec["category"],
+                        "baseline": float(baseline), "language": str(spec.get("language", "")),
+                        "metric": metric, "items": _count(n),
+                        "stderr": scores.get(stderr_key)}
+    combined = bn.combine({s: {**r, "correct": r["accuracy"], "total": 1}
+                           for s, r in suites.items()}, settings.weights)
+    round_id = known_round(state, body.get("round"))
+    config = body["results"].get("config") or {}
+    source = str(config.get("model_args") or config.get("model") or "")[:200]
+    event = (ev.BENCH_IMPORTED, {"team": team, "round": round_id, "suites": suites,
+                                 "score": combined, "source": source,
+                                 "reason": body.get("reason", "")[:200]})
+    crit = state.require_show().criterion(settings.criterion)
+    if crit is None:
+        raise Conflict(f"this show has no criterion {settings.criterion!r} for benchmark "
+                       "results", "set [bench] criterion in the show file", seq=state.seq)
+    score = {"criterion": crit.id, "team": team, "round": round_id,
+             "value": min(crit.scale[1], max(crit.scale[0], combined["value"])),
+             "reason": "imported lm-evaluation-harness results"}
+    commands.enter_score(state, "operator", score)  # checked before anything is written
+    return event, score
+
+
+def _count(samples: dict[str, Any]) -> int:
+    value = samples.get("effective") or samples.get("original") or 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -105,6 +105,7 @@ class State:
     demo_running: int | None = None
     benches: dict[int, dict[str, Any]] = field(default_factory=dict)
     bench_running: int | None = None  # a run that is running or paused
+    bench_imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # team -> latest
 
     # -- reading ---------------------------------------------------------------
 
@@ -435,6 +436,12 @@ def _bench_team_failed(state: State, event: ev.Event) -> None:
     _bench(state, d["run"])["failed"][d["team"]] = d["reason"]
 
 
+def _bench_imported(state: State, event: ev.Event) -> None:
+    d = event.data
+    state._team(d["team"])
+    state.bench_imports[d["team"]] = {**d, "seq": event.seq, "actor": event.actor}
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -463,4 +470,5 @@ _HANDLERS = {
     ev.BENCH_RESUMED: _bench_phase,
     ev.BENCH_CANCELLED: _bench_phase,
     ev.BENCH_FINISHED: _bench_phase,
+    ev.BENCH_IMPORTED: _bench_imported,
 }

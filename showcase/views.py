@@ -120,6 +120,7 @@ def operator_state(state: State) -> dict[str, Any]:
         "demo": latest_demo(state),
         "demo_running": state.demo_running,
         "bench": latest_bench(state, public=False),
+        "bench_imports": state.bench_imports,
     }
 
 

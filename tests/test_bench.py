@@ -333,3 +333,44 @@ def test_showcase_bench_rehearses_without_a_server(stage: BenchStage, tmp_path: 
         timeout=30)
     assert refused.returncode == 2
     assert "does not answer GET /models" in refused.stderr
+
+
+LM_EVAL = {  # the shape lm-evaluation-harness 0.4 writes, trimmed
+    "results": {"kmmlu": {"alias": "kmmlu", "acc,none": 0.625, "acc_stderr,none": 0.01},
+                "gsm8k": {"alias": "gsm8k", "exact_match,strict-match": 0.8,
+                          "exact_match_stderr,strict-match": 0.011}},
+    "n-samples": {"kmmlu": {"original": 35030, "effective": 35030},
+                  "gsm8k": {"original": 1319, "effective": 1319}},
+    "config": {"model": "hf", "model_args": "pretrained=team/model-32b"},
+}
+
+
+def test_results_from_lm_evaluation_harness_become_the_benchmark_score(
+        stage: BenchStage) -> None:
+    tasks = {"kmmlu": {"category": "comprehension", "baseline": 0.25, "language": "ko"},
+             "gsm8k": {"category": "problem_solving", "baseline": 0}}
+    seq = stage.server.state()["seq"]
+    for body, words in [
+        ({"team": "half", "results": {"nope": 1}, "tasks": tasks}, "lm-evaluation-harness"),
+        ({"team": "half", "results": LM_EVAL, "tasks": {"arc": tasks["gsm8k"]}},
+         "task 'arc' is not in the results"),
+        ({"team": "half", "results": LM_EVAL,
+          "tasks": {"kmmlu": {"category": "maths", "baseline": 0.25}}}, "category must be"),
+        ({"team": "half", "results": LM_EVAL,
+          "tasks": {"kmmlu": {**tasks["kmmlu"], "metric": "f1"}}}, "no accuracy from 0 to 1"),
+    ]:
+        r = stage.server.post("/api/bench/import", body)
+        assert r.status_code == 400 and words in r.json()["error"], r.text
+    assert stage.server.state()["seq"] == seq
+    r = stage.server.post("/api/bench/import", {"team": "half", "results": LM_EVAL,
+                                                "tasks": tasks, "reason": "offline run"})
+    assert r.status_code == 201, r.text
+    # kmmlu: (0.625 - 0.25) / 0.75 = 50; gsm8k: 80; equal category weights: 65.
+    assert r.json()["value"] == 65.0
+    state = stage.server.state()["state"]
+    assert state["rounds"][0]["values"]["benchmark"]["half"] == 65.0
+    imported = state["bench_imports"]["half"]
+    assert imported["source"] == "pretrained=team/model-32b"
+    assert imported["suites"]["kmmlu"]["items"] == 35030
+    assert imported["suites"]["gsm8k"]["metric"] == "exact_match,strict-match"
+    assert "bench_imports" not in stage.server.state(None)["state"]  # sealed like any score
