@@ -83,14 +83,23 @@ export class ShowClient extends EventTarget {
         this.live.demo = { id: d.id, teams: {} };
       }
       for (const [team, entry] of Object.entries(d.teams)) {
-        const held = this.live.demo.teams[team] || { text: "" };
-        // Offsets count Unicode code points, as the server's strings do.
-        const chars = [...held.text];
-        let text = held.text;
-        if (entry.at === chars.length) text = held.text + entry.text;
-        else if (entry.at < chars.length) text = chars.slice(0, entry.at).join("") + entry.text;
-        else this.refreshDemo();  // a frame was missed: fetch the whole answer
-        this.live.demo.teams[team] = { ...held, ...entry, text };
+        const held = this.live.demo.teams[team] || { text: "", length: 0 };
+        // Offsets count Unicode code points, as the server's strings do; `length` keeps the
+        // count held, so that a frame costs the size of its piece, not of the whole answer.
+        let { text, length } = held;
+        if (entry.at === undefined || entry.at === null) {
+          text = entry.text;  // a whole answer (GET /api/state or /api/demo): no offset
+          length = codePoints(text);
+        } else if (entry.at === length) {
+          text += entry.text;
+          length += codePoints(entry.text);
+        } else if (entry.at < length) {
+          text = [...text].slice(0, entry.at).join("") + entry.text;
+          length = entry.at + codePoints(entry.text);
+        } else {
+          this.refreshDemo();  // a frame was missed: fetch the whole answer
+        }
+        this.live.demo.teams[team] = { ...held, ...entry, text, length };
       }
     }
     if (notify) this.emit("tick", data);
@@ -218,6 +227,12 @@ export function showStatus(client, lang, element = document.getElementById("stat
     element.textContent = TEXT[lang].reconnecting;
     element.classList.toggle("on", client.status !== "live");
   });
+}
+
+function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
 }
 
 export function name(obj, lang) {
