@@ -300,6 +300,7 @@ class Progress:
         self.started = time.monotonic()
         self.done_at_start = done
         self.status = RUNNING
+        self.paused = False  # the run is paused: items in flight finish, no new ones start
         self.reason = ""
 
     def add(self, result: dict[str, Any]) -> None:
@@ -322,10 +323,11 @@ class Progress:
     def frame(self) -> dict[str, Any]:
         rate = self.rate()
         left = self.total - self.done
+        status = PAUSED if self.paused and self.status == RUNNING else self.status
         out: dict[str, Any] = {
-            "status": self.status, "done": self.done, "total": self.total,
+            "status": status, "done": self.done, "total": self.total,
             "errors": self.errors, "ips": round(rate, 2) if rate else None,
-            "eta_s": (round(left / rate, 1) if rate and left and self.status == RUNNING
+            "eta_s": (round(left / rate, 1) if rate and left and status == RUNNING
                       else (0.0 if not left else None)),
             "reason": self.reason}
         if self.public:
@@ -349,6 +351,7 @@ class Bench:
         self.gate = asyncio.Event()  # set while the run may take new items
         self.stopping = asyncio.Event()
         self.suites: dict[str, bn.Suite] = {}
+        self.progress: dict[str, Progress] = {}
 
     async def start(self, actor: str, body: Any) -> Event:
         suites = await asyncio.to_thread(available, self.settings)
@@ -358,10 +361,14 @@ class Bench:
 
     async def control(self, actor: str, action: str, body: Any) -> Event:
         event = await self.engine.run(actor, control, action, body)
-        if action == "pause":
-            self.gate.clear()
-        elif action == "resume":
-            self.gate.set()
+        if action in ("pause", "resume"):
+            if action == "pause":
+                self.gate.clear()
+            else:
+                self.gate.set()
+            for p in self.progress.values():
+                p.paused = action == "pause"
+            self._frames(event.data["run"], self.progress)
         else:
             self.stopping.set()
             self.gate.set()  # waiting workers wake up to see the stop
@@ -417,13 +424,14 @@ class Bench:
 
     async def _run(self, run_id: int) -> None:
         run = self.engine.head.benches[run_id]
-        progress: dict[str, Progress] = {}
+        progress = self.progress = {}
         for team in run["teams"]:
             counts = run["progress"][team].values()
             progress[team] = Progress(sum(c["total"] for c in counts),
                                       sum(c["done"] for c in counts),
                                       sum(c["correct"] for c in counts),
                                       sum(c["errors"] for c in counts), run["public"])
+            progress[team].paused = run["phase"] == PAUSED
             if team in run["failed"]:
                 progress[team].status, progress[team].reason = "failed", run["failed"][team]
         self.engine.live.start_bench(run_id, {t: p.frame() for t, p in progress.items()})

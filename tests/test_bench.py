@@ -275,8 +275,10 @@ def test_pause_resume_and_cancel(stage: BenchStage) -> None:
     time.sleep(0.4)  # the item in flight finishes and is recorded
     paused = stage.done(stage.bench()["bench"], "slow")
     time.sleep(0.8)
-    run = stage.bench()["bench"]
+    got = stage.bench()
+    run = got["bench"]
     assert run["phase"] == "paused" and stage.done(run, "slow") == paused
+    assert got["live"]["teams"]["slow"]["status"] == "paused"  # what every screen shows
     assert stage.server.post("/api/bench/pause", {}).status_code == 409
     assert stage.server.post("/api/bench", {}).status_code == 409  # one run at a time
     assert stage.server.post("/api/bench/resume", {}).status_code == 201
