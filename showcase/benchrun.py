@@ -220,6 +220,10 @@ def apply_bodies(state: State, run_id: int, body: Any, settings: BenchSettings
     if run["phase"] != "finished":
         raise Conflict(f"benchmark run {run_id} is {run['phase']}; only a finished run's "
                        "results can be entered", seq=state.seq)
+    if run["round"] is None and "round" not in body:
+        raise Conflict(f"benchmark run {run_id} feeds no round: it was an exhibition run",
+                       "send 'round' to enter its results into a round all the same",
+                       seq=state.seq)
     round_id = known_round(state, body.get("round") or run["round"])
     show = state.require_show()
     crit = show.criterion(settings.criterion)

@@ -293,6 +293,9 @@ def test_pause_resume_and_cancel(stage: BenchStage) -> None:
     time.sleep(0.5)
     assert stage.done(stage.bench()["bench"], "slow") == stopped < ITEMS
     assert run["reason"] == "running late"
+    # An exhibition run's results enter no round's scores unless the operator names one.
+    finished_run = stage.server.post(f"/api/bench/{started.json()['seq']}/apply", {})
+    assert finished_run.status_code == 409 and "cancelled" in finished_run.json()["error"]
 
 
 def test_a_run_resumes_after_a_crash_without_asking_any_item_twice(stage: BenchStage) -> None:
@@ -305,6 +308,8 @@ def test_a_run_resumes_after_a_crash_without_asking_any_item_twice(stage: BenchS
     stage.server.start(free_port())
     run = stage.wait(lambda r: r["phase"] == "finished", timeout=40)
     assert run["id"] == run_id and stage.done(run, "slow") == ITEMS
+    exhibition = stage.server.post(f"/api/bench/{run_id}/apply", {})
+    assert exhibition.status_code == 409 and "exhibition" in exhibition.json()["error"]
     items = stage.items(run_id)
     assert len(items) == ITEMS == len({(i["suite"], i["item"]) for i in items})
     # At most the items in flight at the kill (2) were asked again.
