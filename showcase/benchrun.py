@@ -27,7 +27,7 @@ from showcase import bench as bn
 from showcase import commands
 from showcase import events as ev
 from showcase.commands import Spec, check_body, check_expected_seq, known_round
-from showcase.errors import BadRequest, Conflict, NotFound
+from showcase.errors import BadRequest, Conflict, NotFound, ShowcaseError
 from showcase.events import Event
 from showcase.scoring import ACTIVE
 from showcase.showfile import BenchSettings
@@ -440,7 +440,7 @@ class Bench:
                 progress[team].status, progress[team].reason = "failed", run["failed"][team]
         self.engine.live.start_bench(run_id, {t: p.frame() for t, p in progress.items()})
         try:
-            await asyncio.gather(*(self._team(run_id, team, progress[team])
+            await asyncio.gather(*(self._guarded(run_id, team, progress[team])
                                    for team in run["teams"] if team not in run["failed"]))
         except asyncio.CancelledError:
             if not self.stopping.is_set():
@@ -456,6 +456,18 @@ class Bench:
     def _frames(self, run_id: int, progress: dict[str, Progress]) -> None:
         for team, p in progress.items():
             self.engine.live.update_bench(run_id, team, p.frame())
+
+    async def _guarded(self, run_id: int, team: str, progress: Progress) -> None:
+        """One team's part of the run; a bug in it fails that team, never the others."""
+        try:
+            await self._team(run_id, team, progress)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except ShowcaseError as exc:
+            await self._fail(run_id, team, progress, exc.message)
+        except Exception as exc:
+            log.exception("benchmark run %d: team %s failed", run_id, team)
+            await self._fail(run_id, team, progress, f"internal error: {type(exc).__name__}")
 
     async def _team(self, run_id: int, team: str, progress: Progress) -> None:
         live = self.engine.live
