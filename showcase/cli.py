@@ -54,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("log", help="an events.ndjson written by 'showcase export'")
     imp.add_argument("--data", required=True, help="a data directory with no log yet")
 
+    console = sub.add_parser("console", help="the operator console (a terminal app) for a server")
+    console.add_argument("url", help="the server's URL, like http://127.0.0.1:8000")
+    console.add_argument("--token", help=(
+        "the operator token (default: $SHOWCASE_OPERATOR_TOKEN, else $SHOWCASE_TOKEN)"))
+    console.add_argument("--user", default=os.environ.get("SHOWCASE_USER"), help=(
+        "your name or desk, recorded with every command you send ($SHOWCASE_USER)"))
+
     mock = sub.add_parser("mock-team", help=(
         "stand in for a team's OpenAI-compatible endpoint (tests, demos, rehearsals)"))
     _mock_team_args(mock)
@@ -69,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
-            "mock-team": cmd_mock_team, "bench": cmd_bench,
+            "mock-team": cmd_mock_team, "bench": cmd_bench, "console": cmd_console,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -353,6 +360,20 @@ def cmd_import(args: argparse.Namespace) -> int:
                            "import into a fresh data directory")
         event_log.append_now(events)
     print(f"imported {len(events)} events into {args.data} (seq 1..{events[-1].seq})")
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    token = (args.token or os.environ.get("SHOWCASE_OPERATOR_TOKEN")
+             or os.environ.get("SHOWCASE_TOKEN"))
+    if not token:
+        raise ShowcaseError("the console needs the operator token",
+                            "give --token TOKEN or set SHOWCASE_OPERATOR_TOKEN")
+    if not args.url.startswith(("http://", "https://")):
+        raise ShowcaseError(f"{args.url!r} is not a server URL", "like http://127.0.0.1:8000")
+    import showcase_tui  # textual loads only here: 'import showcase' never pays for it
+
+    showcase_tui.run(args.url, token, user=args.user)
     return 0
 
 

@@ -1,0 +1,319 @@
+"""The operator console, driven by Textual's Pilot against a real server and a mock team:
+each screen shows live state, each action reaches the server and its result comes back,
+and a server restart is survived."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+from showcase_tui.app import ConsoleApp
+from showcase_tui.screens.demo import LanePanel
+from showcase_tui.screens.help import HelpScreen
+from showcase_tui.widgets.dialog import ActionDialog
+from textual.widgets import Checkbox, DataTable, Input, Static
+
+from tests.conftest import JUDGE, PRESENTER, Server
+from tests.tui.conftest import SCORED_SEQ, console, post, state, until
+
+
+def cells(app: ConsoleApp, table_id: str) -> dict[str, list[str]]:
+    """What a table shows, row by row, as plain text."""
+    table = app.screen.query_one(table_id, DataTable)
+    return {str(row.key.value): [str(c) for c in table.get_row(row.key)]
+            for row in table.ordered_rows}
+
+
+def shown(app: ConsoleApp, selector: str) -> str:
+    content = app.screen.query_one(selector, Static).content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def rendered(content: Any) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+def toasts(app: ConsoleApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+# -- overview ---------------------------------------------------------------------------
+
+
+async def test_overview_shows_live_standings_cut_and_endpoints(stage: Server) -> None:
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        standings = cells(app, "#standings")
+        assert list(standings) == ["lg", "skt", "--cut--", "upstage"]
+        assert standings["lg"][:5] == ["1", "LG AI Research", "48.00", "34.00", "82.00"]
+        assert standings["upstage"][-1] == "OUT"
+        assert "cut: the bottom 1 leave" in standings["--cut--"][1]
+        # Health ticks reach the endpoint table; the seq on top is the server's.
+        await until(pilot, lambda: all(row[1].startswith("up ") for row in
+                                       cells(app, "#endpoints").values()), what="health up")
+        assert f"seq {app.model.seq}" in str(app.screen.query_one("#topbar", Static).content)
+
+        # A judge corrects a sheet at another desk: the live standings move on screen.
+        answer = await post(stage, "/api/scores", {"criterion": "expert", "team": "upstage",
+                                                   "judge": "kim", "value": 100,
+                                                   "reason": "sheet misread"}, token=JUDGE)
+        assert answer.status_code == 201
+        await until(pilot, lambda: cells(app, "#standings")["upstage"][3] == "30.00",
+                    what="upstage's new expert points")
+
+
+# -- live demo --------------------------------------------------------------------------
+
+
+async def test_demo_streams_picked_teams_side_by_side_with_figures(stage: Server) -> None:
+    async with console(stage, size=(120, 34)) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("2")
+        await until(pilot, lambda: len(app.screen.query(Checkbox)) == 3, what="team boxes")
+        app.screen.query_one("#max-tokens", Input).value = "30"
+        box = next(b for b in app.screen.query(Checkbox) if b.name == "skt")
+        box.value = False  # skt sits this one out
+        app.screen.query_one("#prompt", Input).focus()
+        await pilot.press(*"Hello", "enter")
+        await until(pilot, lambda: [p.team for p in app.screen.query(LanePanel)]
+                    == ["lg", "upstage"], what="two lanes")
+        await until(pilot, lambda: all(p._head is not None and p._head[1] == "ok"
+                                       for p in app.screen.query(LanePanel)), what="answers")
+        demo = (await asyncio.to_thread(stage.client().get, "/api/demo")).json()
+        for panel in app.screen.query(LanePanel):
+            assert str(panel.text.content) == demo["demo"]["results"][panel.team]["text"]
+            assert "ms ·" in str(panel.figures.content) and "tok/s" in str(panel.figures.content)
+        assert demo["demo"]["teams"] == ["lg", "upstage"]
+        assert demo["demo"]["actor"] == "operator:desk-test"
+
+
+async def test_demo_cancel_stops_the_answers(stage: Server) -> None:
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("2")
+        await pilot.press(*"A long one", "enter")
+        await until(pilot, lambda: any(p._head and p._head[1] == "streaming"
+                                       for p in app.screen.query(LanePanel)), what="streaming")
+        await pilot.press("ctrl+x")
+        await until(pilot, lambda: all(p._head and p._head[1] == "cancelled"
+                                       for p in app.screen.query(LanePanel)), what="cancelled")
+        log = stage.client().get("/api/log", params={"type": "demo_cancelled"}).json()
+        assert log["events"][-1]["actor"] == "operator:desk-test"
+
+
+# -- scores -----------------------------------------------------------------------------
+
+
+async def open_cell(pilot: Any, row: int, column: int) -> ActionDialog:
+    app = pilot.app
+    await pilot.press("3")
+    table = app.screen.query_one("#scores", DataTable)
+    await until(pilot, lambda: table.row_count == 3)
+    table.focus()
+    table.move_cursor(row=row, column=column)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+    dialog: ActionDialog = app.screen
+    return dialog
+
+
+async def test_a_correction_needs_a_reason_and_the_server_words_refusals(
+        stage: Server) -> None:
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        dialog = await open_cell(pilot, row=2, column=3)  # upstage, expert, judge kim
+        assert "changes from 60 to" in shown(app, "#dialog-explain")
+        value = dialog.query_one("#field-value", Input)
+        value.value = "150"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "is required" in shown(app, "#dialog-error"))
+        dialog.query_one("#field-reason", Input).value = "sheet misread"
+        await pilot.press("ctrl+s")  # out of range: the server refuses, in its words
+        await until(pilot, lambda: "out of range" in shown(app, "#dialog-error"))
+        assert "takes values from 0 to 100" in shown(app, "#dialog-error")
+        value.value = "65"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ActionDialog))
+        await until(pilot, lambda: cells(app, "#scores")["upstage"][3] == "65")
+        rnd = (await state(stage))["state"]["rounds"][0]
+        assert rnd["sheets"]["expert"]["upstage"]["kim"] == 65
+
+
+async def test_disqualify_says_what_will_happen_and_stays_sealed(stage: Server) -> None:
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("3")
+        table = app.screen.query_one("#scores", DataTable)
+        await until(pilot, lambda: table.row_count == 3)
+        table.move_cursor(row=1, column=0)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        explain = shown(app, "#dialog-explain")
+        assert "SK Telecom is disqualified in round r1" in explain and "Sealed" in explain
+        app.screen.query_one("#field-announce", Checkbox).value = True
+        await pilot.pause()
+        assert "ANNOUNCED" in shown(app, "#dialog-explain")
+        app.screen.query_one("#field-announce", Checkbox).value = False
+        app.screen.query_one("#field-reason", Input).value = "weights copied"
+        await pilot.press("escape")  # cancel: nothing is sent
+        await until(pilot, lambda: not isinstance(app.screen, ActionDialog))
+        assert (await state(stage))["seq"] == app.model.seq
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        app.screen.query_one("#field-reason", Input).value = "weights copied"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: cells(app, "#scores")["skt"][1] == "disq.*")
+        await pilot.press("1")
+        await until(pilot, lambda: cells(app, "#standings")["skt"][-1]
+                    == "disqualified (sealed)")
+        team = next(t for t in (await state(stage))["state"]["teams"] if t["id"] == "skt")
+        assert (team["status"], team["public_status"]) == ("disqualified", "active")
+
+
+# -- reveal -----------------------------------------------------------------------------
+
+
+async def test_reveal_presses_are_exact_and_an_elimination_takes_arming(
+        stage: Server) -> None:
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("4")
+        await pilot.press("z")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        assert "results of round r1 are fixed" in shown(app, "#dialog-explain")
+        await pilot.press("enter")  # the confirm button has the focus
+        await until(pilot, lambda: app.model.steps(), what="the script")
+        assert "NEXT ▶  1: First evaluation: the results" in shown(app, "#next-step")
+        total = len(app.model.steps())
+
+        # Two quick presses of n: the first goes to step 1, the second names step 1 too
+        # (the console has not seen the move yet) and is refused as stale, or goes to 2 if
+        # it had. Never does a repeated press skip a step.
+        await pilot.press("n", "n")
+        await until(pilot, lambda: (app.model.reveal() or {}).get("step", 0) >= 1)
+        await pilot.pause(0.3)
+        step = (await state(stage))["state"]["rounds"][0]["reveal"]["step"]
+        log = stage.client().get("/api/log", params={"type": "reveal_step"}).json()["events"]
+        assert [e["data"]["step"] for e in log] == list(range(1, step + 1))
+
+        # Jump to just before the elimination, read its text, arm it, confirm it with n.
+        eliminate = next(s["n"] for s in app.model.steps() if s.get("confirm"))
+        table = app.screen.query_one("#script", DataTable)
+        table.move_cursor(row=eliminate - 2)
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        await pilot.press("enter")
+        await until(pilot, lambda: (app.model.reveal() or {}).get("step") == eliminate - 1)
+        assert "ELIMINATION" in shown(app, "#next-step")
+        assert "Upstage is eliminated" in shown(app, "#next-step")
+        await pilot.press("n")  # not armed: refused, as the server words it
+        await until(pilot, lambda: any("arm it, then confirm" in t for t in toasts(app)))
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        await pilot.press("enter")
+        await until(pilot, lambda: "ARMED" in shown(app, "#next-step"))
+        await pilot.press("n")
+        await until(pilot, lambda: (app.model.reveal() or {}).get("step") == eliminate)
+        await pilot.press("n")
+        await until(pilot, lambda: (app.model.round() or {}).get("phase") == "published")
+        assert eliminate + 1 == total
+        assert "complete" in shown(app, "#next-step")
+
+
+async def test_lock_refuses_the_presenter_until_unlocked(stage: Server) -> None:
+    await post(stage, "/api/rounds/r1/freeze")
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("4")
+        await until(pilot, lambda: app.model.steps())
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        app.screen.query_one("#field-reason", Input).value = "ad break"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "LOCKED: ad break" in shown(app, "#reveal-state"))
+        refused = await post(stage, "/api/reveal/next", {"to": 1}, token=PRESENTER)
+        assert refused.status_code == 403 and "ad break" in refused.json()["detail"]
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        await pilot.press("enter")
+        await until(pilot, lambda: "unlocked" in shown(app, "#reveal-state"))
+
+
+# -- event log --------------------------------------------------------------------------
+
+
+async def test_log_shows_who_did_what_and_filters(stage: Server) -> None:
+    await post(stage, "/api/teams/upstage/withdraw", {"reason": "asked to"})
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("5")
+        await until(pilot, lambda: len(cells(app, "#log")) >= SCORED_SEQ)
+        rows = cells(app, "#log")
+        newest = rows[str(max(int(k) for k in rows))]
+        assert newest[2:] == ["team_withdrawn", "operator", "upstage in r1, sealed (asked to)"]
+        await pilot.press("slash")
+        await pilot.press(*"type:score team:lg")
+        await until(pilot, lambda: len(cells(app, "#log")) == 3)
+        assert {r[3] for r in cells(app, "#log").values()} == {"operator", "judge"}
+        # A new event from another desk arrives while the filter is on.
+        for team in ("skt", "lg"):
+            answer = await post(stage, "/api/scores", {"criterion": "benchmark", "team": team,
+                                                       "value": 81, "reason": "recount"})
+            assert answer.status_code == 201
+        await until(pilot, lambda: len(cells(app, "#log")) == 4)
+
+
+# -- help and palette -------------------------------------------------------------------
+
+
+async def test_help_lists_every_key_of_every_screen(quiet: Server) -> None:
+    async with console(quiet) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = " ".join(rendered(s.content) for s in app.screen.query(Static))
+        for word in ("Overview", "Arm", "Disqualify", "Cancel demo", "Filter", "palette"):
+            assert word in text
+        await pilot.press("escape")
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Reveal: Arm (a)" in commands and "Go to Scores (3)" in commands
+
+
+# -- connection -------------------------------------------------------------------------
+
+
+async def test_a_restart_is_survived_and_commands_are_refused_meanwhile(
+        quiet: Server) -> None:
+    async with console(quiet) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        port = quiet.port
+        await asyncio.to_thread(quiet.stop)
+        await until(pilot, lambda: app.model.connection == "reconnecting")
+        await pilot.press("3")
+        await until(pilot, lambda: "reconnecting" in str(
+            app.screen.query_one("#topbar", Static).content))
+        table = app.screen.query_one("#scores", DataTable)
+        table.move_cursor(row=0, column=2)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        app.screen.query_one("#field-value", Input).value = "10"
+        app.screen.query_one("#field-reason", Input).value = "test"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "Not sent" in shown(app, "#dialog-error"))
+        await pilot.press("escape")
+
+        await asyncio.to_thread(quiet.start, port)
+        # Something happens before the console is back: it must arrive all the same.
+        await post(quiet, "/api/teams/skt/withdraw", {"reason": "while you were away"})
+        await until(pilot, lambda: app.model.connected, what="reconnected")
+        await until(pilot, lambda: app.model.team("skt").get("status") == "withdrawn")
+        assert app.model.seq == (await state(quiet))["seq"] == SCORED_SEQ + 1
+        assert sorted(app.model.events)[-1] == SCORED_SEQ + 1  # no gap, nothing twice
+        assert app.model.events[SCORED_SEQ + 1]["type"] == "team_withdrawn"
+        # Nothing was queued: the refused correction never reached the server.
+        assert (await state(quiet))["state"]["rounds"][0]["values"]["benchmark"]["lg"] == 80

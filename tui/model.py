@@ -1,0 +1,404 @@
+"""What the console knows about the show: the operator state, live telemetry, the event log.
+
+Pure: no I/O, no Textual. The connection (``client.py``) feeds it messages and answers; the
+screens read it. Every change bumps a version number, so a screen repaints only when
+something it shows has changed, and at most at the console's own frame rate, however many
+messages arrive (tick frames are merged here, not queued).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Json = dict[str, Any]
+
+#: Events kept for the log screen: plenty for a show's last hour, bounded for a long day.
+EVENT_BUFFER = 2000
+
+LANE_FIELDS = ("status", "chars", "ttft_ms", "tokens", "decode_tps", "elapsed_ms", "error")
+
+
+@dataclass
+class Lane:
+    """One team's answer in the live demo, as the tick frames built it."""
+
+    status: str = "waiting"
+    text: str = ""
+    chars: int = 0
+    ttft_ms: float | None = None
+    tokens: int = 0
+    decode_tps: float | None = None
+    elapsed_ms: float | None = None
+    error: str = ""
+
+    def merge(self, data: Json) -> None:
+        for name in LANE_FIELDS:
+            if name in data:
+                setattr(self, name, data[name])
+
+
+@dataclass
+class Effects:
+    """What a message asks the connection to do next."""
+
+    state: bool = False  # re-read /api/state
+    script: bool = False  # re-read /api/reveal/script
+    demo: bool = False  # re-read /api/demo: a tick frame was missed
+    reload_log: bool = False  # the show was replaced: read the log again
+
+
+@dataclass
+class Versions:
+    """Counters that screens compare with what they last drew."""
+
+    state: int = 0
+    live: int = 0
+    events: int = 0
+    connection: int = 0
+
+    def total(self) -> int:
+        return self.state + self.live + self.events + self.connection
+
+
+@dataclass
+class ShowModel:
+    state: Json | None = None
+    state_seq: int = -1
+    last_seq: int | None = None  # the last seq received on the stream
+    health: dict[str, Json] = field(default_factory=dict)
+    telemetry: dict[str, Json] = field(default_factory=dict)
+    demo_id: int | None = None
+    lanes: dict[str, Lane] = field(default_factory=dict)
+    script: Json | None = None
+    events: dict[int, Json] = field(default_factory=dict)
+    connection: str = "connecting"  # connecting, connected, reconnecting, refused
+    connection_detail: str = ""
+    attempts: int = 0
+    versions: Versions = field(default_factory=Versions)
+    messages: int = 0  # stream messages received, ticks included
+    ticks: int = 0
+
+    # -- feeding ---------------------------------------------------------------
+
+    def apply_message(self, message: Json) -> Effects:
+        """One stream message (protocol 6.1), in order."""
+        self.messages += 1
+        kind = message.get("type")
+        seq = message.get("seq")
+        if seq is None:
+            if kind == "tick":
+                self.ticks += 1
+                return self.apply_tick(message.get("data") or {})
+            return Effects()  # keepalive, or a volatile type this console does not know
+        effects = Effects()
+        if kind == "snapshot":
+            data = message.get("data") or {}
+            if self.last_seq is not None and seq < self.last_seq:
+                # A fresh data directory behind the same URL: what we held is another show.
+                self.events.clear()
+                self.script = None
+                effects.reload_log = True
+            self._set_state(data.get("state"), seq)
+            effects.state = False
+            effects.script = self._wants_script()
+        elif kind != "sealed":
+            self.add_events([message])
+            effects.state = True
+            if kind in ("round_frozen", "round_unfrozen", "show_configured"):
+                effects.script = True
+                self.script = None
+        self.last_seq = seq if self.last_seq is None else max(self.last_seq, seq)
+        self.versions.connection += 1
+        return effects
+
+    def apply_state(self, answer: Json) -> bool:
+        """A ``GET /api/state`` answer; kept only if it is newer than what we hold."""
+        seq = int(answer.get("seq", -1))
+        live = answer.get("live") or {}
+        if live.get("health"):
+            self.health.update(live["health"])
+            self.versions.live += 1
+        if seq < self.state_seq:
+            return False
+        self._set_state(answer.get("state"), seq)
+        return True
+
+    def _set_state(self, state: Json | None, seq: int) -> None:
+        if state is None:
+            return
+        self.state = state
+        self.state_seq = seq
+        self.telemetry = dict(state.get("telemetry") or {})
+        self.versions.state += 1
+
+    def apply_tick(self, data: Json) -> Effects:
+        """Merge a tick frame (protocol 6.8). Asks for ``/api/demo`` when a frame was missed."""
+        effects = Effects()
+        if data.get("full"):
+            self.health = dict(data.get("health") or {})
+        elif data.get("health"):
+            self.health.update(data["health"])
+        for team, figures in (data.get("telemetry") or {}).items():
+            self.telemetry[team] = figures
+        demo = data.get("demo")
+        if demo:
+            if data.get("full") or demo.get("start") or demo.get("id") != self.demo_id:
+                self.demo_id = demo.get("id")
+                self.lanes = {}
+            for team, piece in (demo.get("teams") or {}).items():
+                lane = self.lanes.setdefault(team, Lane())
+                lane.merge(piece)
+                text = piece.get("text", "")
+                at = piece.get("at", 0)
+                if data.get("full") or (at == 0 and not lane.text):
+                    lane.text = text
+                elif at == len(lane.text):
+                    lane.text += text
+                elif at + len(text) <= len(lane.text):
+                    pass  # a frame we have already (a resync raced it)
+                else:
+                    effects.demo = True
+        self.versions.live += 1
+        return effects
+
+    def apply_demo(self, answer: Json) -> None:
+        """A ``GET /api/demo`` answer, to catch up on text after a missed frame."""
+        live = answer.get("live")
+        demo = answer.get("demo") or {}
+        if not live:
+            return
+        if live.get("id") != self.demo_id:
+            self.demo_id = live.get("id")
+            self.lanes = {}
+        results = demo.get("results") or {} if demo.get("id") == self.demo_id else {}
+        for team, data in (live.get("teams") or {}).items():
+            lane = self.lanes.setdefault(team, Lane())
+            lane.merge(data)
+            text = data.get("text") or (results.get(team) or {}).get("text") or ""
+            if len(text) >= len(lane.text):
+                lane.text = text
+        self.versions.live += 1
+
+    def apply_script(self, answer: Json | None) -> None:
+        self.script = answer
+        self.versions.state += 1
+
+    def add_events(self, events: Iterable[Json]) -> None:
+        for event in events:
+            seq = event.get("seq")
+            if isinstance(seq, int):
+                self.events[seq] = event
+        if len(self.events) > EVENT_BUFFER:
+            for seq in sorted(self.events)[: len(self.events) - EVENT_BUFFER]:
+                del self.events[seq]
+        self.versions.events += 1
+
+    def set_connection(self, status: str, detail: str = "") -> None:
+        self.connection = status
+        self.connection_detail = detail
+        self.versions.connection += 1
+
+    def _wants_script(self) -> bool:
+        reveal = self.reveal()
+        return reveal is not None and (self.script is None
+                                       or self.script.get("round") != self.round_id())
+
+    def wants_script(self) -> bool:
+        return self._wants_script()
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.connection == "connected"
+
+    @property
+    def seq(self) -> int | None:
+        known = [s for s in (self.last_seq, self.state_seq) if s is not None and s >= 0]
+        return max(known) if known else None
+
+    def title(self) -> str:
+        show = ((self.state or {}).get("show") or {}).get("show") or {}
+        return str(show.get("title_en") or "showcase")
+
+    def precision(self) -> int:
+        show = ((self.state or {}).get("show") or {}).get("show") or {}
+        return int(show.get("precision", 2))
+
+    def teams(self) -> list[Json]:
+        return list((self.state or {}).get("teams") or [])
+
+    def team(self, team_id: str) -> Json:
+        for team in self.teams():
+            if team["id"] == team_id:
+                return team
+        return {"id": team_id, "name_en": team_id, "name_ko": team_id, "status": "?"}
+
+    def team_name(self, team_id: str) -> str:
+        return str(self.team(team_id).get("name_en") or team_id)
+
+    def criteria(self) -> list[Json]:
+        return list((((self.state or {}).get("show") or {}).get("criteria")) or [])
+
+    def judges(self) -> list[Json]:
+        return list((((self.state or {}).get("show") or {}).get("judges")) or [])
+
+    def round_id(self) -> str:
+        return str((self.state or {}).get("current_round") or "")
+
+    def round(self, round_id: str | None = None) -> Json | None:
+        wanted = round_id or self.round_id()
+        for rnd in (self.state or {}).get("rounds") or []:
+            if rnd["id"] == wanted:
+                return dict(rnd)
+        return None
+
+    def reveal(self) -> Json | None:
+        rnd = self.round()
+        return None if rnd is None else rnd.get("reveal")
+
+    def steps(self) -> list[Json]:
+        if self.script is None or self.script.get("round") != self.round_id():
+            return []
+        return list(self.script.get("steps") or [])
+
+    def step_text(self, n: int) -> Json | None:
+        """Step ``n`` of the current round's script (1-based), or None."""
+        steps = self.steps()
+        return steps[n - 1] if 1 <= n <= len(steps) else None
+
+    def next_step(self) -> Json | None:
+        reveal = self.reveal()
+        if reveal is None:
+            return None
+        return self.step_text(int(reveal["step"]) + 1)
+
+    def demo(self) -> Json | None:
+        demo = (self.state or {}).get("demo")
+        return demo if isinstance(demo, dict) else None
+
+    def demo_running(self) -> int | None:
+        running = (self.state or {}).get("demo_running")
+        return running if isinstance(running, int) else None
+
+    def recent_events(self, limit: int = EVENT_BUFFER) -> list[Json]:
+        """Newest first."""
+        return [self.events[s] for s in sorted(self.events, reverse=True)[:limit]]
+
+
+# -- words -------------------------------------------------------------------------
+
+
+def fmt_num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        text = f"{value:.{digits}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(value)
+
+
+def fmt_points(value: Any, precision: int = 2) -> str:
+    """Points as the show rounds them: always ``precision`` decimals."""
+    return "—" if value is None else f"{float(value):.{precision}f}"
+
+
+def fmt_ms(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.0f}"
+
+
+def fmt_clock(ts: Any) -> str:
+    if not isinstance(ts, int | float):
+        return ""
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def event_team(event: Json) -> str:
+    data = event.get("data") or {}
+    team = data.get("team")
+    if isinstance(team, dict):
+        return str(team.get("id", ""))
+    return str(team or "")
+
+
+def describe(event: Json) -> str:
+    """One line that says what an operator event did, for the log screen."""
+    kind = event.get("type", "")
+    d: Json = event.get("data") or {}
+    reason = f" ({d['reason']})" if d.get("reason") else ""
+    match kind:
+        case "score_entered":
+            who = f" judge {d['judge']}" if d.get("judge") else ""
+            value = "cleared" if d.get("value") is None else fmt_num(d.get("value"))
+            if "previous" in d:
+                value = f"{fmt_num(d['previous'])} → {value}"
+            return f"{d.get('criterion')} {d.get('team')}{who}: {value}{reason}"
+        case "team_disqualified" | "team_withdrawn" | "team_reinstated":
+            announced = "announced" if d.get("announce") else "sealed"
+            return f"{d.get('team')} in {d.get('round')}, {announced}{reason}"
+        case "team_added":
+            return f"{event_team(event)} joins {d.get('round')}{reason}"
+        case "team_health":
+            state = "up" if d.get("up") else "DOWN"
+            latency = f" {fmt_ms(d.get('latency_ms'))} ms" if d.get("latency_ms") else ""
+            error = f": {d['error']}" if d.get("error") else ""
+            return f"{d.get('team')} {state}{latency}{error}"
+        case "demo_started":
+            return f"demo {d.get('demo')} to {', '.join(d.get('teams') or [])}: {d.get('prompt')}"
+        case "demo_result" | "request_measured":
+            metrics = d.get("metrics") or {}
+            figures = ""
+            if metrics.get("ttft_ms") is not None:
+                figures = (f" ttft {fmt_ms(metrics['ttft_ms'])} ms,"
+                           f" {fmt_num(metrics.get('decode_tps'), 1)} tok/s")
+            error = f": {d['error']}" if d.get("error") else ""
+            source = f"demo {d.get('demo')}" if kind == "demo_result" else "proxy"
+            return f"{d.get('team')} {source} {d.get('status')}{figures}{error}"
+        case "demo_cancelled":
+            return f"demo {d.get('demo')} cancelled{reason}"
+        case "round_started" | "round_frozen":
+            return str(d.get("round", ""))
+        case "round_unfrozen":
+            return f"{d.get('round')}{reason}"
+        case "round_published":
+            eliminated = ", ".join(d.get("eliminated") or []) or "nobody"
+            return f"{d.get('round')}: eliminated {eliminated}"
+        case "jury_decided":
+            return f"{d.get('round')}: {' > '.join(d.get('order') or [])}{reason}"
+        case "reveal_step":
+            text = (d.get("reveal") or {}).get("text") or "(start)"
+            return f"{d.get('action')} {d.get('from')}→{d.get('step')}: {text}"
+        case "reveal_armed":
+            return f"step {d.get('step')} armed ({d.get('team')})"
+        case "reveal_locked":
+            return ("locked" if d.get("locked") else "unlocked") + reason
+        case "reveal_speed":
+            return f"speed {fmt_num(d.get('speed'))}"
+        case "show_configured":
+            return "show file recorded"
+        case _:
+            return ", ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, dict | list))
+
+
+def matches(event: Json, words: list[str]) -> bool:
+    """The log's filter: every word must match. ``type:``, ``team:`` and ``actor:`` match
+    those fields (by prefix for a type); a bare word matches anywhere in the line."""
+    for word in words:
+        key, _, value = word.partition(":")
+        if value and key == "type":
+            if not str(event.get("type", "")).startswith(value):
+                return False
+        elif value and key == "team":
+            if event_team(event) != value:
+                return False
+        elif value and key == "actor":
+            if value not in str(event.get("actor", "")):
+                return False
+        else:
+            line = f"{event.get('type')} {event.get('actor')} {describe(event)}".lower()
+            if word.lower() not in line:
+                return False
+    return True

@@ -1,0 +1,211 @@
+"""The live demo: type a prompt, pick the teams, send; the answers stream side by side with
+their time to first token and decode rate; cancel."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from ..model import Json, Lane, ShowModel, fmt_ms, fmt_num
+from .base import ConsoleScreen
+from .overview import team_style
+
+LANE_WIDTH = 26  # the narrowest column an answer is readable in
+STATUS_STYLE = {"waiting": "yellow", "connecting": "yellow", "streaming": "bold cyan",
+                "ok": "bold green", "error": "bold white on red", "timeout": "bold white on red",
+                "rejected": "bold red", "cancelled": "bold yellow", "skipped": "dim",
+                "interrupted": "yellow"}
+
+
+class LanePanel(Vertical):
+    """One team's answer: name and status, the live figures, the text as it streams."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(classes="lane")
+        self.team = team
+        self._text_len = -1
+        self._head: object = None
+        self.head = Static(classes="lane-head", markup=False)
+        self.figures = Static(classes="lane-figures", markup=False)
+        self.text = Static(classes="lane-text", markup=False)
+        self.scroll = VerticalScroll(self.text, classes="lane-scroll")
+
+    def compose(self) -> ComposeResult:
+        yield self.head
+        yield self.figures
+        yield self.scroll
+
+    def show(self, name: Text, lane: Lane) -> None:
+        head = (name.plain, lane.status, lane.ttft_ms, lane.decode_tps, lane.tokens,
+                lane.elapsed_ms, lane.error)
+        if head != self._head:
+            self._head = head
+            title = Text(no_wrap=True, overflow="ellipsis")
+            title.append(f"{lane.status} ", style=STATUS_STYLE.get(lane.status, ""))
+            title.append_text(name)
+            self.head.update(title)
+            figures = Text(no_wrap=True, overflow="ellipsis", style="dim")
+            figures.append(f"{fmt_ms(lane.ttft_ms)} ms · {fmt_num(lane.decode_tps, 1)} tok/s"
+                           f" · {lane.tokens} tok")
+            if lane.elapsed_ms is not None:
+                figures.append(f" · {lane.elapsed_ms / 1000:.1f} s")
+            if lane.error:
+                figures = Text(lane.error, style="bold red", no_wrap=True, overflow="ellipsis")
+            self.figures.update(figures)
+        if len(lane.text) != self._text_len:
+            self._text_len = len(lane.text)
+            self.text.update(Text(lane.text))
+            self.scroll.scroll_end(animate=False)
+
+
+class DemoScreen(ConsoleScreen):
+    SECTION = "demo"
+    HELP = "one prompt to several teams at once; the answers stream side by side"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "send", "Send", priority=True),
+        Binding("ctrl+x", "cancel_demo", "Cancel demo", priority=True),
+        Binding("ctrl+l", "focus_prompt", "Prompt"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._team_ids: list[str] = []
+        self._lane_ids: list[str] = []
+        self._panels: list[LanePanel] = []
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="prompt-row"):
+            yield Label("Prompt ")
+            yield Input(placeholder="what the teams should answer; Enter sends", id="prompt",
+                        compact=True)
+            yield Button("Send", id="send", compact=True, variant="primary")
+        with Horizontal(id="teams-row"):
+            yield Label("Teams  ")
+            yield Horizontal(id="team-boxes")
+            yield Label(" max ")
+            yield Input("256", id="max-tokens", compact=True, type="integer",
+                        tooltip="max_tokens: the most tokens each team may answer")
+            yield Button("Cancel", id="cancel", compact=True, variant="warning")
+        yield Static(id="demo-line", markup=False)
+        yield Grid(id="lanes")
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def draw(self, model: ShowModel, force: bool) -> None:
+        self._draw_team_boxes(model)
+        demo = model.demo()
+        self.query_one("#demo-line", Static).update(demo_line(model, demo))
+        self._draw_lanes(model, demo)
+
+    def _draw_team_boxes(self, model: ShowModel) -> None:
+        teams = [t for t in model.teams() if t.get("endpoint")]
+        ids = [t["id"] for t in teams]
+        if ids == self._team_ids:
+            return
+        self._team_ids = ids
+        boxes = self.query_one("#team-boxes", Horizontal)
+        boxes.remove_children()
+        boxes.mount_all([
+            Checkbox(t["id"], value=t.get("public_status", t.get("status")) == "active",
+                     name=t["id"], compact=True, tooltip=t.get("name_en"))
+            for t in teams])
+
+    def _draw_lanes(self, model: ShowModel, demo: Json | None) -> None:
+        lanes = current_lanes(model, demo)
+        grid = self.query_one("#lanes", Grid)
+        ids = list(lanes)
+        if ids != self._lane_ids:
+            self._lane_ids = ids
+            grid.remove_children()
+            self._panels = [LanePanel(team) for team in ids]
+            grid.mount_all(self._panels)
+        if ids:
+            columns = max(1, min(len(ids), grid.size.width // LANE_WIDTH or 1))
+            grid.styles.grid_size_columns = columns
+            grid.styles.grid_size_rows = math.ceil(len(ids) / columns)
+        for panel in self._panels:
+            team = model.team(panel.team)
+            panel.show(Text(str(team.get("name_en", panel.team)), style=team_style(team)),
+                       lanes[panel.team])
+
+    def on_resize(self) -> None:
+        self.redraw(force=True)  # re-lay the grid for the new width
+
+    # -- actions -----------------------------------------------------------------
+
+    def picked(self) -> list[str]:
+        boxes = self.query_one("#team-boxes", Horizontal).query(Checkbox)
+        return [box.name for box in boxes if box.name and box.value]
+
+    @on(Input.Submitted, "#prompt")
+    @on(Button.Pressed, "#send")
+    async def action_send(self) -> None:
+        prompt = self.query_one("#prompt", Input).value.strip()
+        teams = self.picked()
+        if not prompt:
+            self.console.show_error("Type a prompt first.")
+            return
+        if not teams:
+            self.console.show_error("Pick at least one team.")
+            return
+        body: Json = {"prompt": prompt, "teams": teams}
+        raw = self.query_one("#max-tokens", Input).value.strip()
+        if raw:
+            body["max_tokens"] = int(raw) if raw.lstrip("-").isdigit() else raw
+        await self.send("/api/demo", body, done=f"demo sent to {', '.join(teams)}")
+
+    @on(Button.Pressed, "#cancel")
+    async def action_cancel_demo(self) -> None:
+        running = self.model.demo_running()
+        body: Json = {} if running is None else {"demo": running}
+        await self.send("/api/demo/cancel", body, done="demo cancelled")
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+
+def current_lanes(model: ShowModel, demo: Json | None) -> dict[str, Lane]:
+    """The live lanes when this console saw the demo stream, else the recorded answers."""
+    order = list((demo or {}).get("teams") or [])
+    if model.lanes and (demo is None or model.demo_id == demo.get("id")):
+        teams = [t for t in order if t in model.lanes] + [t for t in model.lanes
+                                                          if t not in order]
+        return {t: model.lanes[t] for t in teams}
+    lanes: dict[str, Lane] = {}
+    results = (demo or {}).get("results") or {}
+    for team in order:
+        result = results.get(team)
+        if result is None:
+            lanes[team] = Lane(status="waiting")
+            continue
+        metrics = result.get("metrics") or {}
+        lanes[team] = Lane(status=result.get("status", ""), text=result.get("text", ""),
+                           ttft_ms=metrics.get("ttft_ms"), tokens=metrics.get("output_tokens")
+                           or 0, decode_tps=metrics.get("decode_tps"),
+                           elapsed_ms=metrics.get("e2e_ms"), error=result.get("error", ""))
+    return lanes
+
+
+def demo_line(model: ShowModel, demo: Json | None) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    if demo is None:
+        line.append(" No demo yet: type a prompt, pick the teams, press Enter.", style="dim")
+        return line
+    running = model.demo_running() == demo.get("id")
+    line.append(f" Demo {demo.get('id')} ", style="bold reverse")
+    line.append(" running " if running else (" cancelled " if demo.get("cancelled")
+                                             else " finished "),
+                style="bold cyan" if running else "dim")
+    actor = demo.get("actor")
+    if actor:
+        line.append(f" by {actor}", style="dim")
+    line.append(f"  {demo.get('prompt', '')}")
+    return line

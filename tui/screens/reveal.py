@@ -1,0 +1,311 @@
+"""The reveal: freeze the round, read its script ahead, step through it (every press names
+the step it goes to, so a press is exact and a repeat does nothing), arm and confirm an
+elimination, lock the presenter's controls. The next step's text is always on screen."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical
+from textual.widgets import DataTable, Static
+
+from ..model import Json, ShowModel, fmt_num, fmt_points
+from ..widgets.dialog import Field
+from ..widgets.table import current_row_key, fill_table
+from .base import ConsoleScreen
+from .overview import team_style
+
+
+class RevealScreen(ConsoleScreen):
+    SECTION = "reveal"
+    HELP = "freeze the round, read the script ahead, step through it, arm eliminations, lock"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "press('next')", "Next"),
+        Binding("b", "press('back')", "Back"),
+        Binding("f", "press('ff')", "To pause"),
+        Binding("g", "goto", "Go to row"),
+        Binding("a", "arm", "Arm"),
+        Binding("r", "reset", "Reset"),
+        Binding("z", "freeze", "Freeze"),
+        Binding("u", "unfreeze", "Unfreeze"),
+        Binding("l", "lock", "Lock/unlock"),
+        Binding("P", "publish", "Publish now", show=False),
+        Binding("S", "start_round", "Start next round", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._step: int | None = None
+
+    def body(self) -> ComposeResult:
+        yield Static(id="reveal-state", markup=False)
+        yield Static(id="on-screen", markup=False)
+        yield Static(id="next-step", markup=False)
+        with Container(id="reveal-panes"):
+            with Vertical(id="script-pane", classes="pane"):
+                yield DataTable(id="script", cursor_type="row")
+            with Vertical(id="board-pane", classes="pane"):
+                yield Static(id="board", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#script-pane").border_title = "Script"
+        self.query_one("#board-pane").border_title = "Board at the highlighted step"
+        self.query_one("#script", DataTable).add_columns("", "n", "kind", "text")
+        self.query_one("#script", DataTable).focus()
+
+    def draw(self, model: ShowModel, force: bool) -> None:
+        reveal = model.reveal()
+        self.query_one("#reveal-state", Static).update(reveal_state(model))
+        step = None if reveal is None else int(reveal["step"])
+        self.query_one("#on-screen", Static).update(on_screen(model, step))
+        self.query_one("#next-step", Static).update(next_step(model))
+        table = self.query_one("#script", DataTable)
+        fill_table(table, script_rows(model, step))
+        if step != self._step and step is not None and table.row_count:
+            # Follow the reveal: the cursor goes to the next step whenever the step moves.
+            table.move_cursor(row=min(step, table.row_count - 1), animate=False)
+        self._step = step
+        self._draw_board()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._draw_board()
+
+    def _draw_board(self) -> None:
+        n = self.cursor_step()
+        step = self.model.step_text(n) if n else None
+        self.query_one("#board", Static).update(
+            board_text(self.model, step) if step else Text("(no step highlighted)", style="dim"))
+
+    def cursor_step(self) -> int | None:
+        key = current_row_key(self.query_one("#script", DataTable))
+        return int(key) if key and key.isdigit() else None
+
+    # -- presses -----------------------------------------------------------------
+
+    def _reveal(self) -> Json | None:
+        reveal = self.model.reveal()
+        if reveal is None:
+            self.console.show_error(f"Round {self.model.round_id()} is not frozen: freeze it "
+                                    "first (z).")
+        return reveal
+
+    async def action_press(self, action: str) -> None:
+        reveal = self._reveal()
+        if reveal is None:
+            return
+        step = int(reveal["step"])
+        to = {"next": step + 1, "back": step - 1, "ff": ff_target(self.model, step)}[action]
+        await self.send(f"/api/reveal/{action}", {"to": to}, done=f"{action}: step {to}")
+
+    def action_goto(self) -> None:
+        reveal = self._reveal()
+        n = self.cursor_step()
+        if reveal is None or n is None:
+            return
+        step = int(reveal["step"])
+        if n == step:
+            self.console.show_error(f"Step {n} is on screen already.")
+            return
+        target = self.model.step_text(n) or {}
+        if n > step:
+            effect = (f"Every screen jumps from step {step} to step {n}, showing at once what "
+                      f"steps {step + 1} to {n} reveal.")
+        else:
+            effect = f"Every screen goes back from step {step} to step {n}."
+        self.ask(f"Go to step {n}", f"{effect}\n\n{n}: {target.get('text', '')}",
+                 f"Go to step {n}", "/api/reveal/goto", lambda _: {"to": n},
+                 danger=n > step + 1, done=f"goto: step {n}")
+
+    def action_reset(self) -> None:
+        reveal = self._reveal()
+        if reveal is None:
+            return
+        self.ask("Reset the reveal", f"Every screen goes back from step {reveal['step']} to "
+                 "the start (step 0), before the first step.", "Reset to step 0",
+                 "/api/reveal/reset", lambda _: {"to": 0}, done="reset: step 0")
+
+    def action_arm(self) -> None:
+        reveal = self._reveal()
+        if reveal is None:
+            return
+        nxt = self.model.next_step()
+        if nxt is None or not nxt.get("confirm"):
+            self.console.show_error("The next step eliminates nobody: it needs no arming.")
+            return
+        self.ask(f"Arm step {nxt['n']}",
+                 f"Step {nxt['n']}: {nxt.get('text')}\n\nArming shows nothing yet. The next "
+                 "press of Next (n here, or the presenter's remote) shows it on every screen. "
+                 "Any other move disarms it.",
+                 f"Arm step {nxt['n']}", "/api/reveal/arm", lambda _: {"to": nxt["n"]},
+                 danger=True, done=f"step {nxt['n']} armed: n shows it")
+
+    def action_freeze(self) -> None:
+        round_id = self.model.round_id()
+        self.ask(f"Freeze round {round_id}",
+                 f"The results of round {round_id} are fixed as they stand now, and its reveal "
+                 "script is computed. Until it is unfrozen, scores, status changes and "
+                 "publication are refused. Nothing is shown yet: the public learns only that "
+                 "the round is frozen.",
+                 f"Freeze {round_id}", f"/api/rounds/{round_id}/freeze", danger=True)
+
+    def action_unfreeze(self) -> None:
+        round_id = self.model.round_id()
+        self.ask(f"Unfreeze round {round_id}",
+                 f"Round {round_id}'s results can change again and its script is dropped "
+                 "(freezing again computes a new one). Only at step 0.",
+                 f"Unfreeze {round_id}", f"/api/rounds/{round_id}/unfreeze",
+                 lambda v: {"reason": v.get("reason", "")},
+                 [Field("reason", "Reason", required=True)], danger=True)
+
+    def action_lock(self) -> None:
+        reveal = self._reveal()
+        if reveal is None:
+            return
+        if reveal.get("locked"):
+            self.ask("Unlock the presenter's controls",
+                     "The presenter's remote and button boxes can move the reveal again.",
+                     "Unlock", "/api/reveal/lock", lambda _: {"locked": False}, danger=True)
+            return
+        self.ask("Lock the presenter's controls",
+                 "Every press from the presenter's remote or a button box is refused, with "
+                 "your reason, until you unlock. Your presses here still work.",
+                 "Lock", "/api/reveal/lock",
+                 lambda v: {"locked": True, "reason": v.get("reason", "")},
+                 [Field("reason", "Reason shown to the presenter", placeholder="ad break")],
+                 danger=True)
+
+    def action_publish(self) -> None:
+        round_id = self.model.round_id()
+        self.ask(f"Publish round {round_id} now",
+                 f"Every rank, total and elimination of round {round_id} becomes public on "
+                 "every screen at once, without a step-by-step reveal. It cannot be undone.",
+                 f"Publish {round_id}", f"/api/rounds/{round_id}/publish", danger=True)
+
+    def action_start_round(self) -> None:
+        rounds = [r["id"] for r in (self.model.state or {}).get("rounds") or []]
+        current = self.model.round_id()
+        later = rounds[rounds.index(current) + 1:] if current in rounds else []
+        if not later:
+            self.console.show_error("There is no later round to start.")
+            return
+        self.ask(f"Start round {later[0]}",
+                 f"Round {later[0]} opens: every active team joins it, with the replacement "
+                 "teams added for it. Only once the current round is published.",
+                 f"Start {later[0]}", f"/api/rounds/{later[0]}/start", danger=True)
+
+
+def ff_target(model: ShowModel, step: int) -> int:
+    """Where ``ff`` goes from ``step`` (protocol 16.5), so that the press names it."""
+    steps = model.steps()
+    reveal = model.reveal() or {}
+    for n in range(step + 1, len(steps) + 1):
+        s = steps[n - 1]
+        if s.get("confirm"):
+            if n == step + 1:
+                return n  # refused unless armed; the server says so in its words
+            return n - 1
+        if s.get("pause"):
+            return n
+    return int(reveal.get("total") or len(steps))
+
+
+def reveal_state(model: ShowModel) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    rnd = model.round()
+    if rnd is None:
+        return line
+    line.append(f" {rnd['id']} {rnd.get('name_en', '')} ", style="bold")
+    reveal = rnd.get("reveal")
+    if reveal is None:
+        if rnd.get("phase") == "published":
+            line.append(" published. S starts the next round.", style="green")
+        else:
+            line.append(f" {rnd.get('phase')}, not frozen · z freezes it for its reveal · P "
+                        "publishes it at once", style="dim")
+        return line
+    line.append(" FROZEN ", style="bold white on magenta")
+    line.append(f" step {reveal['step']}/{reveal['total']} · speed {fmt_num(reveal['speed'])} ")
+    if reveal.get("locked"):
+        reason = f": {reveal['lock_reason']}" if reveal.get("lock_reason") else ""
+        line.append(f" presenter LOCKED{reason} ", style="bold white on red")
+    else:
+        line.append(" presenter unlocked", style="dim")
+    return line
+
+
+def on_screen(model: ShowModel, step: int | None) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    if step is None:
+        return line
+    line.append(" ON SCREEN ", style="bold reverse")
+    current = model.step_text(step) if step else None
+    line.append(f" {step}: {current.get('text')}" if current else " step 0: nothing yet")
+    return line
+
+
+def next_step(model: ShowModel) -> Text:
+    line = Text(overflow="fold")
+    reveal = model.reveal()
+    if reveal is None:
+        return line
+    nxt = model.next_step()
+    if nxt is None:
+        done = int(reveal["step"]) >= int(reveal["total"])
+        line.append(" the reveal is complete: the round is published " if done
+                    else " reading the script… ", style="bold green" if done else "dim")
+        return line
+    armed = reveal.get("armed") == nxt["n"]
+    if nxt.get("confirm"):
+        line.append(" ARMED: n SHOWS IT " if armed else " ELIMINATION: a arms, then n ",
+                    style="bold white on red" if armed else "bold black on yellow")
+    else:
+        line.append(" NEXT ▶ ", style="bold black on green")
+    line.append(f" {nxt['n']}: {nxt.get('text')}", style="bold")
+    return line
+
+
+def script_rows(model: ShowModel, step: int | None) -> list[tuple[str, list[Any]]]:
+    rows: list[tuple[str, list[Any]]] = []
+    reveal = model.reveal() or {}
+    for s in model.steps():
+        n = int(s["n"])
+        mark = "▶" if n == step else ("⚠" if s.get("confirm") else ("⏸" if s.get("pause")
+                                                                      else ""))
+        if reveal.get("armed") == n:
+            mark = "ARM"
+        style = "bold" if n == (step or 0) + 1 else ("dim" if step is not None and n < step
+                                                      else "")
+        if n == step:
+            style = "bold reverse"
+        rows.append((str(n), [Text(mark, style="bold red" if s.get("confirm") else ""),
+                              Text(str(n), justify="right", style=style),
+                              Text(str(s.get("kind", "")), style=style),
+                              Text(str(s.get("text", "")), style=style)]))
+    return rows
+
+
+def board_text(model: ShowModel, step: Json) -> Text:
+    board = step.get("board") or {}
+    criteria = [c["id"] for c in model.criteria()]
+    digits = model.precision()
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(f"step {step.get('n')}: {step.get('text')}\n", style="bold")
+    for row in board.get("rows") or []:
+        team = model.team(row["team"])
+        pos = row.get("position")
+        out.append(f"{pos if pos is not None else '–':>2} ")
+        out.append(f"{str(team.get('name_en', row['team']))[:15]:<15}", style=team_style(team))
+        for criterion in criteria:
+            out.append(f" {fmt_points((row.get('points') or {}).get(criterion), digits):>6}")
+        out.append(f" {fmt_points(row.get('total'), digits):>6}", style="bold")
+        if row.get("status") != "active":
+            out.append(f" {row.get('status')}", style="red")
+        out.append("\n")
+    cut = board.get("cut")
+    if cut:
+        out.append(f"cut: {cut.get('survivors')} go through ({cut.get('rule')})\n",
+                   style="bold red")
+    return out

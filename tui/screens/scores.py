@@ -1,0 +1,244 @@
+"""Scores of the current round as entered: each value and each judge's sheet. Enter or
+correct a cell (a correction needs a reason), clear one, and disqualify, withdraw or
+reinstate a team; every action opens a dialog that says what will happen."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from ..model import Json, ShowModel, fmt_num
+from ..widgets.dialog import Field
+from ..widgets.table import current_row_key, fill_table
+from .base import ConsoleScreen
+from .overview import STATUS_STYLE, team_style
+
+SEALED_NOTE = ("Nothing of it is public until the round is published or revealed.")
+
+
+class ScoresScreen(ConsoleScreen):
+    SECTION = "scores"
+    HELP = "enter or correct values and judges' sheets; disqualify, withdraw, reinstate"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "edit", "Enter/correct"),
+        Binding("x", "clear", "Clear"),
+        Binding("d", "status('disqualify')", "Disqualify"),
+        Binding("w", "status('withdraw')", "Withdraw"),
+        Binding("i", "status('reinstate')", "Reinstate"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._columns: list[tuple[str, str]] = []
+
+    def body(self) -> ComposeResult:
+        yield Static(id="scores-line", markup=False)
+        yield DataTable(id="scores", cursor_type="cell", zebra_stripes=True)
+        yield Static(id="cell-line", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#scores", DataTable).focus()
+
+    def columns(self, model: ShowModel) -> list[tuple[str, str]]:
+        """(key, label) of each column: a value criterion, or one criterion and judge."""
+        out = [("team", "Team"), ("status", "Status")]
+        judges = [j["id"] for j in model.judges()]
+        for criterion in model.criteria():
+            if criterion.get("source") == "judges":
+                out += [(f"{criterion['id']}:{j}", j) for j in judges]
+            else:
+                out.append((criterion["id"], criterion["id"][:6]))
+        return out
+
+    def draw(self, model: ShowModel, force: bool) -> None:
+        table = self.query_one("#scores", DataTable)
+        columns = self.columns(model)
+        if columns != self._columns:
+            self._columns = columns
+            table.clear(columns=True)
+            for key, label in columns:
+                table.add_column(label, key=key)
+        rnd = model.round() or {}
+        rows = []
+        for team_id in roster(model):
+            team = model.team(team_id)
+            cells: list[Any] = [Text(str(team.get("name_en", team_id))[:16],
+                                     style=team_style(team)), status_cell(team)]
+            for key, _ in columns[2:]:
+                value = cell_value(rnd, key, team_id)
+                cells.append(Text("·" if value is None else fmt_num(value), justify="right",
+                                  style="dim" if value is None else ""))
+            rows.append((team_id, cells))
+        fill_table(table, rows)
+        self.query_one("#scores-line", Static).update(self._scores_line(model, rnd))
+        self._cell_line()
+
+    def _scores_line(self, model: ShowModel, rnd: Json) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f" {rnd.get('id', '')} {rnd.get('name_en', '')} · {rnd.get('phase', '')}",
+                    style="bold")
+        sheets = [c for c in model.criteria() if c.get("source") == "judges"]
+        if sheets:
+            line.append(f" · judges' columns: {', '.join(c['id'] for c in sheets)}", style="dim")
+        if rnd.get("reveal") is not None:
+            line.append(" · frozen: scores cannot change", style="bold magenta")
+        missing = (rnd.get("standings") or {}).get("missing") or []
+        if missing:
+            cells = ", ".join(f"{m['team']}/{m['criterion']}" for m in missing[:4])
+            line.append(f" · missing {len(missing)}: {cells}", style="yellow")
+        return line
+
+    def on_data_table_cell_selected(self) -> None:
+        self.action_edit()  # Enter on a cell
+
+    def on_data_table_cell_highlighted(self) -> None:
+        self._cell_line()
+
+    def _cell_line(self) -> None:
+        target = self.target()
+        line = Text(no_wrap=True, overflow="ellipsis", style="dim")
+        if target is None:
+            line.append(" d disqualify · w withdraw · i reinstate the team on this row")
+        else:
+            team, criterion, judge, value = target
+            scale = criterion.get("scale") or ["?", "?"]
+            who = f", judge {judge}" if judge else ""
+            line.append(f" {criterion.get('name_en')} · {self.model.team_name(team)}{who}: "
+                        f"{'nothing yet' if value is None else fmt_num(value)} "
+                        f"(scale {fmt_num(scale[0])}–{fmt_num(scale[1])}) · Enter to "
+                        + ("correct" if value is not None else "enter"))
+        self.query_one("#cell-line", Static).update(line)
+
+    # -- actions -----------------------------------------------------------------
+
+    def target(self) -> tuple[str, Json, str | None, Any] | None:
+        """The score under the cursor: team, criterion, judge, value now."""
+        table = self.query_one("#scores", DataTable)
+        team = current_row_key(table)
+        column = table.cursor_coordinate.column
+        if team is None or not 2 <= column < len(self._columns):
+            return None
+        key = self._columns[column][0]
+        criterion_id, _, judge = key.partition(":")
+        criterion = next((c for c in self.model.criteria() if c["id"] == criterion_id), None)
+        if criterion is None:
+            return None
+        return team, criterion, judge or None, cell_value(self.model.round() or {}, key, team)
+
+    def action_edit(self) -> None:
+        self._score_dialog(clear=False)
+
+    def action_clear(self) -> None:
+        self._score_dialog(clear=True)
+
+    def _score_dialog(self, clear: bool) -> None:
+        target = self.target()
+        if target is None:
+            self.console.show_error("Move the cursor onto a score (a value or a judge's sheet).")
+            return
+        team, criterion, judge, now = target
+        if clear and now is None:
+            self.console.show_error("There is nothing to clear in this cell.")
+            return
+        round_id = self.model.round_id()
+        name = self.model.team_name(team)
+        what = f"{criterion.get('name_en')} of {name}" + (f", judge {judge}'s sheet"
+                                                          if judge else "")
+        correction = now is not None
+
+        def explain(values: dict[str, Any]) -> str:
+            new = "nothing (cleared)" if clear else (values.get("value") or "?")
+            if correction:
+                change = f"changes from {fmt_num(now)} to {new}"
+            else:
+                change = f"is entered as {new}"
+            scale = criterion.get("scale") or ["?", "?"]
+            return (f"Round {round_id}: {what} {change} (scale {fmt_num(scale[0])} to "
+                    f"{fmt_num(scale[1])}). The live standings are recomputed. "
+                    + ("The reason is recorded in the log with your name. " if correction
+                       else "") + SEALED_NOTE)
+
+        def body(values: dict[str, Any]) -> Json:
+            out: Json = {"round": round_id, "criterion": criterion["id"], "team": team}
+            if judge:
+                out["judge"] = judge
+            out["value"] = None if clear else _number(values.get("value", ""))
+            if values.get("reason"):
+                out["reason"] = values["reason"]
+            return out
+
+        fields = [] if clear else [Field("value", "New value" if correction else "Value",
+                                         value="" if now is None else fmt_num(now),
+                                         required=True)]
+        if correction:
+            fields.append(Field("reason", "Reason: who asked for the change, and why",
+                                required=True))
+        verb = "Clear" if clear else ("Correct" if correction else "Enter")
+        self.ask(f"{verb} {what}", explain, verb, "/api/scores", body, fields,
+                 danger=clear or correction)
+
+    def action_status(self, verb: str) -> None:
+        table = self.query_one("#scores", DataTable)
+        team = current_row_key(table)
+        if team is None:
+            self.console.show_error("Move the cursor onto a team's row first.")
+            return
+        name = self.model.team_name(team)
+        round_id = self.model.round_id()
+        effect = {
+            "disqualify": f"{name} is disqualified in round {round_id}: it leaves the ranking "
+                          "at once, whatever its score, and joins no later round.",
+            "withdraw": f"{name} is withdrawn from round {round_id}: it leaves the ranking at "
+                        "once and joins no later round.",
+            "reinstate": f"{name} becomes active again and rejoins the ranking of round "
+                         f"{round_id}.",
+        }[verb]
+
+        def explain(values: dict[str, Any]) -> str:
+            if values.get("announce"):
+                return (f"{effect} ANNOUNCED: every public screen shows it now, with the "
+                        "reason.")
+            return (f"{effect} Sealed: the public sees it only when the round is published "
+                    "or revealed (with the reason).")
+
+        self.ask(f"{verb.capitalize()} {name}", explain, f"{verb.capitalize()} {name}",
+                 f"/api/teams/{team}/{verb}",
+                 lambda v: {"reason": v.get("reason", ""), "announce": bool(v.get("announce"))},
+                 [Field("reason", "Reason", required=True),
+                  Field("announce", "Announce it now to the public", check=True)],
+                 danger=verb != "reinstate")
+
+
+def roster(model: ShowModel) -> list[str]:
+    rnd = model.round() or {}
+    order = [t["id"] for t in model.teams()]
+    members = rnd.get("roster") or {}
+    return [t for t in order if t in members] if members else order
+
+
+def cell_value(rnd: Json, key: str, team: str) -> Any:
+    criterion, _, judge = key.partition(":")
+    if judge:
+        return (((rnd.get("sheets") or {}).get(criterion) or {}).get(team) or {}).get(judge)
+    return ((rnd.get("values") or {}).get(criterion) or {}).get(team)
+
+
+def status_cell(team: Json) -> Text:
+    status = str(team.get("status", ""))
+    sealed = team.get("public_status") not in (None, status)
+    short = {"disqualified": "disq.", "withdrawn": "withdr.", "eliminated": "elim."}
+    return Text(short.get(status, status) + ("*" if sealed else ""),
+                style=STATUS_STYLE.get(status, ""))
+
+
+def _number(raw: Any) -> Any:
+    """A number when it reads as one; else the text, for the server to refuse in its words."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return raw
+    return int(value) if value.is_integer() and "." not in str(raw) else value

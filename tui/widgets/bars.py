@@ -1,0 +1,94 @@
+"""The bars every screen shares: sections and connection on top, the reveal's next step."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..model import ShowModel
+
+CONNECTION_STYLE = {
+    "connected": ("●", "bold green"),
+    "connecting": ("◌", "bold yellow"),
+    "reconnecting": ("◌", "bold black on yellow"),
+    "refused": ("✖", "bold white on red"),
+}
+
+
+class TopBar(Static):
+    """``1 Overview  2 Demo ...`` with the current screen lit, then the connection and seq."""
+
+    def __init__(self, sections: list[tuple[str, str, str]], current: str) -> None:
+        super().__init__(id="topbar", markup=False)
+        self.sections = sections  # (id, key, label)
+        self.current = current
+        self._shown: tuple[object, ...] = ()
+
+    def show(self, model: ShowModel) -> None:
+        key = (model.connection, model.connection_detail, model.attempts, model.seq,
+               self.size.width)
+        if key == self._shown:
+            return
+        self._shown = key
+        self.update(self.render_bar(model))
+
+    def render_bar(self, model: ShowModel) -> Text:
+        bar = Text(no_wrap=True, overflow="ellipsis")
+        for ident, key, label in self.sections:
+            style = "bold reverse" if ident == self.current else ""
+            bar.append(f" {key} ", style="bold " + ("reverse" if style else "dim"))
+            bar.append(f"{label} ", style=style)
+        mark, style = CONNECTION_STYLE.get(model.connection, ("?", ""))
+        seq = "—" if model.seq is None else str(model.seq)
+        words = {"connected": "live", "connecting": "connecting",
+                 "reconnecting": f"reconnecting (try {model.attempts})",
+                 "refused": "refused"}.get(model.connection, model.connection)
+        right = Text(f" {mark} {words} ", style=style)
+        right.append(f" seq {seq} ", style="bold")
+        room = max(1, self.size.width - bar.cell_len - right.cell_len)
+        bar.append(" " * room)
+        bar.append_text(right)
+        return bar
+
+
+class RevealLine(Static):
+    """While the current round is frozen: where the reveal is and the next step's text."""
+
+    def __init__(self) -> None:
+        super().__init__(id="revealline", markup=False)
+        self._shown: object = None
+
+    def show(self, model: ShowModel) -> None:
+        reveal = model.reveal()
+        nxt = model.next_step()
+        key = (model.round_id(), None if reveal is None else tuple(sorted(reveal.items())),
+               None if nxt is None else nxt.get("n"), len(model.steps()))
+        if key == self._shown:
+            return
+        self._shown = key
+        self.set_class(reveal is None, "-idle")
+        if reveal is None:
+            return
+        self.update(reveal_summary(model))
+
+
+def reveal_summary(model: ShowModel) -> Text:
+    reveal = model.reveal() or {}
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f" Reveal {model.round_id()} {reveal.get('step')}/{reveal.get('total')} ",
+                style="bold reverse")
+    if reveal.get("locked"):
+        line.append(" LOCKED ", style="bold white on red")
+    nxt = model.next_step()
+    if nxt is None:
+        done = int(reveal.get("step") or 0) >= int(reveal.get("total") or 0) > 0
+        line.append(" the reveal is complete" if done else " next: (reading the script)",
+                    style="dim")
+        return line
+    if nxt.get("confirm"):
+        armed = reveal.get("armed") == nxt.get("n")
+        line.append(" ARMED " if armed else " ELIMINATION ",
+                    style="bold white on red" if armed else "bold black on yellow")
+    line.append(f" next {nxt.get('n')}: ", style="bold")
+    line.append(str(nxt.get("text", "")))
+    return line

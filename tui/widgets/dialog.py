@@ -1,0 +1,133 @@
+"""The one dialog every action goes through: it says what will happen, asks for what the
+server needs (a reason, a value), sends it, and shows the server's refusal as it was worded.
+
+Nothing is sent by a stray key: Enter in a field moves on to the next field and then to the
+confirm button; only the button (Enter on it, a click, or Ctrl+S) sends. Escape cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from ..client import CommandError
+from ..model import Json
+
+Values = dict[str, str | bool]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    placeholder: str = ""
+    value: str = ""
+    required: bool = False
+    check: bool = False  # a checkbox instead of a text field
+
+
+class ActionDialog(ModalScreen[Json | None]):
+    """Dismissed with the server's answer, or None when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "confirm", "Confirm", priority=True),
+    ]
+
+    def __init__(self, title: str, explain: str | Callable[[Values], str], confirm: str,
+                 send: Callable[[Values], Awaitable[Json]], fields: Sequence[Field] = (),
+                 danger: bool = False) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.explain = explain
+        self.confirm_label = confirm
+        self.send = send
+        self.fields = list(fields)
+        self.danger = danger
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(self.title_text, style="bold"), id="dialog-title")
+            yield Static(self._explain_text(), id="dialog-explain", markup=False)
+            for f in self.fields:
+                if f.check:
+                    yield Checkbox(f.label, value=f.value == "yes", id=f"field-{f.name}",
+                                   compact=True)
+                else:
+                    yield Label(f.label + (" (required)" if f.required else ""))
+                    yield Input(value=f.value, placeholder=f.placeholder, id=f"field-{f.name}",
+                                compact=True)
+            yield Static("", id="dialog-error", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button(self.confirm_label, id="confirm", compact=True,
+                             variant="error" if self.danger else "primary")
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        inputs = list(self.query(Input))
+        (inputs[0] if inputs else self.query_one("#confirm", Button)).focus()
+
+    def values(self) -> Values:
+        out: Values = {}
+        for f in self.fields:
+            if f.check:
+                out[f.name] = self.query_one(f"#field-{f.name}", Checkbox).value
+            else:
+                out[f.name] = self.query_one(f"#field-{f.name}", Input).value.strip()
+        return out
+
+    def _explain_text(self) -> str:
+        if callable(self.explain):
+            return self.explain(self.values() if self.is_mounted else
+                                {f.name: (f.value == "yes") if f.check else f.value
+                                 for f in self.fields})
+        return self.explain
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _changed(self) -> None:
+        if callable(self.explain):
+            self.query_one("#dialog-explain", Static).update(self._explain_text())
+        self.query_one("#dialog-error", Static).update("")
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus_next()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if not self.busy:
+            self.dismiss(None)
+
+    @on(Button.Pressed, "#confirm")
+    async def action_confirm(self) -> None:
+        if self.busy:
+            return
+        values = self.values()
+        missing = [f.label for f in self.fields if f.required and not values.get(f.name)]
+        if missing:
+            self._error(f"{missing[0]} is required.")
+            return
+        self.busy = True
+        try:
+            answer = await self.send(values)
+        except CommandError as exc:
+            self._error(str(exc))
+            return
+        finally:
+            self.busy = False
+        self.dismiss(answer)
+
+    def _error(self, message: str) -> None:
+        self.query_one("#dialog-error", Static).update(Text(message, style="bold red"))
