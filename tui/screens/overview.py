@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
-from ..model import Json, ShowModel, fmt_ms, fmt_num, fmt_points
+from ..model import Json, ShowModel, describe, fmt_clock, fmt_ms, fmt_num, fmt_points
 from ..widgets.table import fill_table
 from .base import ConsoleScreen
 
@@ -27,12 +27,16 @@ class OverviewScreen(ConsoleScreen):
         with Container(id="panes"):
             with Vertical(id="standings-pane", classes="pane"):
                 yield DataTable(id="standings", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="endpoints-pane", classes="pane"):
-                yield DataTable(id="endpoints", cursor_type="row")
+            with Vertical(id="side"):
+                with Vertical(id="endpoints-pane", classes="pane"):
+                    yield DataTable(id="endpoints", cursor_type="row")
+                with Vertical(id="latest-pane", classes="pane"):
+                    yield Static(id="latest", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#standings-pane").border_title = "Standings (live, operator view)"
         self.query_one("#endpoints-pane").border_title = "Endpoints"
+        self.query_one("#latest-pane").border_title = "Latest events (5 for the log)"
         endpoints = self.query_one("#endpoints", DataTable)
         endpoints.add_columns("Team", "Health", "TTFT p50/95", "tok/s p50/95", "Errors")
 
@@ -40,6 +44,8 @@ class OverviewScreen(ConsoleScreen):
         self.query_one("#round-line", Static).update(round_line(model))
         self._draw_standings(model)
         fill_table(self.query_one("#endpoints", DataTable), endpoint_rows(model))
+        if self.has_class("-wide"):
+            self.query_one("#latest", Static).update(latest_events(model))
 
     def _draw_standings(self, model: ShowModel) -> None:
         table = self.query_one("#standings", DataTable)
@@ -50,6 +56,16 @@ class OverviewScreen(ConsoleScreen):
             for label in labels:
                 table.add_column(label, key=label)
         fill_table(table, standings_rows(model, criteria))
+
+
+def latest_events(model: ShowModel, count: int = 30) -> Text:
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for event in model.recent_events(count):
+        out.append(f"{event.get('seq'):>5} {fmt_clock(event.get('ts'))} ", style="dim")
+        out.append(f"{event.get('type')} ", style="bold")
+        out.append(f"{event.get('actor', '')}: ", style="cyan")
+        out.append(describe(event) + "\n")
+    return out
 
 
 def round_line(model: ShowModel) -> Text:

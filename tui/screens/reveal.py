@@ -21,7 +21,10 @@ from .overview import team_style
 
 class RevealScreen(ConsoleScreen):
     SECTION = "reveal"
-    HELP = "freeze the round, read the script ahead, step through it, arm eliminations, lock"
+    HELP = ("freeze the round, read the script ahead, step through it, arm eliminations, "
+            "lock the presenter out. In the script: ▶ on screen, ‖ a pause (where f stops), "
+            "✖ an elimination (a arms it, then n shows it). Every press names the step it "
+            "goes to, so a press repeated by accident does nothing.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "press('next')", "Next"),
         Binding("b", "press('back')", "Back"),
@@ -272,7 +275,7 @@ def script_rows(model: ShowModel, step: int | None) -> list[tuple[str, list[Any]
     reveal = model.reveal() or {}
     for s in model.steps():
         n = int(s["n"])
-        mark = "▶" if n == step else ("⚠" if s.get("confirm") else ("⏸" if s.get("pause")
+        mark = "▶" if n == step else ("✖" if s.get("confirm") else ("‖" if s.get("pause")
                                                                       else ""))
         if reveal.get("armed") == n:
             mark = "ARM"

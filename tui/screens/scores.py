@@ -86,6 +86,8 @@ class ScoresScreen(ConsoleScreen):
             line.append(f" · judges' columns: {', '.join(c['id'] for c in sheets)}", style="dim")
         if rnd.get("reveal") is not None:
             line.append(" · frozen: scores cannot change", style="bold magenta")
+        if any(t.get("public_status") not in (None, t.get("status")) for t in model.teams()):
+            line.append(" · * not announced yet", style="yellow")
         missing = (rnd.get("standings") or {}).get("missing") or []
         if missing:
             cells = ", ".join(f"{m['team']}/{m['criterion']}" for m in missing[:4])
