@@ -26,6 +26,7 @@ from showcase.bench import SuiteError
 from showcase.benchrun import Bench
 from showcase.engine import Engine
 from showcase.errors import BadRequest, Conflict, ShowcaseError
+from showcase.log import EventLog
 from showcase.proxy import Proxy
 from showcase.showfile import Show
 from showcase.streams import EventStream, websocket_stream
@@ -39,8 +40,10 @@ IMPORT_LIMIT = 4 * 1024 * 1024
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
 
 
-def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) -> Starlette:
-    engine = Engine(show, data_dir)
+def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
+              event_log: EventLog | None = None) -> Starlette:
+    """The server; ``event_log`` replaces the SQLite log in ``data_dir`` (``--redis``)."""
+    engine = Engine(show, data_dir, log=event_log)
     tokens = tokens or Tokens.resolve(show, data_dir)
     teams = Teams(engine)
     proxy = Proxy(teams)
@@ -52,7 +55,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
             engine.open()
         log.info("show %r at seq %d from %s", show.title_en, engine.committed.seq, data_dir)
         try:
-            async with engine.live.running(), teams.running_checks():
+            async with engine.running(), engine.live.running(), teams.running_checks():
                 await bench.recover()
                 try:
                     yield
@@ -228,8 +231,11 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
         await websocket_stream(ws, engine, view, since)
 
     async def healthz(request: Request) -> Response:
+        # A log that is down for a while still lets this node serve its viewers: it stays
+        # in the balancer's pool, and its commands are refused with a 503 meanwhile.
         ok = engine.log.failed is None
-        return JSON({"ok": ok, "seq": engine.committed.seq, "version": __version__},
+        return JSON({"ok": ok, "seq": engine.committed.seq, "version": __version__,
+                     "writable": ok and engine.log.down is None},
                     status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
@@ -244,6 +250,10 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None) ->
             f"showcase_log_commit_seconds_total {engine.log.commit_seconds:.6f}",
             "# TYPE showcase_log_failed gauge",
             f"showcase_log_failed {int(engine.log.failed is not None)}",
+            "# TYPE showcase_log_down gauge",
+            f"showcase_log_down {int(engine.log.down is not None)}",
+            "# TYPE showcase_log_conflicts_total counter",
+            f"showcase_log_conflicts_total {engine.conflicts}",
             "# TYPE showcase_subscribers gauge",
             *(f'showcase_subscribers{{view="{v}"}} {n}' for v, n in engine.hub.count().items()),
             "# TYPE showcase_messages_published_total counter",

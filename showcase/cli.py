@@ -24,7 +24,7 @@ from showcase import __version__
 from showcase.bench import answer_key, load_suites, sample_suites_dir
 from showcase.errors import LogError, ShowcaseError
 from showcase.events import event_from_json
-from showcase.log import SQLiteLog
+from showcase.log import EventLog, SQLiteLog
 from showcase.mockteam import MockConfig, serve_mock
 from showcase.showfile import Show, load_show, sample_show_path
 from showcase.state import State
@@ -42,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the server for a show file")
     serve.add_argument("showfile", help="the show file (TOML)")
     _server_args(serve, "./showcase-data")
+    serve.add_argument("--redis", metavar="URL", help=(
+        "keep the event log in Redis (redis://HOST:PORT/DB) instead of the data directory, "
+        "shared by every node given the same URL (docs/scale.md)"))
+    serve.add_argument("--redis-relaxed", action="store_true", help=(
+        "accept a Redis that does not fsync every write (appendfsync always): a crash of "
+        "Redis may then take back acknowledged events"))
 
     demo = sub.add_parser("demo", help="run the whole sample show on this machine, no set-up")
     _server_args(demo, None)
@@ -115,14 +121,15 @@ def _bind(host: str, port: int) -> socket.socket:
 def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
          on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
          mocks: Sequence[tuple[MockConfig, int]] = (),
-         answers: dict[str, tuple[str, str]] | None = None) -> int:
+         answers: dict[str, tuple[str, str]] | None = None,
+         event_log: EventLog | None = None) -> int:
     import uvicorn
 
     from showcase.app import build_app
 
     if not isinstance(show, Show):
         show = load_show(show)
-    app = build_app(show, data_dir)
+    app = build_app(show, data_dir, event_log=event_log)
     app.state.engine.open()  # here, so that a refused log or show file is a clear message
     try:
         sock = _bind(host, port)
@@ -174,7 +181,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return _run(args.showfile, args.data, args.host, args.port, _print_access)
+    event_log = None
+    if args.redis:
+        from showcase.redislog import RedisLog
+
+        event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
+    return _run(args.showfile, args.data, args.host, args.port, _print_access,
+                event_log=event_log)
 
 
 async def _print_access(url: str, app: Any) -> None:

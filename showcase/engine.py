@@ -4,16 +4,24 @@ Two states are folded from the same events. ``head`` includes events that are qu
 for the disk, so that commands arriving in a burst are checked against each other in
 order. ``committed`` holds only what is on disk, and is the only state any view, snapshot
 or stream is built from: nothing reaches a screen that a crash could take back.
+
+With a shared log (Redis, several nodes) ``committed`` is folded in stream order from
+whichever comes first, this node's acknowledgement or the tail of the stream, and
+``head`` is a guess that the log checks: an append refused because another node took
+its seq (``SeqTaken``) makes the engine wait for its own appends to settle, fold what
+the others wrote, rebuild ``head`` from ``committed`` and check the command again. A
+command is answered only once durable, and never recorded twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,7 +33,7 @@ from showcase.errors import ShowFileError, Unavailable
 from showcase.events import Event
 from showcase.fanout import Hub
 from showcase.live import Live
-from showcase.log import SQLiteLog
+from showcase.log import EventLog, SeqTaken, SQLiteLog
 from showcase.showfile import Show
 from showcase.state import State
 from showcase.views import team_telemetry, view_state
@@ -35,18 +43,23 @@ log = logging.getLogger(__name__)
 HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
 MAX_REPLAY = 100_000  # past this gap a resuming viewer gets a snapshot instead
 TELEMETRY_EVENTS = frozenset({ev.DEMO_RESULT, ev.REQUEST_MEASURED, ev.TEAM_HEALTH})
+CONFLICT_RETRIES = 20  # a command re-checked this often while other nodes keep winning
 
 
 class Engine:
-    def __init__(self, show: Show, data_dir: str | Path, *, queue_limit: int = 1024) -> None:
+    def __init__(self, show: Show, data_dir: str | Path, *, queue_limit: int = 1024,
+                 log: EventLog | None = None) -> None:
         self.show = show
-        self.log = SQLiteLog(data_dir)
+        self.log: EventLog = log if log is not None else SQLiteLog(data_dir)
         self.hub = Hub(queue_limit)
         self.live = Live(self.hub, show.frame_rate)
         self.committed = State()
         self.head = State()
         self.history: deque[Event] = deque(maxlen=HISTORY)
         self.commands = 0
+        self.conflicts = 0  # appends refused because another node took the seq first
+        self._head_behind = False  # committed holds events that head lacks
+        self._rebuild = asyncio.Lock()
         self._snapshots: dict[str, tuple[int, bytes]] = {}
 
     # -- lifecycle -----------------------------------------------------------
@@ -55,14 +68,20 @@ class Engine:
         """Open the log, replay it, and record the show file if it is new or changed."""
         self.log.open()
         try:
-            for event in self.log.read():
-                self.committed.apply(event)
-                self.history.append(event)
-            check_show_change(self.committed, self.show)
-            if self.committed.show is None or self.committed.show.config() != self.show.config():
-                event = Event(self.committed.seq + 1, time.time(), ev.SHOW_CONFIGURED, "showfile",
-                              {"config": self.show.config()})
-                self.log.append_now([event])
+            while True:
+                for event in self.log.read(self.committed.seq):
+                    self.committed.apply(event)
+                    self.history.append(event)
+                check_show_change(self.committed, self.show)
+                if (self.committed.show is not None
+                        and self.committed.show.config() == self.show.config()):
+                    break
+                event = Event(self.committed.seq + 1, time.time(), ev.SHOW_CONFIGURED,
+                              "showfile", {"config": self.show.config()})
+                try:
+                    self.log.append_now([event])
+                except SeqTaken:
+                    continue  # another node starting at the same time: read what it wrote
                 self.committed.apply(event)
                 self.history.append(event)
                 log.info("show file recorded in the log as seq %d", event.seq)
@@ -71,6 +90,24 @@ class Engine:
             raise
         self.head = copy.deepcopy(self.committed)
         return self
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The log's writer and, for a shared log, the tail of other nodes' events."""
+        if not self.log.shared:
+            yield
+            return
+        running = getattr(self.log, "running")  # noqa: B009 - only shared logs have one
+        async with running(), asyncio.TaskGroup() as tasks:
+            follower = tasks.create_task(self._follow())
+            try:
+                yield
+            finally:
+                follower.cancel()
+
+    async def _follow(self) -> None:
+        async for events in self.log.follow(self.committed.seq):
+            self._fold(events)
 
     def close(self) -> None:
         self.log.close()
@@ -83,23 +120,76 @@ class Engine:
 
     async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
                   *args: Any) -> Event:
-        """Check a command against the head state, append its event, return once on disk."""
+        """Check a command against the head state, append its event, return once durable."""
+        for _ in range(CONFLICT_RETRIES):
+            self._check_writable()
+            if self.log.refusing or (self._head_behind and self.log.shared):
+                await self._rebuild_head()
+                self._check_writable()
+            event_type, data = command(self.head, *args)
+            event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
+            self.head.apply(event)
+            durable = self.log.append(event)
+            durable.add_done_callback(partial(self._on_commit, event))
+            try:
+                # Shielded: a client that goes away does not cancel an append already queued.
+                await asyncio.shield(durable)
+            except SeqTaken:
+                self.conflicts += 1
+                continue  # another node wrote first: fold its events, check again
+            self.commands += 1
+            return event
+        raise Unavailable("other nodes kept appending first; nothing was recorded",
+                          f"the command was checked {CONFLICT_RETRIES} times; send it again")
+
+    def _check_writable(self) -> None:
         if self.log.failed is not None:
             raise Unavailable("the event log cannot write; nothing was recorded",
                               f"{self.log.failed!r}: restart the server")
-        event_type, data = command(self.head, *args)
-        event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
-        self.head.apply(event)
-        durable = self.log.append(event)
-        durable.add_done_callback(partial(self._on_commit, event))
-        self.commands += 1
-        # Shielded: a client that goes away does not cancel an append already queued.
-        await asyncio.shield(durable)
-        return event
+        if self.log.down is not None:
+            raise Unavailable("the event log cannot be reached; nothing was recorded",
+                              f"{self.log.down}; send the command again once it is back")
+
+    async def _rebuild_head(self) -> None:
+        """After a refusal: settle this node's appends, fold what others wrote, start over."""
+        async with self._rebuild:
+            if not (self.log.refusing or self._head_behind):
+                return  # another command rebuilt it meanwhile
+            await self.log.drained()
+            self._check_writable()
+            caught_up = await asyncio.to_thread(lambda: list(self.log.read(self.committed.seq)))
+            self._fold(caught_up)
+            self.head = copy.deepcopy(self.committed)
+            self._head_behind = False
+            self.log.resume(self.committed.seq)
 
     def _on_commit(self, event: Event, durable: asyncio.Future[None]) -> None:
-        if durable.exception() is not None:
-            return  # the log is marked failed; every later command is refused
+        if durable.cancelled() or durable.exception() is not None:
+            return  # refused (retried by run) or the log failed (every later command refused)
+        if event.seq <= self.committed.seq:
+            return  # the tail of a shared log delivered it first
+        if event.seq != self.committed.seq + 1:
+            log.error("seq %d acknowledged before %d; left to the tail", event.seq,
+                      self.committed.seq + 1)
+            return
+        self._commit(event)
+
+    def _fold(self, events: list[Event]) -> None:
+        """Durable events read from a shared log, any node's, in stream order."""
+        for event in events:
+            if event.seq <= self.committed.seq:
+                continue
+            if event.seq != self.committed.seq + 1:
+                log.error("the log skipped from seq %d to %d", self.committed.seq, event.seq)
+                return
+            in_step = self.head.seq == self.committed.seq  # no append of ours in flight
+            self._commit(event)
+            if in_step and not self._head_behind and not self.log.refusing:
+                self.head.apply(event)
+            elif event.seq > self.head.seq:
+                self._head_behind = True  # rebuilt from committed before the next command
+
+    def _commit(self, event: Event) -> None:
         self.committed.apply(event)
         self.history.append(event)
         self.hub.publish(event.seq, event.wire)

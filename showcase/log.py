@@ -17,10 +17,10 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -44,6 +44,45 @@ LOG_FILE = "events.sqlite3"
 _STOP = object()
 
 
+class SeqTaken(LogError):
+    """An append was refused: the log already holds that seq (another node wrote first)."""
+
+    def __init__(self, seq: int, last: int) -> None:
+        super().__init__(f"seq {seq} is taken: the log already ends at {last}",
+                         "the command was not recorded; it is checked again and retried")
+        self.seq = seq
+        self.last = last
+
+
+class EventLog(Protocol):
+    """What the engine needs of a log: SQLiteLog here, RedisLog in redislog.py.
+
+    ``shared`` logs have other writers: the engine tails them (``follow``) and retries
+    an append refused with ``SeqTaken``. tests/test_log_contract.py holds both to one
+    contract.
+    """
+
+    shared: bool
+    last_seq: int
+    failed: BaseException | None
+    down: str | None
+    refusing: bool
+    batches: int
+    appended: int
+    commit_seconds: float
+
+    def open(self) -> EventLog: ...
+    def close(self) -> None: ...
+    @property
+    def is_open(self) -> bool: ...
+    def read(self, since: int = 0, limit: int | None = None) -> Iterator[Event]: ...
+    def append(self, event: Event) -> asyncio.Future[None]: ...
+    def append_now(self, events: list[Event]) -> None: ...
+    def follow(self, since: int) -> AsyncIterator[list[Event]]: ...
+    async def drained(self) -> None: ...
+    def resume(self, seq: int) -> None: ...
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -62,6 +101,10 @@ def _event(row: tuple[Any, ...]) -> Event:
 
 class SQLiteLog:
     """The event log in ``DIR/events.sqlite3``; one server per data directory at a time."""
+
+    shared = False  # this process is the only writer
+    down: str | None = None
+    refusing = False
 
     def __init__(self, data_dir: str | Path, *, exclusive: bool = True) -> None:
         self.dir = Path(data_dir)
@@ -167,14 +210,31 @@ class SQLiteLog:
     def append_now(self, events: list[Event]) -> None:
         """Append synchronously in one transaction (imports and first start, no server)."""
         assert self._reader is not None, "open() the log first"
+        if events and events[0].seq <= self.last_seq:
+            raise SeqTaken(events[0].seq, self.last_seq)
         if events and events[0].seq != self.last_seq + 1:
             raise LogError(f"seq {events[0].seq} does not follow {self.last_seq}")
-        with self._reader:
-            self._reader.execute("BEGIN")
-            self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-                                     [_row(e) for e in events])
+        try:
+            with self._reader:
+                self._reader.execute("BEGIN")
+                self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                                         [_row(e) for e in events])
+        except sqlite3.IntegrityError as exc:  # another handle on this file wrote first
+            last = self._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            raise SeqTaken(events[0].seq, last) from exc
         if events:
             self.last_seq = events[-1].seq
+
+    async def follow(self, since: int) -> AsyncIterator[list[Event]]:
+        """Nothing to follow: no other process writes this file."""
+        await asyncio.Event().wait()
+        yield []
+
+    async def drained(self) -> None:
+        return None
+
+    def resume(self, seq: int) -> None:
+        return None
 
     def _write_loop(self) -> None:
         conn = _connect(self.path)
