@@ -1,0 +1,229 @@
+"""Several nodes on one Redis log: same order everywhere, faults survived.
+
+Real ``showcase serve --redis`` processes, real WebSocket viewers, a real Redis (the
+restart test runs a redis-server of its own).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import OPERATOR, SERVING, TOKENS_ENV, Server
+from tests.redis_server import TEST_REDIS, RedisServer, own_redis, reachable  # noqa: F401
+from tests.streams import Viewer
+
+
+class Node(Server):
+    """``showcase serve --redis URL``: its own data directory, the shared log."""
+
+    def __init__(self, showfile: Path, data: Path, redis_url: str) -> None:
+        super().__init__(showfile, data)
+        self.redis_url = redis_url
+
+    def start(self, port: int = 0) -> Node:
+        env = {**os.environ, **TOKENS_ENV, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "showcase", "serve", str(self.showfile), "--port", str(port),
+             "--data", str(self.data), "--redis", self.redis_url, "--redis-relaxed"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            found = SERVING.search(line)
+            if found:
+                self.url = found.group(1)
+                # Keep reading its output, so that a chatty node never blocks on a full pipe.
+                threading.Thread(target=self._drain, daemon=True).start()
+                return self
+        self.stop()
+        raise RuntimeError("node did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.stdout is not None:
+            for line in proc.stdout:
+                self.output.append(line)
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[str]:
+    """The test Redis, DB 13 (ours), emptied before and after."""
+    client = reachable(TEST_REDIS)
+    client.flushdb()
+    try:
+        yield TEST_REDIS
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, showfile: Path, shared_redis: str) -> Iterator[list[Node]]:
+    started = [Node(showfile, tmp_path / f"node{i}", shared_redis).start() for i in range(2)]
+    try:
+        yield started
+    finally:
+        for node in started:
+            node.stop()
+
+
+def score(node: Server, value: float, team: str = "lg") -> httpx.Response:
+    return node.post("/api/scores", {"criterion": "benchmark", "team": team, "value": value,
+                                     "reason": "test"})
+
+
+def seqs(messages: list[dict[str, Any]]) -> list[int]:
+    return [m["seq"] for m in messages if m.get("seq") is not None and m["type"] != "snapshot"]
+
+
+def test_node_command_is_seen_by_viewers_of_the_other_node(nodes: list[Node]) -> None:
+    a, b = nodes
+    viewer_b = Viewer(b.url)
+    try:
+        viewer_b.wait_for(lambda ms: ms and ms[0]["type"] == "snapshot")
+        response = score(a, 61.5)
+        assert response.status_code == 201, response.text
+        seq = response.json()["seq"]
+        viewer_b.wait_seq(seq)
+        assert b.state()["seq"] >= seq
+        entered = b.state()["state"]["rounds"][0]["values"]["benchmark"]["lg"]
+        assert entered == 61.5
+    finally:
+        viewer_b.close()
+
+
+def test_nodes_interleaving_commands_give_every_viewer_one_order(nodes: list[Node]) -> None:
+    a, b = nodes
+    viewers = [Viewer(a.url), Viewer(a.url), Viewer(b.url), Viewer(b.url)]
+    acked: dict[int, tuple[str, float]] = {}
+    errors: list[str] = []
+
+    def send(node: Node, name: str) -> None:
+        with httpx.Client(base_url=node.url, timeout=10,
+                          headers={"Authorization": f"Bearer {OPERATOR}"}) as client:
+            for i in range(40):
+                value = float(i) + (0.25 if name == "a" else 0.5)
+                response = client.post("/api/scores", json={
+                    "criterion": "benchmark", "team": ["lg", "skt"][i % 2], "value": value,
+                    "reason": name})
+                if response.status_code != 201:
+                    errors.append(response.text)
+                    continue
+                acked[response.json()["seq"]] = (name, value)
+
+    try:
+        for v in viewers:
+            v.wait_for(lambda ms: bool(ms))
+        senders = [threading.Thread(target=send, args=(n, name))
+                   for n, name in ((a, "a"), (b, "b"), (a, "a"), (b, "b"))]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        assert not errors
+        assert len(acked) == 160  # every command recorded once: 160 distinct seqs
+        last = max(acked)
+        orders = [seqs(v.wait_seq(last, 20)) for v in viewers]
+        first = orders[0]
+        assert all(order == first for order in orders[1:])
+        assert first == list(range(first[0], last + 1))  # no gap, no repeat
+        with a.client() as client:
+            events = client.get("/api/log", params={"since": 0, "limit": 5000}).json()["events"]
+        by_seq = {e["seq"]: e for e in events}
+        for seq, (name, value) in acked.items():
+            assert (by_seq[seq]["data"]["reason"], by_seq[seq]["data"]["value"]) == (name, value)
+    finally:
+        for v in viewers:
+            v.close()
+
+
+def test_node_killed_viewers_resume_on_the_other_with_no_gap(nodes: list[Node]) -> None:
+    a, b = nodes
+    viewer = Viewer(a.url, "token=" + OPERATOR)
+    try:
+        viewer.wait_for(lambda ms: bool(ms))
+        seen_on_a = [score(a, 10 + i).json()["seq"] for i in range(5)]
+        viewer.wait_seq(seen_on_a[-1])
+    finally:
+        viewer.close()
+    a.kill9()
+    # Commands keep going through the node that is left while the viewer reconnects.
+    meanwhile = [score(b, 20 + i).json()["seq"] for i in range(5)]
+    last_seen = max(seqs(viewer.messages))
+    resumed = Viewer(b.url, f"since={last_seen}&token={OPERATOR}")
+    try:
+        messages = resumed.wait_seq(meanwhile[-1])
+        assert messages[0]["type"] != "snapshot"  # resumed, not started over
+        assert seqs(messages) == list(range(last_seen + 1, meanwhile[-1] + 1))
+        values = [m["data"]["value"] for m in messages if m["type"] == "score_entered"]
+        assert values[-5:] == [20, 21, 22, 23, 24]
+    finally:
+        resumed.close()
+
+
+def test_redis_restart_refuses_commands_then_nodes_resume(
+        tmp_path: Path, showfile: Path, own_redis: RedisServer) -> None:  # noqa: F811
+    a = Node(showfile, tmp_path / "a", own_redis.url).start()
+    b = Node(showfile, tmp_path / "b", own_redis.url).start()
+    viewer = Viewer(b.url, "token=" + OPERATOR)
+    try:
+        before = score(a, 40).json()["seq"]
+        viewer.wait_seq(before)
+        own_redis.stop()
+        time.sleep(0.5)
+        refused = [score(a, 41), score(b, 42)]
+        deadline = time.monotonic() + 10
+        while any(r.status_code != 503 for r in refused) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the first may still see a socket that only now breaks
+            refused = [score(a, 41), score(b, 42)]
+        assert [r.status_code for r in refused] == [503, 503]
+        assert "event log" in refused[0].json()["error"]
+        with a.client() as client:
+            health = client.get("/healthz").json()
+        assert health["writable"] is False
+        own_redis.start()  # same port, same AOF
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            after = score(b, 43)
+            if after.status_code == 201:
+                break
+            time.sleep(0.2)
+        assert after.status_code == 201, after.text
+        again = score(a, 44)
+        assert again.status_code == 201, again.text
+        messages = viewer.wait_seq(again.json()["seq"])
+        # Nothing refused was recorded; nothing acknowledged was lost; one order.
+        with a.client() as client:
+            events = client.get("/api/log", params={"limit": 5000}).json()["events"]
+        values = [e["data"]["value"] for e in events if e["type"] == "score_entered"]
+        assert values == [40, 43, 44]
+        assert seqs(messages)[-3:] == [before, after.json()["seq"], again.json()["seq"]]
+    finally:
+        viewer.close()
+        a.stop()
+        b.stop()
+
+
+def test_redis_node_restart_replays_the_shared_log(nodes: list[Node]) -> None:
+    a, b = nodes
+    for i in range(3):
+        assert score(b, 70 + i).status_code == 201
+    state_b = b.state()
+    a.restart()
+    assert a.state() == state_b
+    assert redis.Redis.from_url(TEST_REDIS).xlen("showcase:log") == state_b["seq"]
