@@ -47,9 +47,10 @@ class ConsoleApp(App[None]):
         self.url = url
         self.frame_interval = 1.0 / frame_rate
         self._last_redraw = 0.0
+        self._last_urgent = 0.0
         self._redraw_pending = False
         self.redraws = 0  # for the benchmark: how often a screen was actually redrawn
-        self.drawn_seq: list[tuple[int, float]] = []  # (seq, when) of each redraw, ditto
+        self.drawn_seq: list[tuple[int, float]] = []  # (state seq, wall clock) of each redraw
 
     def section_tabs(self) -> list[tuple[str, str, str]]:
         return [(s.id, s.key, s.label) for s in SECTIONS]
@@ -64,13 +65,22 @@ class ConsoleApp(App[None]):
 
     # -- redraw at a fixed rate -------------------------------------------------
 
-    def poke(self) -> None:
-        """Something changed: redraw now if the last redraw is a frame ago, else at the
-        next frame. However many messages arrive, at most one redraw per frame."""
+    def poke(self, urgent: bool = False) -> None:
+        """Something changed: redraw at the next frame, at most one redraw per frame however
+        many messages arrive. ``urgent`` (a durable change: rare, and what the operator
+        waits for) redraws now, without waiting for the frame."""
+        now = time.monotonic()
+        if urgent and now - self._last_urgent >= self.frame_interval:
+            # At most one of these a frame too, so a flood of durable events (a benchmark
+            # run logs every item) is capped like the tick frames.
+            self._last_urgent = now
+            self._redraw_pending = True
+            self.call_later(self._redraw)
+            return
         if self._redraw_pending:
             return
         self._redraw_pending = True
-        wait = self._last_redraw + self.frame_interval - time.monotonic()
+        wait = self._last_redraw + self.frame_interval - now
         if wait <= 0:
             self.call_later(self._redraw)
         else:
@@ -86,7 +96,7 @@ class ConsoleApp(App[None]):
             if screen._drawn != before:
                 self.redraws += 1
                 if self.model.seq is not None:
-                    self.drawn_seq.append((self.model.state_seq, time.perf_counter()))
+                    self.drawn_seq.append((self.model.state_seq, time.time()))
                     del self.drawn_seq[:-1000]
 
     def section_screen(self) -> ConsoleScreen | None:

@@ -69,10 +69,12 @@ class ShowClient:
     """Keeps ``model`` in step with the server; sends commands."""
 
     def __init__(self, url: str, token: str, model: ShowModel, *, user: str | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[bool], None] | None = None) -> None:
         self.url = url.rstrip("/")
         self.model = model
-        self.on_change = on_change or (lambda: None)
+        # on_change(urgent): urgent for durable changes, which the screen shows at once;
+        # tick frames wait for the next frame of the console's fixed redraw rate.
+        self.on_change = on_change or (lambda urgent: None)
         headers = {"Authorization": f"Bearer {token}"}
         if user:
             headers["X-Showcase-User"] = user
@@ -110,12 +112,12 @@ class ShowClient:
                 detail = "the server closed the stream"
             except TokenRefused as exc:
                 self.model.set_connection("refused", str(exc))
-                self.on_change()
+                self.on_change(True)
                 return
             except ConnectionClosed as exc:
                 if exc.rcvd is not None and exc.rcvd.code == 1008:
                     self.model.set_connection("refused", exc.rcvd.reason)
-                    self.on_change()
+                    self.on_change(True)
                     return
                 detail = "the connection dropped"
             except (OSError, httpx.HTTPError, InvalidHandshake, TimeoutError) as exc:
@@ -125,7 +127,7 @@ class ShowClient:
             attempt += 1
             self.model.attempts = attempt
             self.model.set_connection("reconnecting", detail)
-            self.on_change()
+            self.on_change(True)
             # About 1 s between tries (protocol 6.6), sooner for the first, with jitter so
             # that many consoles do not all knock at once after a restart.
             await asyncio.sleep(min(0.25 * attempt, 1.0) * random.uniform(0.8, 1.2))
@@ -151,11 +153,12 @@ class ShowClient:
             if not first:
                 self._want_state.set()  # anything missed while away: read it fresh
                 self._want_demo.set()
-            self.on_change()
+            self.on_change(True)
             try:
                 async for raw in ws:
-                    self._act(self.model.apply_message(orjson.loads(raw)))
-                    self.on_change()
+                    message = orjson.loads(raw)
+                    self._act(self.model.apply_message(message))
+                    self.on_change(False)  # the state read that follows is urgent
             finally:
                 self._stream_ws = None
 
@@ -177,7 +180,7 @@ class ShowClient:
             wanted.clear()
             with contextlib.suppress(httpx.HTTPError, CommandError, OSError):
                 await read()
-                self.on_change()
+                self.on_change(True)
 
     async def _read_state(self) -> None:
         self.model.apply_state(await self._get("/api/state"))

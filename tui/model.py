@@ -101,8 +101,8 @@ class ShowModel:
                 self.events.clear()
                 self.script = None
                 effects.reload_log = True
+            self.state_seq = -1  # the snapshot wins over any state read before it
             self._set_state(data.get("state"), seq)
-            effects.state = False
             effects.script = self._wants_script()
         elif kind != "sealed":
             self.add_events([message])
@@ -110,7 +110,10 @@ class ShowModel:
             if kind in ("round_frozen", "round_unfrozen", "show_configured"):
                 effects.script = True
                 self.script = None
-        self.last_seq = seq if self.last_seq is None else max(self.last_seq, seq)
+        if kind == "snapshot":
+            self.last_seq = seq  # a snapshot says where the stream is, even behind us
+        else:
+            self.last_seq = seq if self.last_seq is None else max(self.last_seq, seq)
         self.versions.connection += 1
         return effects
 

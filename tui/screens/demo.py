@@ -3,14 +3,16 @@ their time to first token and decode rate; cancel."""
 
 from __future__ import annotations
 
+import io
 import math
 from typing import ClassVar
 
+from rich.console import Console
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ..model import Json, Lane, ShowModel, fmt_ms, fmt_num
@@ -35,12 +37,13 @@ class LanePanel(Vertical):
         self.head = Static(classes="lane-head", markup=False)
         self.figures = Static(classes="lane-figures", markup=False)
         self.text = Static(classes="lane-text", markup=False)
-        self.scroll = VerticalScroll(self.text, classes="lane-scroll")
+        self.full_text = ""
+        self._shape = (0, 0)
 
     def compose(self) -> ComposeResult:
         yield self.head
         yield self.figures
-        yield self.scroll
+        yield self.text
 
     def show(self, name: Text, lane: Lane) -> None:
         head = (name.plain, lane.status, lane.ttft_ms, lane.decode_tps, lane.tokens,
@@ -59,10 +62,12 @@ class LanePanel(Vertical):
             if lane.error:
                 figures = Text(lane.error, style="bold red", no_wrap=True, overflow="ellipsis")
             self.figures.update(figures)
-        if len(lane.text) != self._text_len:
+        shape = (self.text.size.width, self.text.size.height)
+        if len(lane.text) != self._text_len or shape != self._shape:
             self._text_len = len(lane.text)
-            self.text.update(Text(lane.text))
-            self.scroll.scroll_end(animate=False)
+            self._shape = shape
+            self.full_text = lane.text
+            self.text.update(tail(lane.text, *shape))
 
 
 class DemoScreen(ConsoleScreen):
@@ -170,6 +175,18 @@ class DemoScreen(ConsoleScreen):
 
     def action_focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()
+
+
+def tail(text: str, width: int, height: int) -> Text:
+    """The end of an answer, as much as fits: the cost of a frame stays that of the screen,
+    not of the answer, however long it grows (the whole answer is in the event log)."""
+    width, height = max(width, 1), max(height, 1)
+    piece = Text(text[-width * height * 2:])
+    lines = piece.wrap(_MEASURE, width, overflow="fold")
+    return Text("\n").join(lines[-height:])
+
+
+_MEASURE = Console(width=200, file=io.StringIO(), legacy_windows=False)
 
 
 def current_lanes(model: ShowModel, demo: Json | None) -> dict[str, Lane]:

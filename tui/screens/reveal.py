@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from ..model import Json, ShowModel, fmt_num, fmt_points
@@ -30,6 +31,7 @@ class RevealScreen(ConsoleScreen):
         Binding("b", "press('back')", "Back"),
         Binding("f", "press('ff')", "To pause"),
         Binding("g", "goto", "Go to row"),
+        Binding("enter", "board", "Board of row", show=False),
         Binding("a", "arm", "Arm"),
         Binding("r", "reset", "Reset"),
         Binding("z", "freeze", "Freeze"),
@@ -75,6 +77,16 @@ class RevealScreen(ConsoleScreen):
 
     def on_data_table_row_highlighted(self) -> None:
         self._draw_board()
+
+    def action_board(self) -> None:
+        self.on_data_table_row_selected()
+
+    def on_data_table_row_selected(self) -> None:
+        """Enter on a step: its board, in a window (on a narrow terminal it has no pane)."""
+        n = self.cursor_step()
+        step = self.model.step_text(n) if n else None
+        if step is not None:
+            self.app.push_screen(BoardView(board_text(self.model, step)))
 
     def _draw_board(self) -> None:
         n = self.cursor_step()
@@ -198,6 +210,23 @@ class RevealScreen(ConsoleScreen):
                  f"Round {later[0]} opens: every active team joins it, with the replacement "
                  "teams added for it. Only once the current round is published.",
                  f"Start {later[0]}", f"/api/rounds/{later[0]}/start", danger=True)
+
+
+class BoardView(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, board: Text) -> None:
+        super().__init__(classes="dialog")
+        self.board = board
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.board, markup=False)
+            yield Static(Text("Esc closes · the public sees this board once the step is shown",
+                              style="dim"), markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 def ff_target(model: ShowModel, step: int) -> int:

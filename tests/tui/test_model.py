@@ -1,0 +1,68 @@
+"""The console's model, fed the messages of protocol.md by hand: no sockets, no screen."""
+
+from __future__ import annotations
+
+from showcase_tui.model import ShowModel, describe, matches
+
+
+def tick(**data: object) -> dict[str, object]:
+    return {"seq": None, "type": "tick", "data": data}
+
+
+def test_demo_text_is_appended_at_its_offset_and_a_gap_asks_for_a_resync() -> None:
+    model = ShowModel()
+    model.apply_message(tick(demo={"id": 7, "start": True, "teams": {
+        "lg": {"status": "waiting", "at": 0, "text": ""}}}))
+    model.apply_message(tick(demo={"id": 7, "teams": {
+        "lg": {"status": "streaming", "at": 0, "text": "Hello", "chars": 5, "ttft_ms": 12.5}}}))
+    effects = model.apply_message(tick(demo={"id": 7, "teams": {
+        "lg": {"at": 5, "text": " world", "chars": 11}}}))
+    assert model.lanes["lg"].text == "Hello world" and not effects.demo
+    assert model.lanes["lg"].ttft_ms == 12.5 and model.lanes["lg"].status == "streaming"
+    # A frame lost on the way: the offset is past what we hold, so read /api/demo.
+    effects = model.apply_message(tick(demo={"id": 7, "teams": {"lg": {"at": 20, "text": "!"}}}))
+    assert effects.demo and model.lanes["lg"].text == "Hello world"
+    model.apply_demo({"demo": {"id": 7, "results": {}},
+                      "live": {"id": 7, "teams": {"lg": {"status": "ok", "text": "Hello world, "
+                                                         "and more!", "chars": 21}}}})
+    assert model.lanes["lg"].text == "Hello world, and more!" and model.lanes["lg"].status == "ok"
+
+
+def test_a_new_demo_and_a_full_frame_replace_what_was_held() -> None:
+    model = ShowModel()
+    model.apply_message(tick(demo={"id": 1, "start": True, "teams": {"lg": {"at": 0,
+                                                                           "text": "old"}}}))
+    model.apply_message(tick(demo={"id": 2, "start": True, "teams": {"skt": {"at": 0,
+                                                                            "text": "new"}}}))
+    assert list(model.lanes) == ["skt"]
+    model.apply_message(tick(full=True, health={"lg": {"up": False, "latency_ms": None}},
+                             demo={"id": 2, "teams": {"skt": {"at": 0, "text": "newer"}}}))
+    assert model.lanes["skt"].text == "newer"
+    assert model.health == {"lg": {"up": False, "latency_ms": None}}
+
+
+def test_events_ask_for_the_state_and_a_snapshot_of_another_show_resets_the_log() -> None:
+    model = ShowModel()
+    model.apply_state({"seq": 3, "state": {"current_round": "r1", "rounds": [], "teams": []}})
+    effects = model.apply_message({"seq": 4, "ts": 1.0, "type": "score_entered",
+                                   "actor": "judge:lee", "data": {"team": "lg"}})
+    assert effects.state and model.last_seq == 4 and 4 in model.events
+    effects = model.apply_message({"seq": 5, "ts": 2.0, "type": "round_frozen",
+                                   "data": {"round": "r1"}})
+    assert effects.script
+    # The same URL now serves a fresh data directory: its snapshot is behind us.
+    effects = model.apply_message({"seq": 2, "type": "snapshot",
+                                   "data": {"view": "operator", "state": {"teams": []}}})
+    assert effects.reload_log and not model.events and model.seq == 2
+    # An older state read never replaces a newer one.
+    assert not model.apply_state({"seq": 1, "state": {"teams": [{"id": "x"}]}})
+
+
+def test_the_log_filter_matches_type_team_actor_and_words() -> None:
+    event = {"seq": 9, "type": "score_entered", "actor": "operator:desk-2",
+             "data": {"criterion": "feedback", "team": "ncai", "value": 3.6, "previous": 3.5,
+                      "reason": "late ballots counted"}}
+    assert describe(event) == "feedback ncai: 3.5 → 3.6 (late ballots counted)"
+    assert matches(event, ["type:score", "team:ncai", "actor:desk-2"])
+    assert matches(event, ["ballots"]) and not matches(event, ["team:lg"])
+    assert not matches(event, ["type:reveal"])
