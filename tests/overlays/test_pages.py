@@ -10,25 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.conftest import OPERATOR, PRESENTER, Server, score_sample_round
+from tests.overlays.conftest import ARTIFACTS
 from tests.test_proxy import Mock
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "overlays"
 PAGES = ["scoreboard.html", "reveal.html", "demo.html", "lower-third.html?team=lg",
          "ticker.html"]
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    yield tab
-    context.close()
-    assert not errors, errors
 
 
 @pytest.fixture
@@ -109,7 +98,9 @@ def test_a_reveal_page_opened_mid_reveal_shows_the_current_step(
     assert server.post("/api/rounds/r1/freeze").status_code == 201
     assert server.post("/api/reveal/goto", {"to": 9}, token=PRESENTER).status_code == 201
     page.goto(f"{server.url}/overlays/reveal.html")
-    expect(page.locator("#card .text")).to_have_text("Upstage · Expert review +28.12")
+    expect(page.locator("#card .text")).to_have_text("Upstage")
+    expect(page.locator("#card .kind")).to_have_text("Points · Expert review")
+    expect(page.locator("#card .figure")).to_have_text("+28.12")
     expect(page.locator('.row[data-team="upstage"] .pos')).to_have_text("1")
     # Steps after it joined arrive in lockstep; back rolls the page back.
     assert server.post("/api/reveal/goto", {"to": 17}, token=PRESENTER).status_code == 201
