@@ -85,7 +85,6 @@ class ShowClient:
         self._want_script = asyncio.Event()
         self._want_demo = asyncio.Event()
         self._want_log = asyncio.Event()
-        self._stream_ws: Any = None
 
     # -- the connection ----------------------------------------------------------
 
@@ -147,20 +146,15 @@ class ShowClient:
         async with connect(f"{ws_url(self.url)}?since={since}", additional_headers=self._auth,
                            open_timeout=5, ping_interval=5, ping_timeout=5,
                            max_size=None) as ws:
-            self._stream_ws = ws
             self.model.attempts = 0
             self.model.set_connection("connected")
             if not first:
                 self._want_state.set()  # anything missed while away: read it fresh
                 self._want_demo.set()
             self.on_change(True)
-            try:
-                async for raw in ws:
-                    message = orjson.loads(raw)
-                    self._act(self.model.apply_message(message))
-                    self.on_change(False)  # the state read that follows is urgent
-            finally:
-                self._stream_ws = None
+            async for raw in ws:
+                self._act(self.model.apply_message(orjson.loads(raw)))
+                self.on_change(False)  # the state read that an event asks for is urgent
 
     def _act(self, effects: Effects) -> None:
         if effects.state:
@@ -215,11 +209,6 @@ class ShowClient:
         """Read the state, the script, the demo and the log again."""
         for wanted in (self._want_state, self._want_script, self._want_demo, self._want_log):
             wanted.set()
-
-    async def drop(self) -> None:
-        """Close the stream as a network drop would (the console reconnects by itself)."""
-        if self._stream_ws is not None:
-            await self._stream_ws.close()
 
     # -- commands --------------------------------------------------------------
 

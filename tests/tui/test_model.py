@@ -66,3 +66,21 @@ def test_the_log_filter_matches_type_team_actor_and_words() -> None:
     assert matches(event, ["type:score", "team:ncai", "actor:desk-2"])
     assert matches(event, ["ballots"]) and not matches(event, ["team:lg"])
     assert not matches(event, ["type:reveal"])
+
+
+def test_the_command_line_needs_a_token_and_never_loads_textual_for_the_server() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SHOWCASE_OPERATOR_TOKEN", "SHOWCASE_TOKEN")}
+    refused = subprocess.run([sys.executable, "-m", "showcase", "console",
+                              "http://127.0.0.1:9"], capture_output=True, text=True, env=env,
+                             timeout=30)
+    assert refused.returncode == 2
+    assert "the console needs the operator token" in refused.stderr
+    hygiene = subprocess.run([sys.executable, "-c", "import sys, showcase.cli, showcase.app; "
+                              "print('textual' in sys.modules)"],
+                             capture_output=True, text=True, timeout=30)
+    assert hygiene.stdout.strip() == "False"

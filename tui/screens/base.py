@@ -3,7 +3,7 @@ be redrawn from the model at the console's frame rate."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -102,5 +102,3 @@ class ConsoleScreen(Screen[None]):
         self.app.push_screen(ActionDialog(title, explain, confirm, send, fields, danger),
                              finished)
 
-
-Sender = Callable[[dict[str, Any]], Awaitable[Json]]
