@@ -47,14 +47,19 @@ class LogScreen(ConsoleScreen):
         yield Static(id="log-line", markup=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#log", DataTable)
-        table.add_columns("seq", "time", "type", "actor", "what")
-        table.focus()
+        self.query_one("#log", DataTable).focus()
 
     def draw(self, model: ShowModel, force: bool) -> None:
+        table = self.query_one("#log", DataTable)
+        wide = self.has_class("-wide")  # on 80 columns the time gives way to what happened
+        labels = ["seq", "time", "type", "actor", "what"] if wide else [
+            "seq", "type", "actor", "what"]
+        if [str(c.label) for c in table.ordered_columns] != labels:
+            table.clear(columns=True)
+            table.add_columns(*labels)
         events = [e for e in model.recent_events() if matches(e, self.words)]
-        rows = [(str(e["seq"]), log_cells(e)) for e in events[:SHOWN]]
-        fill_table(self.query_one("#log", DataTable), rows)
+        rows = [(str(e["seq"]), log_cells(e, wide)) for e in events[:SHOWN]]
+        fill_table(table, rows)
         line = Text(no_wrap=True, overflow="ellipsis", style="dim")
         held = len(model.events)
         line.append(f" {len(events)} of the {held} latest events" if self.words
@@ -86,11 +91,13 @@ class LogScreen(ConsoleScreen):
             self.app.push_screen(EventDetail(self.model.events[int(key)]))
 
 
-def log_cells(event: Json) -> list[Any]:
+def log_cells(event: Json, with_time: bool = True) -> list[Any]:
     kind = str(event.get("type", ""))
-    return [Text(str(event.get("seq")), justify="right"), fmt_clock(event.get("ts")),
-            Text(kind, style=TYPE_STYLE.get(kind, "")), str(event.get("actor", ""))[:16],
-            describe(event)]
+    cells: list[Any] = [Text(str(event.get("seq")), justify="right")]
+    if with_time:
+        cells.append(fmt_clock(event.get("ts")))
+    return [*cells, Text(kind, style=TYPE_STYLE.get(kind, "")),
+            str(event.get("actor", ""))[:16], describe(event)]
 
 
 class EventDetail(ModalScreen[None]):

@@ -37,6 +37,8 @@ class RevealScreen(ConsoleScreen):
         Binding("z", "freeze", "Freeze"),
         Binding("u", "unfreeze", "Unfreeze"),
         Binding("l", "lock", "Lock/unlock"),
+        Binding("plus", "speed(0.25)", "Faster", show=False),
+        Binding("minus", "speed(-0.25)", "Slower", show=False),
         Binding("P", "publish", "Publish now", show=False),
         Binding("S", "start_round", "Start next round", show=False),
     ]
@@ -114,6 +116,14 @@ class RevealScreen(ConsoleScreen):
         step = int(reveal["step"])
         to = {"next": step + 1, "back": step - 1, "ff": ff_target(self.model, step)}[action]
         await self.send(f"/api/reveal/{action}", {"to": to}, done=f"{action}: step {to}")
+
+    async def action_speed(self, delta: float) -> None:
+        """The overlays' animation speed (harmless: no dialog)."""
+        reveal = self._reveal()
+        if reveal is None:
+            return
+        speed = min(4.0, max(0.25, float(reveal.get("speed") or 1.0) + delta))
+        await self.send("/api/reveal/speed", {"speed": speed}, done=f"speed {speed:g}")
 
     def action_goto(self) -> None:
         reveal = self._reveal()
