@@ -42,6 +42,9 @@ class Subscriber:
         self._wake.set()
         return True
 
+    def __len__(self) -> int:
+        return len(self._queue)
+
     def drop_backlog(self) -> None:
         self._queue.clear()
 
@@ -80,6 +83,10 @@ class Hub:
                     if not sub.push(message):
                         self.resyncs += 1
         self.published += 1
+
+    def longest_backlog(self) -> int:
+        """Messages queued for the slowest connection: at most ``queue_limit``."""
+        return max((len(sub) for subs in self.subscribers.values() for sub in subs), default=0)
 
     def count(self) -> dict[str, int]:
         return {view: len(subs) for view, subs in self.subscribers.items()}
