@@ -48,6 +48,7 @@ class ConsoleApp(App[None]):
         self.frame_interval = 1.0 / frame_rate
         self._last_redraw = 0.0
         self._last_urgent = 0.0
+        self._told_refused = False
         self._redraw_pending = False
         self.redraws = 0  # for the benchmark: how often a screen was actually redrawn
         self.drawn_seq: list[tuple[int, float]] = []  # (state seq, wall clock) of each redraw
@@ -89,6 +90,11 @@ class ConsoleApp(App[None]):
     def _redraw(self) -> None:
         self._redraw_pending = False
         self._last_redraw = time.monotonic()
+        if self.model.connection == "refused" and not self._told_refused:
+            self._told_refused = True  # the console stops trying: say why, and keep saying it
+            self.notify(f"{self.model.connection_detail}\nStart the console again with the "
+                        "operator's token.", title="The server refused this console",
+                        severity="error", timeout=3600)
         screen = self.section_screen()
         if screen is not None:
             before = screen._drawn

@@ -323,3 +323,17 @@ async def test_a_restart_is_survived_and_commands_are_refused_meanwhile(
         assert app.model.events[SCORED_SEQ + 1]["type"] == "team_withdrawn"
         # Nothing was queued: the refused correction never reached the server.
         assert (await state(quiet))["state"]["rounds"][0]["values"]["benchmark"]["lg"] == 80
+
+
+async def test_a_token_that_is_not_the_operators_is_refused_with_the_reason(
+        quiet: Server) -> None:
+    app = ConsoleApp(quiet.url, PRESENTER)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.model.connection == "refused")
+        await until(pilot, lambda: any("console needs the operator's token" in t
+                                       for t in toasts(app)))
+        assert "refused" in str(app.screen.query_one("#topbar", Static).content)
+    app = ConsoleApp(quiet.url, "not-a-token-of-this-show")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: any("the token is not valid for this show" in t
+                                       for t in toasts(app)))
