@@ -8,8 +8,8 @@ renders every frame as it would to a terminal, and throws the bytes away). For e
 server frame rate F and each console redraw cap C:
 
   stream   a demo to all five teams; the console on its Demo screen for ``--window`` s:
-           CPU seconds per second of the console's process, redraws a second, tick frames
-           a second received
+           CPU seconds per second of the console's process (and per redraw), redraws a
+           second, tick frames a second received
   latency  the console on its Overview while the demo goes on streaming; a score is
            corrected over HTTP every 0.3 s, and each correction is timed from the event's
            ``ts`` (the server's clock at the append) and from the press (just before the
@@ -17,7 +17,8 @@ server frame rate F and each console redraw cap C:
 
 C = "uncapped" redraws at every message (what the console would do without merging).
 
-    .venv/bin/python benchmarks/bench_console.py [--frame-rates 10,60] [--window 8] [--json]
+    .venv/bin/python benchmarks/bench_console.py [--frame-rates 10,60] [--caps 20,1000]
+        [--window 8] [--size 160x48] [--json]
 """
 
 from __future__ import annotations
@@ -104,14 +105,15 @@ async def wait_for(predicate: Any, timeout: float = 20) -> None:
         await asyncio.sleep(0.05)
 
 
-async def measure(url: str, console_fps: float, window: float) -> dict[str, Any]:
+async def measure(url: str, console_fps: float, window: float,
+                  size: tuple[int, int] = (160, 48)) -> dict[str, Any]:
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"},
                           timeout=10)
     for value, team in enumerate(TEAMS):
         client.post("/api/scores", json={"criterion": "benchmark", "team": team,
                                          "value": 50 + value}).raise_for_status()
     app = ConsoleApp(url, OPERATOR, frame_rate=console_fps)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await wait_for(lambda: app.model.connected and app.model.state is not None)
         await pilot.press("2")
         demo = client.post("/api/demo", json={"prompt": "Talk for a while.",
@@ -126,7 +128,9 @@ async def measure(url: str, console_fps: float, window: float) -> dict[str, Any]
         await asyncio.sleep(window)
         cpu1, wall1 = time.process_time(), time.perf_counter()
         elapsed = wall1 - wall0
+        redraws = app.redraws - redraws0
         stream = {"cpu_per_s": round((cpu1 - cpu0) / elapsed, 3),
+                  "cpu_ms_per_redraw": round((cpu1 - cpu0) * 1000 / max(redraws, 1), 1),
                   "redraws_per_s": round((app.redraws - redraws0) / elapsed, 1),
                   "ticks_per_s": round((app.model.ticks - ticks0) / elapsed, 1),
                   "chars_per_team": round(statistics.mean(
@@ -159,7 +163,8 @@ async def measure(url: str, console_fps: float, window: float) -> dict[str, Any]
             "corrections": len(from_event)}
 
 
-async def main_async(rates: list[float], caps: list[float], window: float) -> dict[str, Any]:
+async def main_async(rates: list[float], caps: list[float], window: float,
+                     size: tuple[int, int]) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
     mock, mock_url = start(["mock-team", "--port", "0", "--ttft-ms", "50", "--itl-ms", "10",
                             "--tokens", "100000"], r"listening on (http://\S+)/v1")
@@ -171,7 +176,7 @@ async def main_async(rates: list[float], caps: list[float], window: float) -> di
                 run_dir.mkdir()
                 server, url = start_server(run_dir, mock_url, rate)
                 try:
-                    result = await measure(url, cap, window)
+                    result = await measure(url, cap, window, size)
                 finally:
                     server.terminate()
                     server.wait(10)
@@ -180,7 +185,8 @@ async def main_async(rates: list[float], caps: list[float], window: float) -> di
     finally:
         mock.terminate()
         mock.wait(10)
-    return {"machine": machine(folder), "window_s": window, "runs": results}
+    return {"machine": machine(folder), "window_s": window, "size": list(size),
+            "load_average": os.getloadavg(), "runs": results}
 
 
 def main() -> None:
@@ -188,21 +194,26 @@ def main() -> None:
     parser.add_argument("--frame-rates", default="10,60", help="server frame rates to try")
     parser.add_argument("--caps", default="20,1000", help="console redraw caps (1000: none)")
     parser.add_argument("--window", type=float, default=8.0, help="seconds per measurement")
+    parser.add_argument("--size", default="160x48", help="the console's terminal size")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with stop_on_sigterm():
+        width, height = (int(n) for n in args.size.split("x"))
         report = asyncio.run(main_async([float(r) for r in args.frame_rates.split(",")],
-                                        [float(c) for c in args.caps.split(",")], args.window))
+                                        [float(c) for c in args.caps.split(",")], args.window,
+                                        (width, height)))
     if args.json:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
-    print(f"machine: {describe(report['machine'])}; {report['window_s']} s windows")
-    print(f"{'server fps':>10} {'cap':>6} {'CPU s/s':>8} {'redraws/s':>9} {'ticks/s':>8} "
+    print(f"machine: {describe(report['machine'])}; {report['window_s']} s windows at "
+          f"{args.size}; load average at the end {report['load_average'][0]:.1f}")
+    print(f"{'server fps':>10} {'cap':>6} {'CPU s/s':>8} {'ms/redraw':>9} {'redraws/s':>9} "
+          f"{'ticks/s':>8} "
           f"{'event→screen p50':>17} {'max':>7} {'press→screen p50':>17}")
     for r in report["runs"]:
         cap = "none" if r["console_fps"] >= 1000 else f"{r['console_fps']:g}"
         print(f"{r['server_frame_rate']:>10g} {cap:>6} {r['cpu_per_s']:>8.3f} "
-              f"{r['redraws_per_s']:>9.1f} {r['ticks_per_s']:>8.1f} "
+              f"{r['cpu_ms_per_redraw']:>9.1f} {r['redraws_per_s']:>9.1f} {r['ticks_per_s']:>8.1f} "
               f"{r['event_to_screen_ms_p50']:>14.1f} ms {r['event_to_screen_ms_max']:>4.1f} ms"
               f" {r['press_to_screen_ms_p50']:>14.1f} ms")
 

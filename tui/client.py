@@ -9,7 +9,6 @@ once, never queued to be replayed later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -140,6 +139,9 @@ class ShowClient:
         first = self.model.last_seq is None
         since = answer["seq"] if first else self.model.last_seq
         if first:
+            # The state covers everything up to its seq: the stream goes on from there, and
+            # the log screen reads what came before from /api/log.
+            self.model.last_seq = since
             self._want_log.set()
         if self.model.wants_script():
             self._want_script.set()
@@ -172,9 +174,14 @@ class ShowClient:
         while True:
             await wanted.wait()
             wanted.clear()
-            with contextlib.suppress(httpx.HTTPError, CommandError, OSError):
+            try:
                 await read()
-                self.on_change(True)
+            except (httpx.HTTPError, CommandError, TokenRefused, OSError, ValueError) as exc:
+                # The stream notices a server that is gone and says so; a read that failed
+                # is asked for again by the next event or reconnection.
+                log.info("reading for the console failed: %s", _why(exc))
+                continue
+            self.on_change(True)
 
     async def _read_state(self) -> None:
         self.model.apply_state(await self._get("/api/state"))

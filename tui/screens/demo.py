@@ -53,7 +53,7 @@ class LanePanel(Vertical):
             title = Text(no_wrap=True, overflow="ellipsis")
             title.append(f"{lane.status} ", style=STATUS_STYLE.get(lane.status, ""))
             title.append_text(name)
-            self.head.update(title)
+            self.head.update(title, layout=False)  # fixed sizes: no layout pass
             figures = Text(no_wrap=True, overflow="ellipsis", style="dim")
             figures.append(f"{fmt_ms(lane.ttft_ms)} ms · {fmt_num(lane.decode_tps, 1)} tok/s"
                            f" · {lane.tokens} tok")
@@ -61,13 +61,13 @@ class LanePanel(Vertical):
                 figures.append(f" · {lane.elapsed_ms / 1000:.1f} s")
             if lane.error:
                 figures = Text(lane.error, style="bold red", no_wrap=True, overflow="ellipsis")
-            self.figures.update(figures)
+            self.figures.update(figures, layout=False)
         shape = (self.text.size.width, self.text.size.height)
         if len(lane.text) != self._text_len or shape != self._shape:
             self._text_len = len(lane.text)
             self._shape = shape
             self.full_text = lane.text
-            self.text.update(tail(lane.text, *shape))
+            self.text.update(tail(lane.text, *shape), layout=False)
 
 
 class DemoScreen(ConsoleScreen):
@@ -107,7 +107,7 @@ class DemoScreen(ConsoleScreen):
     def draw(self, model: ShowModel, force: bool) -> None:
         self._draw_team_boxes(model)
         demo = model.demo()
-        self.query_one("#demo-line", Static).update(demo_line(model, demo))
+        self.query_one("#demo-line", Static).update(demo_line(model, demo), layout=False)
         self._draw_lanes(model, demo)
 
     def _draw_team_boxes(self, model: ShowModel) -> None:

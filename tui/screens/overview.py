@@ -41,7 +41,7 @@ class OverviewScreen(ConsoleScreen):
         endpoints.add_columns("Team", "Health", "TTFT p50/95", "tok/s p50/95", "Errors")
 
     def draw(self, model: ShowModel, force: bool) -> None:
-        self.query_one("#round-line", Static).update(round_line(model))
+        self.query_one("#round-line", Static).update(round_line(model), layout=False)
         self._draw_standings(model)
         fill_table(self.query_one("#endpoints", DataTable), endpoint_rows(model))
         if self.has_class("-wide"):

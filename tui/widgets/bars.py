@@ -30,7 +30,7 @@ class TopBar(Static):
         if key == self._shown:
             return
         self._shown = key
-        self.update(self.render_bar(model))
+        self.update(self.render_bar(model), layout=False)
 
     def render_bar(self, model: ShowModel) -> Text:
         bar = Text(no_wrap=True, overflow="ellipsis")
@@ -69,7 +69,7 @@ class RevealLine(Static):
         self.set_class(reveal is None, "-idle")
         if reveal is None:
             return
-        self.update(reveal_summary(model))
+        self.update(reveal_summary(model), layout=False)
 
 
 def reveal_summary(model: ShowModel) -> Text:
