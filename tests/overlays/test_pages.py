@@ -140,3 +140,31 @@ def test_the_demo_page_streams_and_stays_the_same_size(server: Server, page: Pag
     assert 0 < len(shown) <= 900  # the tail of a long answer, not all of it
     nodes = page.evaluate("document.getElementsByTagName('*').length")
     assert nodes < 80
+
+
+def test_every_page_takes_its_options_and_asks_only_for_the_public_view(
+        server: Server, page: Page) -> None:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "token" in r.url.lower()
+            or "authorization" in r.headers else None)
+    page.on("websocket", lambda ws: sent.append(ws.url) if "token" in ws.url.lower() else None)
+    options = "?lang=ko&bg=101820&team=skt"
+    korean = {"scoreboard.html": (".board .head", "총점"), "reveal.html": (".board .head", "총점"),
+              "demo.html": (".col .metrics", "첫 토큰"), "lower-third.html": ("#name", "SK텔레콤"),
+              "ticker.html": (".ticker .item", "첫 토큰")}
+    started = server.post("/api/demo", {"prompt": "안녕하세요", "teams": ["lg", "skt"],
+                                        "max_tokens": 8}, token=OPERATOR)
+    assert started.status_code == 201, started.text
+    for name, (where, text) in korean.items():
+        page.goto(f"{server.url}/overlays/{name}{options}")
+        expect(page.locator(where).first).to_contain_text(text)
+        assert page.evaluate("document.documentElement.lang") == "ko"
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+            "rgb(16, 24, 32)", name
+        if name in ("scoreboard.html", "reveal.html"):  # the team's row stands out
+            expect(page.locator(".row.focus")).to_have_count(1)
+            expect(page.locator('.row[data-team="skt"]')).to_contain_class("focus")
+        if name in ("demo.html", "ticker.html"):  # only that team
+            expect(page.locator("[data-team]:visible")).to_have_count(1)
+            expect(page.locator('[data-team="skt"]').first).to_be_visible()
+    assert not sent, f"a page sent a token: {sent}"

@@ -45,9 +45,11 @@ function shownY(el) {
 }
 
 export class Board {
-  constructor(root, state, lang) {
+  // focus: a team whose row stands out (?team=), for a team's own stream.
+  constructor(root, state, lang, focus = null) {
     this.root = root;
     this.lang = lang;
+    this.focus = focus;
     this.rows = new Map();
     this.criteria = state.criteria.map((c) => c.id);
     root.classList.add("board", "panel");
@@ -144,7 +146,8 @@ export class Board {
       return had !== undefined;
     };
     const popped = [];
-    const rowClass = `row ${status}${below ? " below" : ""}`;
+    const focus = row.el.dataset.team === this.focus ? " focus" : "";
+    const rowClass = `row ${status}${below ? " below" : ""}${focus}`;
     if (row.el.className !== rowClass) row.el.className = rowClass;
     put("pos", row.pos, unranked ? "" : String(data.rank ?? data.position ?? "–"));
     put("badge", row.badge, TEXT[this.lang][status] || "");
