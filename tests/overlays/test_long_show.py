@@ -22,7 +22,7 @@ PAGES = ["demo.html", "ticker.html", "scoreboard.html", "reveal.html"]
 @pytest.fixture
 def mock() -> Iterator[Mock]:
     # Fast, long answers: each column trims its text many times over a demo.
-    team = Mock("--ttft-ms", "5", "--itl-ms", "2", "--chunk-tokens", "3", "--tokens", "450")
+    team = Mock("--ttft-ms", "5", "--itl-ms", "2", "--chunk-tokens", "3", "--tokens", "300")
     yield team
     team.stop()
 
@@ -42,7 +42,7 @@ def showfile(tmp_path: Path, mock: Mock) -> Path:
 
 def demo(server: Server, n: int) -> None:
     started = server.post("/api/demo", {"prompt": f"Demo {n}: tell a story.",
-                                        "max_tokens": 450}, token=OPERATOR)
+                                        "max_tokens": 300}, token=OPERATOR)
     assert started.status_code == 201, started.text
     with server.client(None) as c:
         deadline = time.monotonic() + 20
