@@ -53,7 +53,10 @@ class Subscriber:
         while not self._queue:
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its
+                # own, once per message per connection (measured: docs/performance.md).
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 return None
         return self._queue.popleft()
