@@ -337,3 +337,25 @@ async def test_a_token_that_is_not_the_operators_is_refused_with_the_reason(
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: any("the token is not valid for this show" in t
                                        for t in toasts(app)))
+
+
+async def test_a_tie_across_the_cut_is_shown_and_the_jury_order_entered(stage: Server) -> None:
+    # Upstage's corrections make it equal to SK Telecom on the total and every tie-break.
+    for body in ({"criterion": "benchmark", "team": "upstage", "value": 70},
+                 {"criterion": "expert", "team": "upstage", "judge": "kim", "value": 70},
+                 {"criterion": "expert", "team": "upstage", "judge": "lee", "value": 80}):
+        assert (await post(stage, "/api/scores", {**body, "reason": "recount"})).status_code \
+            == 201
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await until(pilot, lambda: "tied across the cut: skt, upstage" in shown(app, "#round-line"))
+        assert cells(app, "#standings")["skt"][-1] == "jury tie"
+        await pilot.press("4", "J")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        app.screen.query_one("#field-order", Input).value = "upstage, skt"
+        app.screen.query_one("#field-reason", Input).value = "jury vote 4-1"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ActionDialog))
+        await pilot.press("1")
+        await until(pilot, lambda: cells(app, "#standings")["skt"][-1] == "OUT")
+        assert (await state(stage))["state"]["rounds"][0]["jury_order"] == ["upstage", "skt"]

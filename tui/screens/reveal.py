@@ -39,6 +39,7 @@ class RevealScreen(ConsoleScreen):
         Binding("l", "lock", "Lock/unlock"),
         Binding("plus", "speed(0.25)", "Faster", show=False),
         Binding("minus", "speed(-0.25)", "Slower", show=False),
+        Binding("J", "jury", "Jury order", show=False),
         Binding("P", "publish", "Publish now", show=False),
         Binding("S", "start_round", "Start next round", show=False),
     ]
@@ -200,6 +201,25 @@ class RevealScreen(ConsoleScreen):
                  "Lock", "/api/reveal/lock",
                  lambda v: {"locked": True, "reason": v.get("reason", "")},
                  [Field("reason", "Reason shown to the presenter", placeholder="ad break")],
+                 danger=True)
+
+    def action_jury(self) -> None:
+        round_id = self.model.round_id()
+        cut = ((self.model.round() or {}).get("standings") or {}).get("cut") or {}
+        tied = list(cut.get("tied") or []) or list(cut.get("jury") or [])
+        if not tied:
+            self.console.show_error(f"No teams are tied across the cut in round {round_id}.")
+            return
+        names = ", ".join(f"{t} ({self.model.team_name(t)})" for t in tied)
+        self.ask(f"Jury order for round {round_id}",
+                 f"Teams tied across the cut: {names}. Give every one of them once, best "
+                 "first, separated by spaces or commas. The order is sealed; it decides who "
+                 "goes through when the round is published or revealed.",
+                 "Record the order", f"/api/rounds/{round_id}/jury",
+                 lambda v: {"order": str(v.get("order", "")).replace(",", " ").split(),
+                            "reason": v.get("reason", "")},
+                 [Field("order", "Order, best first", value=" ".join(tied), required=True),
+                  Field("reason", "Reason (the vote, where the minutes are)", required=True)],
                  danger=True)
 
     def action_publish(self) -> None:
