@@ -248,6 +248,10 @@ async def test_lock_refuses_the_presenter_until_unlocked(stage: Server) -> None:
         await until(pilot, lambda: isinstance(app.screen, ActionDialog))
         await pilot.press("enter")
         await until(pilot, lambda: "unlocked" in shown(app, "#reveal-state"))
+        # The presenter's remote moves the reveal: the console follows, and reads ahead.
+        assert (await post(stage, "/api/reveal/next", {"to": 1}, token=PRESENTER)).is_success
+        await until(pilot, lambda: "1: First evaluation: the results" in shown(app, "#on-screen"))
+        assert "NEXT ▶  2: Benchmarks: Upstage" in shown(app, "#next-step")
 
 
 # -- event log --------------------------------------------------------------------------
