@@ -3,7 +3,7 @@ be redrawn from the model at the console's frame rate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -13,7 +13,7 @@ from textual.widgets import Footer
 from ..client import CommandError
 from ..model import Json, ShowModel
 from ..widgets.bars import RevealLine, TopBar
-from ..widgets.dialog import ActionDialog
+from ..widgets.dialog import ActionDialog, Field
 
 if TYPE_CHECKING:
     from ..app import ConsoleApp
@@ -87,7 +87,7 @@ class ConsoleScreen(Screen[None]):
     def ask(self, title: str, explain: str | Callable[[dict[str, Any]], str], confirm: str,
             path: str | Callable[[dict[str, Any]], str],
             body: Callable[[dict[str, Any]], Json | None] | None = None,
-            fields: Any = (), danger: bool = False, done: str = "") -> None:
+            fields: Sequence[Field] = (), danger: bool = False, done: str = "") -> None:
         """Open a dialog that says what will happen, then send the command from it."""
 
         async def send(values: dict[str, Any]) -> Json:

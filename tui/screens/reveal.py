@@ -355,6 +355,8 @@ def board_text(model: ShowModel, step: Json) -> Text:
     digits = model.precision()
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f"step {step.get('n')}: {step.get('text')}\n", style="bold")
+    out.append(f"{'':>2} {'team':<15}" + "".join(f" {c[:6]:>6}" for c in criteria)
+               + f" {'total':>6}\n", style="dim")
     for row in board.get("rows") or []:
         team = model.team(row["team"])
         pos = row.get("position")
