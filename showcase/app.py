@@ -211,7 +211,16 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
         if wanted and not wanted <= ev.EVENT_TYPES:
             raise BadRequest(f"unknown event type {sorted(wanted - ev.EVENT_TYPES)[0]!r}",
                              f"types: {', '.join(sorted(ev.EVENT_TYPES))}")
-        found = engine.read_log(since, limit, wanted)
+        if "last" in request.query_params:
+            if "since" in request.query_params:
+                raise BadRequest("give 'since' or 'last', not both",
+                                 "since: events after a seq, oldest first; last: the latest N")
+            last = min(_int_param(request, "last", 200), 5000)
+            if last == 0:
+                raise BadRequest("query parameter 'last' must be at least 1")
+            found = await asyncio.to_thread(engine.read_latest, last, wanted)
+        else:
+            found = engine.read_log(since, limit, wanted)
         return JSON({"seq": engine.committed.seq, "events": [e.to_json() for e in found]})
 
     async def events(request: Request) -> Response:

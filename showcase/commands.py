@@ -104,7 +104,7 @@ def _open_round(state: State, round_id: str) -> None:
 SCORE_SPEC: Spec = {
     "criterion": ((str,), True), "team": ((str,), True), "value": ((*NUMBER, type(None)), True),
     "judge": ((str,), False), "round": ((str,), False), "reason": ((str,), False),
-    "expect_seq": ((int,), False),
+    "expect_seq": ((int,), False), "expect_previous": ((*NUMBER, type(None)), False),
 }
 
 
@@ -142,6 +142,14 @@ def enter_score(state: State, role: str, body: Any) -> Command:
         if role == "judge":
             raise Forbidden(f"judges enter judges' sheets; {crit.id!r} is entered by an operator")
         previous = rnd.values.get(crit.id, {}).get(team)
+    if "expect_previous" in body and body["expect_previous"] != previous:
+        # A per-cell guard: another desk changed this value after the screen showed it.
+        now = "empty" if previous is None else f"{previous:g}"
+        shown = "empty" if body["expect_previous"] is None else f"{body['expect_previous']:g}"
+        raise Conflict(f"{crit.id!r} of team {team!r}{f' (judge {judge})' if judge else ''} "
+                       f"is {now} now, not {shown}: it changed after you read it",
+                       "check the new value, then send the correction again",
+                       seq=state.seq, previous=previous)
     value = body["value"]
     if value is None:
         if previous is None:

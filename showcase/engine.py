@@ -225,6 +225,18 @@ class Engine:
             return list(self.history)[since + 1 - first: until + 1 - first]
         return await asyncio.to_thread(lambda: list(self.log.read(since, until - since)))
 
+    def read_latest(self, limit: int, types: set[str] | None) -> list[Event]:
+        """The last ``limit`` committed events (of ``types``), oldest first: read backwards
+        in growing windows, so a console can show what just happened without paging."""
+        top = self.committed.seq
+        window = max(256, 4 * limit)
+        while True:
+            since = max(0, top - window)
+            found = self.read_log(since, top - since, types)
+            if len(found) >= limit or since == 0:
+                return found[-limit:]
+            window *= 4
+
     def read_log(self, since: int, limit: int, types: set[str] | None) -> list[Event]:
         out: list[Event] = []
         for event in self.log.read(since):

@@ -155,6 +155,38 @@ def test_audit_log_shows_who_changed_what_and_why(server: Server) -> None:
         assert anonymous.get("/api/log").status_code == 401
 
 
+def test_two_desks_correcting_one_cell_cannot_overwrite_each_other(server: Server) -> None:
+    assert server.post("/api/scores", {"criterion": "benchmark", "team": "skt",
+                                       "value": 60}).status_code == 201
+    # Both desks read 60; desk 1 corrects it first, so desk 2's correction is refused.
+    first = server.post("/api/scores", {"criterion": "benchmark", "team": "skt", "value": 61,
+                                        "reason": "grader fix", "expect_previous": 60})
+    assert first.status_code == 201
+    second = server.post("/api/scores", {"criterion": "benchmark", "team": "skt", "value": 65,
+                                         "reason": "typo", "expect_previous": 60})
+    assert second.status_code == 409 and second.json()["previous"] == 61
+    assert second.json()["error"] == ("'benchmark' of team 'skt' is 61 now, not 60: "
+                                      "it changed after you read it")
+    fresh = server.post("/api/scores", {"criterion": "benchmark", "team": "ncai", "value": 50,
+                                        "expect_previous": None})
+    assert fresh.status_code == 201  # None: "it was empty when I looked"
+    values = server.state()["state"]["rounds"][0]["values"]["benchmark"]
+    assert values["skt"] == 61 and values["ncai"] == 50
+
+
+def test_the_log_reads_its_latest_events_of_a_type(server: Server) -> None:
+    for value in range(40, 46):
+        server.post("/api/scores", {"criterion": "benchmark", "team": "lg", "value": value,
+                                    "reason": "again"}).raise_for_status()
+    with server.client() as c:
+        latest = c.get("/api/log", params={"last": 3, "type": "score_entered"}).json()
+        assert [e["data"]["value"] for e in latest["events"]] == [43, 44, 45]
+        assert c.get("/api/log", params={"last": 3, "since": 1}).status_code == 400
+        assert c.get("/api/log", params={"last": 0}).status_code == 400
+        everything = c.get("/api/log", params={"last": 5000}).json()["events"]
+    assert everything[0]["seq"] == 1 and everything[-1]["seq"] == latest["seq"]
+
+
 def test_sse_resumes_after_since_with_no_gap_and_no_duplicate(server: Server) -> None:
     start = seq_of(server)
     for i in range(5):
