@@ -126,6 +126,7 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     import uvicorn
 
     from showcase.app import build_app
+    from showcase.streams import FrameWritingProtocol
 
     if not isinstance(show, Show):
         show = load_show(show)
@@ -138,8 +139,11 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
         raise
     bound = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
-    config = uvicorn.Config(app, log_level="warning", ws_max_size=64 * 1024,
-                            ws_ping_interval=15, timeout_graceful_shutdown=3)
+    # ws: uvicorn's websockets-sansio protocol, letting the hub write each prepared frame
+    # to every caught-up viewer's transport (streams.py, docs/performance.md, issue 8).
+    config = uvicorn.Config(app, log_level="warning", ws=FrameWritingProtocol,
+                            ws_max_size=64 * 1024, ws_ping_interval=15,
+                            timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
 
     async def serve() -> None:

@@ -18,9 +18,12 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+from websockets.protocol import State
 
 from showcase.engine import Engine
-from showcase.fanout import RESYNC
+from showcase.fanout import RESYNC, FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,15 @@ class Keepalive:
 
 
 async def messages(engine: Engine, view: str, since: int | None,
-                   keepalive: float = KEEPALIVE_SECONDS
+                   keepalive: float = KEEPALIVE_SECONDS, writer: FrameWriter | None = None
                    ) -> AsyncGenerator[tuple[int | None, bytes] | Keepalive, None]:
-    sub = engine.hub.subscribe(view)
+    """The connection's messages, in order, each once.
+
+    With a ``writer``, live messages that arrive while the consumer waits here are
+    written by the hub straight to the connection and never pass through this generator
+    (fanout.py); what it yields, the consumer sends before asking for more.
+    """
+    sub = engine.hub.subscribe(view, writer)
     try:
         at = engine.committed.seq
         backlog = None
@@ -57,6 +66,7 @@ async def messages(engine: Engine, view: str, since: int | None,
             yield None, live
         while True:
             item = await sub.get(keepalive)
+            last = max(last, sub.seq)  # what the hub wrote directly meanwhile
             if item is None:
                 yield Keepalive(last)
                 continue
@@ -148,12 +158,47 @@ def _is_ping(text: str | None) -> bool:
     return isinstance(message, dict) and message.get("type") == "ping"
 
 
+FRAMES_EXTENSION = "showcase.frames"  # ASGI scope extension: {"writer": FrameWriter}
+
+
+class FrameWritingProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, offering the app its transport as a ``FrameWriter``.
+
+    ASGI has no way to send bytes that are already framed, so every message would be
+    decoded, encoded and framed again per connection and cost a task wake-up and a send
+    cycle. With this protocol (``uvicorn.Config(ws=FrameWritingProtocol)``) the hub
+    writes each prepared frame to every caught-up connection itself; under any other
+    server the stream falls back to ASGI sends.
+    """
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:
+            self.scope["extensions"][FRAMES_EXTENSION] = {"writer": self}
+
+    def write_frame(self, frame: bytes) -> bool:
+        # Paused (past the write buffer's high-water mark), closing or gone: the caller
+        # queues instead, so a viewer that stops reading holds a bounded buffer.
+        if (self.close_sent or self.disconnected or not self.writable.is_set()
+                or self.conn.state is not State.OPEN or self.transport.is_closing()):
+            return False
+        self.transport.write(frame)
+        return True
+
+
+def _frame_writer(ws: WebSocket) -> FrameWriter | None:
+    extension = ws.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+    return extension["writer"] if extension else None
+
+
 async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int | None) -> None:
     """A read-only WebSocket: clients may send small pings; anything else closes it."""
     await ws.accept()
 
     async def pump() -> None:
-        stream = messages(engine, view, since)
+        # Snapshots, backlogs and messages queued for a slow viewer go through ASGI
+        # sends; live messages for a caught-up viewer go straight out through the writer.
+        stream = messages(engine, view, since, writer=_frame_writer(ws))
         try:
             async for item in stream:
                 if isinstance(item, Keepalive):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from showcase import commands
 from showcase.engine import Engine
-from showcase.fanout import RESYNC, Hub
+from showcase.fanout import RESYNC, Hub, Subscriber, text_frame
 from showcase.showfile import load_show, sample_show_path
 from showcase.streams import messages
 
@@ -50,3 +55,77 @@ async def test_a_stalled_viewer_resumes_from_a_fresh_snapshot_without_duplicates
         assert engine.hub.count()["operator"] == 0
     finally:
         engine.close()
+
+
+class Transport:
+    """A connection's transport as the hub sees it: takes frames unless paused."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.paused = False
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.paused:
+            return False
+        self.frames.append(frame)
+        return True
+
+
+def parse_text_frames(data: bytes) -> list[bytes]:
+    """What a websockets client receives from ``data``: every frame a whole text message."""
+    client = ClientProtocol(parse_uri("ws://viewer/"), state=State.OPEN, max_size=None)
+    client.receive_data(data)
+    frames = client.events_received()
+    assert all(f.opcode is Opcode.TEXT and f.fin for f in frames)  # type: ignore[union-attr]
+    return [bytes(f.data) for f in frames]  # type: ignore[union-attr]
+
+
+async def sender(sub: Subscriber, sent: list[object]) -> None:
+    """A connection's sender: takes what the hub queued for it, one at a time."""
+    while True:
+        sent.append(await sub.get())
+
+
+def test_text_frame_is_what_a_websocket_client_reads() -> None:
+    payloads = [b"", b"x" * 125, "심사".encode() * 40, b"y" * 126, b"z" * 70_000]
+    assert parse_text_frames(b"".join(map(text_frame, payloads))) == payloads
+
+
+async def test_a_caught_up_viewer_is_written_directly_and_a_paused_one_queues() -> None:
+    hub = Hub(queue_limit=3)
+    fast, slow = Transport(), Transport()
+    subs = hub.subscribe("public", fast), hub.subscribe("public", slow)
+    queued: list[object] = []
+    senders = [asyncio.ensure_future(sender(sub, queued)) for sub in subs]
+    await asyncio.sleep(0)  # both senders wait: caught up
+    slow.paused = True
+    for seq in range(1, 6):
+        hub.publish(seq, lambda view, seq=seq: b"m%d" % seq)
+    # The fast one got every frame at once, nothing queued; its sender never woke.
+    assert parse_text_frames(b"".join(fast.frames)) == [b"m%d" % s for s in range(1, 6)]
+    assert subs[0].seq == 5
+    # The paused one queued, overflowed at its bound and is to start over.
+    await asyncio.sleep(0)
+    assert slow.frames == [] and queued == [RESYNC]
+    assert hub.resyncs == 1
+    for task in senders:
+        task.cancel()
+
+
+async def test_a_queued_message_is_never_overtaken_by_a_direct_write() -> None:
+    hub = Hub(queue_limit=10)
+    transport = Transport()
+    sub = hub.subscribe("public", transport)
+    queued: list[object] = []
+    task = asyncio.ensure_future(sender(sub, queued))
+    await asyncio.sleep(0)
+    transport.paused = True
+    hub.publish(1, lambda view: b"m1")  # queued
+    transport.paused = False
+    hub.publish(2, lambda view: b"m2")  # writable again, but behind m1: queued too
+    assert transport.frames == []
+    await asyncio.sleep(0)  # the sender takes m1 and m2 (and would send them)
+    hub.publish(3, lambda view: b"m3")  # it is caught up again: written directly
+    assert queued == [(1, b"m1"), (2, b"m2")]
+    assert parse_text_frames(b"".join(transport.frames)) == [b"m3"]
+    task.cancel()
