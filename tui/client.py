@@ -84,6 +84,7 @@ class ShowClient:
         self._want_script = asyncio.Event()
         self._want_demo = asyncio.Event()
         self._want_log = asyncio.Event()
+        self._want_bench = asyncio.Event()
 
     # -- the connection ----------------------------------------------------------
 
@@ -95,7 +96,8 @@ class ShowClient:
                     (self._want_state, self._read_state),
                     (self._want_script, self._read_script),
                     (self._want_demo, self._read_demo),
-                    (self._want_log, self._read_log))]
+                    (self._want_log, self._read_log),
+                    (self._want_bench, self._read_bench))]
                 await self._stream()  # returns only when the token is refused
                 for helper in helpers:
                     helper.cancel()
@@ -143,6 +145,7 @@ class ShowClient:
             # the log screen reads what came before from /api/log.
             self.model.last_seq = since
             self._want_log.set()
+        self._want_bench.set()  # the state has the run, not its live rates
         if self.model.wants_script():
             self._want_script.set()
         async with connect(f"{ws_url(self.url)}?since={since}", additional_headers=self._auth,
@@ -167,6 +170,8 @@ class ShowClient:
             self._want_demo.set()
         if effects.reload_log:
             self._want_log.set()
+        if effects.bench:
+            self._want_bench.set()
 
     async def _follow(self, wanted: asyncio.Event, read: Callable[[], Awaitable[None]]) -> None:
         """Run ``read`` whenever ``wanted`` is set, one at a time: a burst of events costs
@@ -197,6 +202,9 @@ class ShowClient:
     async def _read_demo(self) -> None:
         self.model.apply_demo(await self._get("/api/demo"))
 
+    async def _read_bench(self) -> None:
+        self.model.apply_bench(await self._get("/api/bench"))
+
     async def _read_log(self) -> None:
         seq = self.model.seq or 0
         answer = await self._get("/api/log", params={"since": max(0, seq - LOG_HISTORY),
@@ -213,8 +221,9 @@ class ShowClient:
         return answer
 
     def reload(self) -> None:
-        """Read the state, the script, the demo and the log again."""
-        for wanted in (self._want_state, self._want_script, self._want_demo, self._want_log):
+        """Read the state, the script, the demo, the benchmark run and the log again."""
+        for wanted in (self._want_state, self._want_script, self._want_demo, self._want_log,
+                       self._want_bench):
             wanted.set()
 
     # -- commands --------------------------------------------------------------

@@ -8,6 +8,7 @@ messages arrive (tick frames are merged here, not queued).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Effects:
     state: bool = False  # re-read /api/state
     script: bool = False  # re-read /api/reveal/script
     demo: bool = False  # re-read /api/demo: a tick frame was missed
+    bench: bool = False  # re-read /api/bench: a run's first frame was missed
     reload_log: bool = False  # the show was replaced: read the log again
 
 
@@ -73,6 +75,10 @@ class ShowModel:
     demo_id: int | None = None
     lanes: dict[str, Lane] = field(default_factory=dict)
     script: Json | None = None
+    bench_run: Json | None = None  # the latest benchmark run, operator view, items folded in
+    bench_seq: int = -1  # the seq of the state or /api/bench answer it was read from
+    bench_live_id: int | None = None
+    bench_live: dict[str, Json] = field(default_factory=dict)  # team -> its latest tick entry
     events: dict[int, Json] = field(default_factory=dict)
     connection: str = "connecting"  # connecting, connected, reconnecting, refused
     connection_detail: str = ""
@@ -102,8 +108,14 @@ class ShowModel:
                 self.script = None
                 effects.reload_log = True
             self.state_seq = -1  # the snapshot wins over any state read before it
+            self.bench_seq = -1
             self._set_state(data.get("state"), seq)
             effects.script = self._wants_script()
+        elif kind == "bench_item":
+            # A run logs every item it scores: fold them here rather than re-read the
+            # whole state for each (they change nothing else the console shows).
+            self.add_events([message])
+            self._fold_bench_item(message)
         elif kind != "sealed":
             self.add_events([message])
             effects.state = True
@@ -135,7 +147,36 @@ class ShowModel:
         self.state = state
         self.state_seq = seq
         self.telemetry = dict(state.get("telemetry") or {})
+        self._set_bench(state.get("bench"), seq)
         self.versions.state += 1
+
+    def _set_bench(self, run: Json | None, seq: int) -> None:
+        """The latest run as read at ``seq``, with the items logged after it folded in."""
+        if seq < self.bench_seq:
+            return
+        self.bench_seq = seq
+        if run is None:
+            self.bench_run = None
+            return
+        progress = run.get("progress") or {}
+        self.bench_run = {**run, "progress": {
+            team: {suite: dict(counts) for suite, counts in suites.items()}
+            for team, suites in progress.items()}}
+        for later in sorted(s for s in self.events if s > seq):
+            if self.events[later].get("type") == "bench_item":
+                self._fold_bench_item(self.events[later])
+
+    def _fold_bench_item(self, event: Json) -> None:
+        d = event.get("data") or {}
+        run = self.bench_run
+        if run is None or run.get("id") != d.get("run") or event["seq"] <= self.bench_seq:
+            return  # the run is read afresh soon, with this item in it
+        counts = ((run.get("progress") or {}).get(d.get("team")) or {}).get(d.get("suite"))
+        if counts is None:
+            return
+        counts["done"] = counts.get("done", 0) + 1
+        counts["errors"] = counts.get("errors", 0) + (d.get("status") != "ok")
+        counts["correct"] = counts.get("correct", 0) + bool(d.get("correct"))
 
     def apply_tick(self, data: Json) -> Effects:
         """Merge a tick frame (protocol 6.8). Asks for ``/api/demo`` when a frame was missed."""
@@ -164,8 +205,26 @@ class ShowModel:
                     pass  # a frame we have already (a resync raced it)
                 else:
                     effects.demo = True
+        bench = data.get("bench")
+        if bench:
+            if data.get("full") or bench.get("start") or bench.get("id") != self.bench_live_id:
+                if not (data.get("full") or bench.get("start")):
+                    effects.bench = True  # a new run whose first frame we missed
+                self.bench_live_id = bench.get("id")
+                self.bench_live = {}
+            for team, entry in (bench.get("teams") or {}).items():
+                self.bench_live[team] = dict(entry)  # each entry comes whole (17.4)
         self.versions.live += 1
         return effects
+
+    def apply_bench(self, answer: Json) -> None:
+        """A ``GET /api/bench`` answer: the latest run and its live progress."""
+        self._set_bench(answer.get("bench"), int(answer.get("seq", -1)))
+        live = answer.get("live")
+        if live:
+            self.bench_live_id = live.get("id")
+            self.bench_live = {t: dict(e) for t, e in (live.get("teams") or {}).items()}
+        self.versions.live += 1
 
     def apply_demo(self, answer: Json) -> None:
         """A ``GET /api/demo`` answer, to catch up on text after a missed frame."""
@@ -287,6 +346,25 @@ class ShowModel:
         running = (self.state or {}).get("demo_running")
         return running if isinstance(running, int) else None
 
+    def bench(self) -> Json | None:
+        return self.bench_run
+
+    def bench_entry(self, team: str) -> Json:
+        """A team's live progress in the latest run: the tick frames' entry where there is
+        one, else what the run's counts say."""
+        run = self.bench_run or {}
+        if self.bench_live_id == run.get("id") and team in self.bench_live:
+            return self.bench_live[team]
+        suites = (run.get("progress") or {}).get(team) or {}
+        done = sum(c.get("done", 0) for c in suites.values())
+        total = sum(c.get("total", 0) for c in suites.values())
+        status = "failed" if team in (run.get("failed") or {}) else {
+            "running": "running", "paused": "paused", "cancelled": "cancelled",
+            "finished": "finished"}.get(str(run.get("phase")), "")
+        return {"status": status, "done": done, "total": total,
+                "errors": sum(c.get("errors", 0) for c in suites.values()), "ips": None,
+                "eta_s": None, "reason": (run.get("failed") or {}).get(team, "")}
+
     def recent_events(self, limit: int = EVENT_BUFFER) -> list[Json]:
         """Newest first."""
         return [self.events[s] for s in sorted(self.events, reverse=True)[:limit]]
@@ -302,6 +380,20 @@ def fmt_num(value: Any, digits: int = 2) -> str:
         text = f"{value:.{digits}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
+
+
+def accuracy(counts: Iterable[Json]) -> tuple[int, int, float | None, float | None]:
+    """Items right, items answered, accuracy and its standard error, as the server reports
+    them for a public run (17.4): errors are left out, and no error below 2 items."""
+    correct = answered = 0
+    for c in counts:
+        correct += int(c.get("correct") or 0)
+        answered += int(c.get("done") or 0) - int(c.get("errors") or 0)
+    if answered <= 0:
+        return correct, answered, None, None
+    p = correct / answered
+    stderr = math.sqrt(p * (1 - p) / (answered - 1)) if answered >= 2 else None
+    return correct, answered, p, stderr
 
 
 def fmt_points(value: Any, precision: int = 2) -> str:
@@ -380,6 +472,21 @@ def describe(event: Json) -> str:
             return ("locked" if d.get("locked") else "unlocked") + reason
         case "reveal_speed":
             return f"speed {fmt_num(d.get('speed'))}"
+        case "bench_started":
+            suites = ", ".join(str(x.get("id")) for x in d.get("suites") or [])
+            feeds = f"for {d['round']}" if d.get("round") else "exhibition"
+            return (f"run {d.get('run')} {feeds}: {suites} against "
+                    f"{', '.join(d.get('teams') or [])}, {d.get('concurrency')} at a time")
+        case "bench_item":
+            verdict = ("error: " + str(d.get("error"))) if d.get("status") != "ok" else (
+                "right" if d.get("correct") else "wrong" if "correct" in d else "answered")
+            return f"{d.get('team')} {d.get('suite')}/{d.get('item')} {verdict}"
+        case "bench_team_failed":
+            return f"run {d.get('run')}: {d.get('team')} failed: {d.get('reason')}"
+        case "bench_paused" | "bench_resumed" | "bench_cancelled":
+            return f"run {d.get('run')}{reason}"
+        case "bench_finished":
+            return f"run {d.get('run')} finished" + ("" if d.get("public") else " (sealed)")
         case "show_configured":
             return "show file recorded"
         case _:

@@ -84,3 +84,38 @@ def test_the_command_line_needs_a_token_and_never_loads_textual_for_the_server()
                               "print('textual' in sys.modules)"],
                              capture_output=True, text=True, timeout=30)
     assert hygiene.stdout.strip() == "False"
+
+
+def test_bench_items_are_folded_once_and_a_fresh_read_keeps_the_later_ones() -> None:
+    run = {"id": 42, "phase": "running", "teams": ["lg"], "failed": {}, "results": None,
+           "progress": {"lg": {"ko-math": {"done": 1, "errors": 0, "correct": 1, "total": 4}}}}
+    model = ShowModel()
+    model.apply_state({"seq": 43, "state": {"bench": run}})
+
+    def item(seq: int, correct: bool | None, status: str = "ok") -> dict[str, object]:
+        return {"seq": seq, "type": "bench_item", "data": {
+            "run": 42, "team": "lg", "suite": "ko-math", "item": f"km{seq}", "status": status,
+            "correct": correct}}
+
+    # Items need no state read: they are counted here, and only once.
+    assert not model.apply_message(item(44, False)).state
+    model.apply_message(item(45, None, status="error"))
+    model.apply_message(item(46, True))
+    counts = (model.bench() or {})["progress"]["lg"]["ko-math"]
+    assert (counts["done"], counts["errors"], counts["correct"]) == (4, 1, 2)
+    # A state read from before 46 arrives late: it has 44 and 45, and 46 is folded again.
+    model.apply_state({"seq": 45, "state": {"bench": {**run, "progress": {"lg": {"ko-math": {
+        "done": 3, "errors": 1, "correct": 1, "total": 4}}}}}})
+    counts = (model.bench() or {})["progress"]["lg"]["ko-math"]
+    assert (counts["done"], counts["errors"], counts["correct"]) == (4, 1, 2)
+    assert run["progress"]["lg"]["ko-math"]["done"] == 1  # what was read is not changed
+
+
+def test_bench_frames_replace_each_teams_entry_and_a_missed_start_asks_for_the_run() -> None:
+    model = ShowModel()
+    model.apply_message(tick(bench={"id": 42, "start": True, "teams": {
+        "lg": {"status": "running", "done": 0, "total": 4, "errors": 0, "ips": None}}}))
+    model.apply_message(tick(bench={"id": 42, "teams": {
+        "lg": {"status": "paused", "done": 2, "total": 4, "errors": 0, "ips": 3.5}}}))
+    assert model.bench_live["lg"]["status"] == "paused"
+    assert model.apply_message(tick(bench={"id": 50, "teams": {"lg": {"done": 1}}})).bench
