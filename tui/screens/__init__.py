@@ -1,6 +1,6 @@
 """The console's sections, in the order of their keys.
 
-To add one (the benchmarks of issue 5 go here, on key 6): write a ``ConsoleScreen``
+To add one: write a ``ConsoleScreen``
 subclass in a module of this package and add a ``Section`` line below. The app builds its
 screens, the keys, the top bar, the help and the command palette from this list.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import ConsoleScreen
+from .bench import BenchScreen
 from .demo import DemoScreen
 from .log import LogScreen
 from .overview import OverviewScreen
@@ -34,7 +35,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("3", "Scores", ScoresScreen),
     Section("4", "Reveal", RevealScreen),
     Section("5", "Log", LogScreen),
-    # Section("6", "Bench", BenchScreen),  # issue 5: benchmark runs
+    Section("6", "Bench", BenchScreen),
 )
 
 __all__ = ["SECTIONS", "ConsoleScreen", "Section"]
