@@ -35,9 +35,12 @@ async def handler(ws: ServerConnection) -> None:
         VIEWERS.discard(ws)
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, deflate: bool = True) -> None:
+    # websockets negotiates permessage-deflate by default, and broadcast() then compresses
+    # each message once per connection; --no-deflate measures the broadcast without it.
     async with serve(handler, host, port, backlog=2048, ping_interval=15,
-                     max_size=64 * 1024) as server:
+                     max_size=64 * 1024,
+                     compression="deflate" if deflate else None) as server:
         print(f"broadcast server on ws://{host}:{port}", flush=True)
         await server.serve_forever()
 
@@ -46,6 +49,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--no-deflate", dest="deflate", action="store_false",
+                        help="refuse permessage-deflate: every frame goes out as it is")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -56,4 +61,4 @@ if __name__ == "__main__":
         pass
     assert websockets
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(args.host, args.port))
+        asyncio.run(main(args.host, args.port, args.deflate))

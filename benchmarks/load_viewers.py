@@ -159,9 +159,12 @@ class Target:
 class Bare(Target):
     name = "bare websockets.broadcast()"
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, deflate: bool = True) -> None:
+        if not deflate:
+            self.name += " without permessage-deflate"
         self.proc = subprocess.Popen([sys.executable, str(HERE / "broadcast_server.py"),
-                                      "--port", str(port)], stdout=subprocess.PIPE, text=True)
+                                      "--port", str(port), *([] if deflate else ["--no-deflate"])],
+                                     stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.proc.stdout.readline()
         self.ws_url = f"ws://127.0.0.1:{port}/ws"
@@ -328,7 +331,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--timeout", type=float, default=180)
-    parser.add_argument("--targets", default="bare,showcase")
+    parser.add_argument("--targets", default="bare,showcase",
+                        help="in order, from bare, bare-plain (the bare server without "
+                             "permessage-deflate) and showcase")
     parser.add_argument("--profile", metavar="PATH",
                         help="run showcase under cProfile and write its stats to PATH")
     args = parser.parse_args()
@@ -342,7 +347,8 @@ def main() -> None:
     results = []
     with stop_on_sigterm():
         for name in args.targets.split(","):
-            target: Target = (Bare(8765 + os.getpid() % 1000) if name == "bare"
+            target: Target = (Bare(8765 + os.getpid() % 1000, name == "bare")
+                              if name in ("bare", "bare-plain")
                               else Showcase(tmp / f"data-{name}", [], args.profile))
             try:
                 total0, idle0, steal0 = steal_idle()
@@ -356,11 +362,13 @@ def main() -> None:
                 target.stop()
             print(result, flush=True)
             results.append(result)
-    if len(results) == 2 and all(r["send_p99_ms"] for r in results):
+    ours = results[-1]
+    for bare in results[:-1]:
+        if not (bare["send_p99_ms"] and ours["send_p99_ms"]):
+            continue
         # From the send, not the ack: both servers answer after their fan-out, so an
         # ack-based p99 can be negative and its ratio says nothing.
-        bare, ours = results
-        print(f"showcase / bare: send-to-receipt p50 "
+        print(f"{ours['target']} / {bare['target']}: send-to-receipt p50 "
               f"x{ours['send_p50_ms'] / bare['send_p50_ms']:.2f}, "
               f"p99 x{ours['send_p99_ms'] / bare['send_p99_ms']:.2f}, "
               f"CPU per message x{ours['us_per_message'] / bare['us_per_message']:.2f}",
