@@ -13,7 +13,9 @@ For each page it records, over a window of ``--seconds``:
   busy      the main thread's busy time, and the counts of style recalculations and
             layouts, from the DevTools protocol's Performance.getMetrics
 
-Each page is measured idle (no demo running) and streaming, and each measurement is taken
+Each page is measured idle (no demo running), streaming, and streaming with the renderer's
+CPU slowed down ``--throttle`` times (DevTools' CPU throttling: a slower machine, where a
+page's main-thread work starts to cost frames), and each measurement is taken
 twice: with the overlays of ``--before`` (a git revision; its files are served in place of
 the checkout's through Playwright's request routing) and with the checkout's, alternating,
 in one run. A blank page with only the recorder gives the machine's floor.
@@ -21,7 +23,8 @@ in one run. A blank page with only the recorder gives the machine's floor.
 Headless Chromium on a shared CPU, without a GPU, is not OBS: read the ratios between rows
 of one run, not the absolute figures.
 
-    .venv/bin/python benchmarks/bench_overlays.py [--seconds 8] [--rounds 2] [--before REV] [--json]
+    .venv/bin/python benchmarks/bench_overlays.py [--seconds 8] [--rounds 2] [--before REV]
+        [--throttle 4] [--json]
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(browser: Browser, url: str, seconds: float,
-            files: dict[str, bytes] | None) -> dict[str, Any]:
+            files: dict[str, bytes] | None, throttle: float = 1) -> dict[str, Any]:
     context = browser.new_context(viewport={"width": 1920, "height": 1080})
     try:
         if files is not None:
@@ -184,6 +187,9 @@ def measure(browser: Browser, url: str, seconds: float,
         page.wait_for_timeout(1500)  # fonts, the state, the first frames
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
+        if throttle != 1:  # a slower machine: DevTools' CPU throttling of this renderer
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+            page.wait_for_timeout(1000)
 
         def metrics() -> dict[str, float]:
             return {m["name"]: m["value"]
@@ -264,13 +270,13 @@ def run(args: argparse.Namespace, url: str, streamer: Streamer) -> list[dict[str
         try:
             plan: list[tuple[str, str, str]] = [("blank", "idle", "-")]
             for page in args.pages:
-                for condition in ("idle", "streaming"):
+                for condition in ("idle", "streaming", f"streaming, CPU / {args.throttle:g}"):
                     for variant in ("before", "after"):
                         plan.append((page, condition, variant))
             results: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
             for _ in range(args.rounds):
                 for page, condition, variant in plan:
-                    if condition == "streaming":
+                    if condition.startswith("streaming"):
                         streamer.streaming.set()
                         time.sleep(0.5)
                     else:
@@ -278,7 +284,8 @@ def run(args: argparse.Namespace, url: str, streamer: Streamer) -> list[dict[str
                         streamer.wait_idle()
                     target = "blank" if page == "blank" else f"{url}/overlays/{page}"
                     files = before if variant == "before" else None
-                    result = measure(browser, target, args.seconds, files)
+                    slower = args.throttle if "CPU" in condition else 1
+                    result = measure(browser, target, args.seconds, files, slower)
                     results.setdefault((page, condition, variant), []).append(result)
                     print(f"  {page:16} {condition:9} {variant:6} {result['median_ms']} ms "
                           f"p99 {result['p99_ms']} busy {result['busy_share']:.1%} "
@@ -313,6 +320,8 @@ def main() -> int:
     parser.add_argument("--before", default="ef4177e",
                         help="git revision whose overlays are the 'before' (default ef4177e)")
     parser.add_argument("--pages", nargs="+", default=PAGES)
+    parser.add_argument("--throttle", type=float, default=4,
+                        help="CPU slow-down of the third condition (DevTools throttling)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-overlays-") as tmp, stop_on_sigterm():
