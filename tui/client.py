@@ -47,7 +47,14 @@ class NotConnected(CommandError):
 
 
 class Refused(CommandError):
-    """The server answered 4xx/5xx, worded as it said it (``error`` and ``detail``)."""
+    """The server answered 4xx/5xx, worded as it said it (``error`` and ``detail``);
+    ``answer`` is the whole JSON answer (a 409 adds ``seq``, and for a stale score
+    ``previous``)."""
+
+    def __init__(self, error: str, detail: str = "", status: int = 0,
+                 answer: Json | None = None) -> None:
+        super().__init__(error, detail, status)
+        self.answer: Json = answer or {}
 
 
 class NoAnswer(CommandError):
@@ -267,7 +274,8 @@ def _refusal(response: httpx.Response) -> Refused:
     if not isinstance(body, dict) or "error" not in body:
         return Refused(f"{response.status_code} {response.reason_phrase}",
                        response.text[:200], response.status_code)
-    return Refused(str(body["error"]), str(body.get("detail") or ""), response.status_code)
+    return Refused(str(body["error"]), str(body.get("detail") or ""), response.status_code,
+                   body)
 
 
 def _why(exc: BaseException) -> str:

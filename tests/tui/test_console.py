@@ -148,6 +148,35 @@ async def test_a_correction_needs_a_reason_and_the_server_words_refusals(
         assert rnd["sheets"]["expert"]["upstage"]["kim"] == 65
 
 
+async def test_a_correction_made_meanwhile_at_another_desk_is_not_overwritten(
+        stage: Server) -> None:
+    async with console(stage) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        dialog = await open_cell(pilot, row=2, column=3)  # upstage, expert, judge kim: 60
+        dialog.query_one("#field-value", Input).value = "65"
+        dialog.query_one("#field-reason", Input).value = "sheet misread"
+        # Judge kim corrects the same sheet while the dialog is open.
+        answer = await post(stage, "/api/scores", {"criterion": "expert", "team": "upstage",
+                                                   "judge": "kim", "value": 70,
+                                                   "reason": "my own recount"}, token=JUDGE)
+        assert answer.status_code == 201
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "it changed after you read it" in shown(app, "#dialog-error"))
+        assert "is 70 now, not 60" in shown(app, "#dialog-error")
+        assert isinstance(app.screen, ActionDialog)  # still open, showing what is there now
+        explain = shown(app, "#dialog-explain")
+        assert "it is 70 now, not 60" in explain and "changes from 70 to 65" in explain
+        rnd = (await state(stage))["state"]["rounds"][0]
+        assert rnd["sheets"]["expert"]["upstage"]["kim"] == 70
+        # Having seen the new value, the operator sends the correction again: now it holds.
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ActionDialog))
+        await until(pilot, lambda: cells(app, "#scores")["upstage"][3] == "65")
+        log = stage.client().get("/api/log", params={"last": 1, "type": "score_entered"})
+        assert log.json()["events"][0]["data"]["previous"] == 70
+        assert log.json()["events"][0]["actor"] == "operator:desk-test"
+
+
 async def test_disqualify_says_what_will_happen_and_stays_sealed(stage: Server) -> None:
     async with console(stage) as pilot:
         app: ConsoleApp = pilot.app  # type: ignore[assignment]

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ..client import CommandError
+from ..client import CommandError, Refused
 from ..model import Json, ShowModel
 from ..widgets.bars import RevealLine, TopBar
 from ..widgets.dialog import ActionDialog, Field
@@ -87,12 +87,21 @@ class ConsoleScreen(Screen[None]):
     def ask(self, title: str, explain: str | Callable[[dict[str, Any]], str], confirm: str,
             path: str | Callable[[dict[str, Any]], str],
             body: Callable[[dict[str, Any]], Json | None] | None = None,
-            fields: Sequence[Field] = (), danger: bool = False, done: str = "") -> None:
-        """Open a dialog that says what will happen, then send the command from it."""
+            fields: Sequence[Field] = (), danger: bool = False, done: str = "",
+            refused: Callable[[Refused], None] | None = None) -> None:
+        """Open a dialog that says what will happen, then send the command from it.
+
+        ``refused`` sees a refusal before the dialog shows it (and says again what will
+        happen), so that the dialog can take in what the server says is there now."""
 
         async def send(values: dict[str, Any]) -> Json:
             target = path(values) if callable(path) else path
-            return await self.console.client.command(target, body(values) if body else {})
+            try:
+                return await self.console.client.command(target, body(values) if body else {})
+            except Refused as exc:
+                if refused is not None:
+                    refused(exc)
+                raise
 
         def finished(answer: Json | None) -> None:
             if answer is not None:

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from ..client import Refused
 from ..model import Json, ShowModel, fmt_num
 from ..widgets.dialog import Field
 from ..widgets.table import current_row_key, fill_table
@@ -151,27 +152,49 @@ class ScoresScreen(ConsoleScreen):
         what = f"{criterion.get('name_en')} of {name}" + (f", judge {judge}'s sheet"
                                                           if judge else "")
         correction = now is not None
+        # The value on screen when the dialog opened goes with the command as
+        # expect_previous: if another desk changes the cell meanwhile, the server refuses
+        # and says what it holds now, which the dialog then shows; a second confirm sends
+        # the correction against that value, knowingly.
+        cell: dict[str, Any] = {"value": now}
 
         def explain(values: dict[str, Any]) -> str:
+            held = cell["value"]
             new = "nothing (cleared)" if clear else (values.get("value") or "?")
-            if correction:
-                change = f"changes from {fmt_num(now)} to {new}"
+            if held is not None:
+                change = f"changes from {fmt_num(held)} to {new}"
             else:
                 change = f"is entered as {new}"
             scale = criterion.get("scale") or ["?", "?"]
-            return (f"Round {round_id}: {what} {change} (scale {fmt_num(scale[0])} to "
+            text = (f"Round {round_id}: {what} {change} (scale {fmt_num(scale[0])} to "
                     f"{fmt_num(scale[1])}). The live standings are recomputed. "
                     + ("The reason is recorded in the log with your name. " if correction
                        else "") + SEALED_NOTE)
+            if held == now:
+                return text
+            was = "empty" if now is None else fmt_num(now)
+            moved = (f"ANOTHER DESK CHANGED THIS CELL since you opened it: it is "
+                     f"{'empty' if held is None else fmt_num(held)} now, not {was}. ")
+            if clear and held is None:
+                return moved + "There is nothing left to clear."
+            if not correction:
+                return (moved + "Cancel (Esc) and open the cell again to correct it: a "
+                        "correction needs a reason.")
+            return moved + "Confirm again to send this against the new value.\n\n" + text
 
         def body(values: dict[str, Any]) -> Json:
             out: Json = {"round": round_id, "criterion": criterion["id"], "team": team}
             if judge:
                 out["judge"] = judge
             out["value"] = None if clear else _number(values.get("value", ""))
+            out["expect_previous"] = cell["value"]
             if values.get("reason"):
                 out["reason"] = values["reason"]
             return out
+
+        def refused(exc: Refused) -> None:
+            if exc.status == 409 and "previous" in exc.answer:
+                cell["value"] = exc.answer["previous"]
 
         fields = [] if clear else [Field("value", "New value" if correction else "Value",
                                          value="" if now is None else fmt_num(now),
@@ -181,7 +204,7 @@ class ScoresScreen(ConsoleScreen):
                                 required=True))
         verb = "Clear" if clear else ("Correct" if correction else "Enter")
         self.ask(f"{verb} {what}", explain, verb, "/api/scores", body, fields,
-                 danger=clear or correction)
+                 danger=clear or correction, refused=refused)
 
     def action_status(self, verb: str) -> None:
         table = self.query_one("#scores", DataTable)

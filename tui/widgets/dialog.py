@@ -96,9 +96,12 @@ class ActionDialog(ModalScreen[Json | None]):
     @on(Input.Changed)
     @on(Checkbox.Changed)
     def _changed(self) -> None:
+        self._explain_again()
+        self.query_one("#dialog-error", Static).update("")
+
+    def _explain_again(self) -> None:
         if callable(self.explain):
             self.query_one("#dialog-explain", Static).update(self._explain_text())
-        self.query_one("#dialog-error", Static).update("")
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
@@ -123,6 +126,7 @@ class ActionDialog(ModalScreen[Json | None]):
         try:
             answer = await self.send(values)
         except CommandError as exc:
+            self._explain_again()  # a refusal may have told what is there now
             self._error(str(exc))
             return
         finally:
