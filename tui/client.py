@@ -213,9 +213,7 @@ class ShowClient:
         self.model.apply_bench(await self._get("/api/bench"))
 
     async def _read_log(self) -> None:
-        seq = self.model.seq or 0
-        answer = await self._get("/api/log", params={"since": max(0, seq - LOG_HISTORY),
-                                                     "limit": LOG_HISTORY})
+        answer = await self._get("/api/log", params={"last": LOG_HISTORY})
         self.model.add_events(answer.get("events") or [])
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Json:

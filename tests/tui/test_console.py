@@ -8,8 +8,10 @@ import asyncio
 import io
 from typing import Any
 
+import pytest
 from rich.console import Console
 from rich.text import Text
+from showcase_tui import client
 from showcase_tui.app import ConsoleApp
 from showcase_tui.screens.demo import LanePanel
 from showcase_tui.screens.help import HelpScreen
@@ -305,6 +307,19 @@ async def test_log_shows_who_did_what_and_filters(stage: Server) -> None:
                                                        "value": 81, "reason": "recount"})
             assert answer.status_code == 201
         await until(pilot, lambda: len(cells(app, "#log")) == 4)
+
+
+async def test_log_starts_with_the_latest_events(quiet: Server,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client, "LOG_HISTORY", 4)
+    async with console(quiet) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("5")
+        await until(pilot, lambda: len(cells(app, "#log")) == 4)
+        assert sorted(int(k) for k in cells(app, "#log")) == list(
+            range(SCORED_SEQ - 3, SCORED_SEQ + 1))
+        await pilot.press("slash", *"team:upstage")  # it filters what the console holds
+        await until(pilot, lambda: len(cells(app, "#log")) == 2)
 
 
 # -- help and palette -------------------------------------------------------------------
