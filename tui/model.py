@@ -311,6 +311,9 @@ class ShowModel:
     def round_id(self) -> str:
         return str((self.state or {}).get("current_round") or "")
 
+    def rounds(self) -> list[Json]:
+        return list((self.state or {}).get("rounds") or [])
+
     def round(self, round_id: str | None = None) -> Json | None:
         wanted = round_id or self.round_id()
         for rnd in (self.state or {}).get("rounds") or []:

@@ -210,6 +210,47 @@ async def test_disqualify_says_what_will_happen_and_stays_sealed(stage: Server) 
         assert (team["status"], team["public_status"]) == ("disqualified", "active")
 
 
+async def test_a_replacement_team_joins_the_next_round_and_refusals_are_worded(
+        quiet: Server) -> None:
+    async with console(quiet) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("3", "A")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        dialog: ActionDialog = app.screen
+        assert dialog.query_one("#field-round", Input).value == "r2"
+        fields = {"id": "lg", "name_ko": "카카오", "name_en": "Kakao", "org": "Kakao Corp",
+                  "colour": "#ffcd00", "round": "r1", "reason": "replaces SK Telecom"}
+        for name, value in fields.items():
+            dialog.query_one(f"#field-{name}", Input).value = value
+        await pilot.pause()
+        assert "Round r1 has started" in shown(app, "#dialog-explain")
+        for field, value, refusal in (
+                ("round", "r1", "round 'r1' has started; a replacement team joins between rounds"),
+                ("round", "r2", "team 'lg' exists already"),
+                ("id", "kakao", "field 'endpoint' 'ftp://x' must start with http:// or https://")):
+            dialog.query_one(f"#field-{field}", Input).value = value
+            if field == "id":
+                dialog.query_one("#field-endpoint", Input).value = "ftp://x"
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda refusal=refusal: refusal in shown(app, "#dialog-error"),
+                        what=refusal)
+        dialog.query_one("#field-endpoint", Input).value = "http://127.0.0.1:9/v1"
+        await pilot.pause()
+        explain = shown(app, "#dialog-explain")
+        assert "Kakao (kakao) joins round r2 (Second evaluation) when it starts" in explain
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ActionDialog))
+        await pilot.press("1")
+        await until(pilot, lambda: "kakao" in cells(app, "#endpoints"), what="kakao's row")
+        assert "kakao" not in cells(app, "#standings")  # not in the round under way
+        team = next(t for t in (await state(quiet))["state"]["teams"] if t["id"] == "kakao")
+        assert (team["name_ko"], team["org"], team["colour"]) == ("카카오", "Kakao Corp",
+                                                                   "#ffcd00")
+        log = quiet.client().get("/api/log", params={"last": 1}).json()["events"][0]
+        assert (log["type"], log["actor"]) == ("team_added", "operator:desk-test")
+        assert (log["data"]["round"], log["data"]["reason"]) == ("r2", "replaces SK Telecom")
+
+
 # -- reveal -----------------------------------------------------------------------------
 
 
@@ -331,11 +372,13 @@ async def test_help_lists_every_key_of_every_screen(quiet: Server) -> None:
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = " ".join(rendered(s.content) for s in app.screen.query(Static))
-        for word in ("Overview", "Arm", "Disqualify", "Cancel demo", "Filter", "palette"):
+        for word in ("Overview", "Arm", "Disqualify", "Cancel demo", "Filter", "palette",
+                     "Add replacement team"):
             assert word in text
         await pilot.press("escape")
         commands = [c.title for c in app.get_system_commands(app.screen)]
         assert "Reveal: Arm (a)" in commands and "Go to Scores (3)" in commands
+        assert "Scores: Add replacement team (A)" in commands
 
 
 # -- connection -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Scores of the current round as entered: each value and each judge's sheet. Enter or
-correct a cell (a correction needs a reason), clear one, and disqualify, withdraw or
-reinstate a team; every action opens a dialog that says what will happen."""
+correct a cell (a correction needs a reason), clear one, disqualify, withdraw or reinstate
+a team, and add a replacement team for a later round; every action opens a dialog that
+says what will happen."""
 
 from __future__ import annotations
 
@@ -23,13 +24,15 @@ SEALED_NOTE = ("Nothing of it is public until the round is published or revealed
 
 class ScoresScreen(ConsoleScreen):
     SECTION = "scores"
-    HELP = "enter or correct values and judges' sheets; disqualify, withdraw, reinstate"
+    HELP = ("enter or correct values and judges' sheets; disqualify, withdraw, reinstate; "
+            "between rounds, add a replacement team")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "edit", "Enter/correct"),
         Binding("x", "clear", "Clear"),
         Binding("d", "status('disqualify')", "Disqualify"),
         Binding("w", "status('withdraw')", "Withdraw"),
         Binding("i", "status('reinstate')", "Reinstate"),
+        Binding("A", "add_team", "Add replacement team", show=False),
     ]
 
     def __init__(self) -> None:
@@ -236,6 +239,53 @@ class ScoresScreen(ConsoleScreen):
                  [Field("reason", "Reason", required=True),
                   Field("announce", "Announce it now to the public", check=True)],
                  danger=verb != "reinstate")
+
+    def action_add_team(self) -> None:
+        pending = [r["id"] for r in self.model.rounds() if r.get("phase") == "pending"]
+        first = pending[0] if pending else ""
+
+        def explain(values: dict[str, Any]) -> str:
+            ident = values.get("id") or "?"
+            name = values.get("name_en") or "The new team"
+            round_id = values.get("round") or first
+            rnd = self.model.round(round_id) if round_id else None
+            if not round_id:
+                return ("Every round has started: a replacement team can only join a round "
+                        "that has not started yet.")
+            if rnd is None:
+                known = ", ".join(r["id"] for r in self.model.rounds())
+                return f"There is no round {round_id} in the show (rounds: {known})."
+            if rnd.get("phase") != "pending":
+                return (f"Round {round_id} has started ({rnd.get('phase')}): a replacement "
+                        "team joins only a round that has not started yet.")
+            return (f"{name} ({ident}) joins round {round_id} ({rnd.get('name_en', '')}) "
+                    "when it starts: from then on it is in the roster and scored like every "
+                    "other team; it takes no part in the round under way. The public sees "
+                    "it at once (names, organisation, colour; not the endpoint or the "
+                    "reason). No command removes a team once added."
+                    + ("" if values.get("endpoint") else
+                       " Without an endpoint it cannot answer demos or benchmarks."))
+
+        def body(values: dict[str, Any]) -> Json:
+            out: Json = {k: values[k] for k in ("id", "name_ko", "name_en")}
+            for optional in ("org", "colour", "endpoint", "api_key_env", "round", "reason"):
+                if values.get(optional):
+                    out[optional] = values[optional]
+            return out
+
+        self.ask("Add a replacement team", explain, "Add team", "/api/teams", body, [
+            Field("id", "Team id", "lower-case letters, digits, - or _", required=True),
+            Field("name_ko", "Korean name", required=True),
+            Field("name_en", "English name", required=True),
+            Field("org", "Organisation"),
+            Field("colour", "Colour", "#rrggbb (#888888 if left empty)"),
+            Field("endpoint", "Endpoint", "http(s)://host:port/v1 (none if left empty)"),
+            Field("api_key_env", "Server variable that holds its API key",
+                  "like SHOWCASE_KEY_KAKAO (none if left empty)"),
+            Field("round", "Round to join", "the first round not started" if first else
+                  "every round has started", value=first),
+            Field("reason", "Reason (for the log)"),
+        ], danger=True)
 
 
 def roster(model: ShowModel) -> list[str]:

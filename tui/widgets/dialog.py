@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
@@ -56,7 +56,9 @@ class ActionDialog(ModalScreen[Json | None]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        # Scrolls when its fields do not fit (a replacement team's, on 80x24); the focused
+        # field is scrolled into view.
+        with VerticalScroll(id="dialog"):
             yield Label(Text(self.title_text, style="bold"), id="dialog-title")
             yield Static(self._explain_text(), id="dialog-explain", markup=False)
             for f in self.fields:
