@@ -414,6 +414,8 @@ OVERLAYS = [
     ("demo.html", "Live demo", "the prompt and every team's answer streaming, TTFT, tokens/s"),
     ("lower-third.html?team=lg", "Lower third", "a team's name and organisation (?team=ID)"),
     ("ticker.html", "Ticker", "every team's live latency along the bottom"),
+    ("bench.html", "Benchmark progress",
+     "per team and suite: items scored, items a second, time left (accuracy when public)"),
 ]
 
 

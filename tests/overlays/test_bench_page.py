@@ -1,0 +1,74 @@
+"""The benchmark-progress page in a real browser, against a real run on mock teams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.conftest import Server
+from tests.overlays.conftest import settle, shot
+from tests.test_bench import ITEMS, BenchStage, write_suites
+from tests.test_proxy import Mock, team
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchStage]:
+    tmp = tmp_path_factory.mktemp("bench-page")
+    write_suites(tmp / "suites")
+    answers = ["--answers", str(tmp / "suites")]
+    mocks = {"lg": Mock("--model", "lg", "--accuracy", "1", "--ttft-ms", "60", *answers),
+             "skt": Mock("--model", "skt", "--accuracy", "0.5", "--ttft-ms", "90", *answers)}
+    show = tmp / "show.toml"
+    show.write_text("[show]\ntitle_en = \"Bench page\"\n"
+                    + "".join(team(t, f"{m.url}/v1") for t, m in mocks.items())
+                    + '[bench]\nsuites = ["suites"]\nconcurrency = 2\n'
+                    + "[proxy]\nhealth_interval = 0\n", encoding="utf-8")
+    server = Server(show, tmp / "data").start()
+    try:
+        yield BenchStage(server, mocks, tmp / "suites")
+    finally:
+        server.stop()
+        for mock in mocks.values():
+            mock.stop()
+
+
+def figures(page: Page) -> list[str]:
+    return page.locator(".bench .row .total .figs").all_inner_texts()
+
+
+def test_progress_fills_live_and_a_sealed_run_shows_no_accuracy(stage: BenchStage,
+                                                                 page: Page) -> None:
+    page.goto(f"{stage.server.url}/overlays/bench.html?lang=ko")
+    page.wait_for_selector("#sub:has-text('아직')")  # no run yet, said in Korean
+    run = stage.server.post("/api/bench", {}).json()["seq"]  # for round r1: sealed
+    page.wait_for_selector(".bench.on .row")
+    assert page.locator(".bench .head span").all_inner_texts()[2:] == ["quiz", "sums", "전체"]
+    # Bars move while the run goes on, from the tick frames and the public item events.
+    page.wait_for_function("() => [...document.querySelectorAll('.bench .total .figs b')]"
+                           ".some((b) => Number(b.textContent) > 0)")
+    stage.wait(lambda r: r["id"] == run and r["phase"] == "finished")
+    page.wait_for_function("() => [...document.querySelectorAll('.bench .total .figs b')]"
+                           f".every((b) => b.textContent === '{ITEMS}')")
+    text = " ".join(figures(page))
+    assert "%" not in text and "완료" in text  # finished, and no accuracy: the run is sealed
+    assert "정확도는 결과 발표 때까지 비공개입니다" in page.inner_text("#sub")
+    settle(page)
+    shot(page, "bench-sealed-ko.png")
+
+
+def test_an_exhibition_run_shows_each_teams_accuracy(stage: BenchStage, page: Page) -> None:
+    page.goto(f"{stage.server.url}/overlays/bench.html")
+    stage.server.post("/api/bench", {"round": None}).raise_for_status()
+    stage.wait(lambda r: r["public"] and r["phase"] == "finished")
+    page.wait_for_function("() => document.querySelectorAll('.bench .row.finished').length == 2")
+    lg, skt = figures(page)
+    assert "100.0%" in lg  # the mock that is always right
+    assert "%" in skt and "±" in skt
+    assert "Exhibition run" in page.inner_text("#sub")
+    settle(page)
+    shot(page, "bench-exhibition-en.png")
+    assert Path(__file__).resolve().parents[2].joinpath(
+        "test-artifacts", "overlays", "bench-exhibition-en.png").exists()
