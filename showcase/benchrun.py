@@ -29,7 +29,6 @@ from showcase import events as ev
 from showcase.commands import Spec, check_body, check_expected_seq, known_round
 from showcase.errors import BadRequest, Conflict, NotFound, ShowcaseError
 from showcase.events import Event
-from showcase.scoring import ACTIVE
 from showcase.showfile import BenchSettings
 from showcase.state import OPEN, State
 from showcase.teams import Teams
@@ -87,28 +86,7 @@ def start(state: State, body: Any, suites: dict[str, bn.Suite], settings: BenchS
     if len(set(chosen)) != len(chosen):
         raise BadRequest(f"suite {next(s for s in chosen if chosen.count(s) > 1)!r} is "
                          "listed twice in 'suites'")
-    if "teams" in body:
-        teams = body["teams"]
-        if not teams:
-            raise BadRequest("field 'teams' is empty", "leave it out to run every active team")
-        for i, team in enumerate(teams):
-            if not isinstance(team, str):
-                raise BadRequest(f"teams[{i}] must be a team id, not "
-                                 f"{commands._type_name(team)}")
-            commands._team(state, team)
-            if not state.teams[team].team.endpoint:
-                raise Conflict(f"team {team!r} has no endpoint in the show file",
-                               "add its endpoint to the show file and restart", seq=state.seq)
-        if len(set(teams)) != len(teams):
-            raise BadRequest(f"team {next(t for t in teams if teams.count(t) > 1)!r} is "
-                             "listed twice in 'teams'")
-    else:
-        # By the announced status, as for demos: the public list gives nothing away.
-        teams = [t for t, ts in state.teams.items()
-                 if ts.public_status == ACTIVE and ts.team.endpoint]
-        if not teams:
-            raise Conflict("no active team has an endpoint to run against",
-                           "name the teams in 'teams'", seq=state.seq)
+    teams = commands.chosen_teams(state, body, "run against")
     concurrency = body.get("concurrency", settings.concurrency)
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise BadRequest(f"field 'concurrency' must be from 1 to {MAX_CONCURRENCY}, "

@@ -401,28 +401,7 @@ def start_demo(state: State, body: Any) -> Command:
         raise Conflict(f"demo {state.demo_running} is still running",
                        "wait for it to finish or cancel it: POST /api/demo/cancel",
                        seq=state.seq, demo=state.demo_running)
-    if "teams" in body:
-        teams = body["teams"]
-        if not teams:
-            raise BadRequest("field 'teams' is empty", "leave it out to ask every active team")
-        for i, team in enumerate(teams):
-            if not isinstance(team, str):
-                raise BadRequest(f"teams[{i}] must be a team id, not {_type_name(team)}")
-            _team(state, team)
-            if not state.teams[team].team.endpoint:
-                raise Conflict(f"team {team!r} has no endpoint in the show file",
-                               "add its endpoint to the show file and restart", seq=state.seq)
-        if len(set(teams)) != len(teams):
-            dup = next(t for t in teams if teams.count(t) > 1)
-            raise BadRequest(f"team {dup!r} is listed twice in 'teams'")
-    else:
-        # By the announced status: the public list of teams must not give away a sealed
-        # withdrawal or disqualification.
-        teams = [t for t, ts in state.teams.items()
-                 if ts.public_status == ACTIVE and ts.team.endpoint]
-        if not teams:
-            raise Conflict("no active team has an endpoint to answer",
-                           "name the teams in 'teams'", seq=state.seq)
+    teams = chosen_teams(state, body, "answer")
     max_tokens = body.get("max_tokens", 256)
     if not 1 <= max_tokens <= MAX_DEMO_TOKENS:
         raise BadRequest(f"field 'max_tokens' must be from 1 to {MAX_DEMO_TOKENS}, "
@@ -467,3 +446,31 @@ def request_measured(state: State, team: str, result: dict[str, Any]) -> Command
 def team_health(state: State, team: str, check: dict[str, Any]) -> Command:
     """A change in a team's endpoint health (recorded by the server)."""
     return ev.TEAM_HEALTH, {"team": _team(state, team), **check}
+
+
+def chosen_teams(state: State, body: dict[str, Any], purpose: str) -> list[str]:
+    """The teams a demo or a benchmark run asks: those named in ``teams`` (each once, each
+    with an endpoint), else every team whose **announced** status is active and that has an
+    endpoint: the public list of teams must not give away a sealed withdrawal or
+    disqualification."""
+    if "teams" not in body:
+        teams = [t for t, ts in state.teams.items()
+                 if ts.public_status == ACTIVE and ts.team.endpoint]
+        if not teams:
+            raise Conflict(f"no active team has an endpoint to {purpose}",
+                           "name the teams in 'teams'", seq=state.seq)
+        return teams
+    teams = body["teams"]
+    if not teams:
+        raise BadRequest("field 'teams' is empty", "leave it out to ask every active team")
+    for i, team in enumerate(teams):
+        if not isinstance(team, str):
+            raise BadRequest(f"teams[{i}] must be a team id, not {_type_name(team)}")
+        _team(state, team)
+        if not state.teams[team].team.endpoint:
+            raise Conflict(f"team {team!r} has no endpoint in the show file",
+                           "add its endpoint to the show file and restart", seq=state.seq)
+    if len(set(teams)) != len(teams):
+        dup = next(t for t in teams if teams.count(t) > 1)
+        raise BadRequest(f"team {dup!r} is listed twice in 'teams'")
+    return list(teams)

@@ -403,6 +403,17 @@ def demo(stage: Stage, body: dict[str, Any], token: str = PRESENTER) -> httpx.Re
                       headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
+def no_demo_running(stage: Stage, timeout: float = 10) -> None:
+    """Waits for an earlier test's demo to end: only one demo runs at a time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = httpx.get(f"{stage.url}/api/demo", timeout=5).json()["demo"]
+        if latest is None or latest["phase"] != "running":
+            return
+        time.sleep(0.05)
+    raise AssertionError("a demo is still running")
+
+
 def results_of(messages: list[dict[str, Any]], demo_id: int) -> dict[str, dict[str, Any]]:
     return {m["data"]["team"]: m["data"] for m in messages
             if m.get("type") == "demo_result" and m["data"]["demo"] == demo_id}
@@ -535,6 +546,7 @@ def test_demos_and_the_proxy_give_away_no_sealed_fact_and_no_actor(stage: Stage)
     try:
         viewer = Viewer(stage.url)
         try:
+            no_demo_running(stage)
             started = demo(stage, {"prompt": "Who is still here?", "max_tokens": 5})
             assert started.status_code == 201, started.text
             demo_id = started.json()["seq"]
