@@ -142,6 +142,19 @@ def test_the_demo_page_streams_and_stays_the_same_size(server: Server, page: Pag
     assert nodes < 80
 
 
+def test_a_demo_page_opened_mid_demo_shows_the_answer_so_far(server: Server, page: Page) -> None:
+    started = server.post("/api/demo", {"prompt": "Tell a long story.", "teams": ["lg"],
+                                        "max_tokens": 400}, token=OPERATOR)
+    assert started.status_code == 201, started.text
+    page.wait_for_timeout(1000)  # lg is a second into its four-second answer
+    page.goto(f"{server.url}/overlays/demo.html")
+    answer = page.locator('.col[data-team="lg"] .answer')
+    expect(answer).to_contain_text("Thank you for the question")
+    expect(page.locator('.col[data-team="lg"] .state')).to_have_text("live")
+    shown = len(answer.inner_text())
+    page.wait_for_timeout(500)
+    assert len(answer.inner_text()) != shown or shown >= 700  # and it goes on streaming
+
 def test_every_page_takes_its_options_and_asks_only_for_the_public_view(
         server: Server, page: Page) -> None:
     sent: list[str] = []
