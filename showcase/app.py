@@ -450,7 +450,8 @@ def _index_page(show: Show) -> str:
             f"<p>showcase {__version__}</p>"
             "<h2>Overlays</h2><p>For OBS: add a Browser source of 1920×1080 with the URL below "
             "(the page is transparent). Options: <code>?lang=ko</code> or <code>?lang=en</code>, "
-            "<code>?bg=000000</code> for a solid background, <code>?team=ID</code> where a "
-            f"page shows one team.</p><ul>{cards}</ul>"
+            "<code>?bg=000000</code> for a solid background, <code>?team=ID</code> for one "
+            "team: the lower third shows it, the scoreboard and the reveal outline its row, "
+            f"and the ticker shows it alone.</p><ul>{cards}</ul>"
             f"<h2>Control and data</h2><ul>{items}</ul>"
             "<p>WebSocket: <code>/ws?since=N</code>. Commands: see docs/protocol.md.</p>")
