@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,3 +41,24 @@ def stop_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def spawn(args: list[str], pattern: str, env: dict[str, str] | None = None
+          ) -> tuple[subprocess.Popen[str], str]:
+    """``python -m showcase ARGS``, once its output matches ``pattern``: the process and
+    the pattern's first group (the URL it serves on)."""
+    proc = subprocess.Popen([sys.executable, "-m", "showcase", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        found = re.search(pattern, line)
+        if found:
+            return proc, found.group(1)
+    raise RuntimeError(f"showcase {args[0]} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

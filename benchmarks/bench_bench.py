@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,28 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import describe, machine, stop_on_sigterm
+from _common import cpu_seconds, describe, machine, spawn, stop_on_sigterm
 
 OPERATOR = "bench-operator-token"
 TEAMS = ("lg", "skt", "upstage", "naver", "ncai")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def spawn(args: list[str], pattern: str, env: dict[str, str] | None = None
-          ) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "showcase", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        found = re.search(pattern, line)
-        if found:
-            return proc, found.group(1)
-    raise RuntimeError(f"{args[0]} did not start")
 
 
 def write_suite(folder: Path, items: int) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 
 import httpx
 import orjson
-from _common import describe, machine, stop_on_sigterm
+from _common import describe, machine, spawn, stop_on_sigterm
 from showcase_tui.app import ConsoleApp
 
 OPERATOR = "bench-operator-token"
@@ -72,25 +71,12 @@ health_timeout = 0.5
 """
 
 
-def start(args: list[str], pattern: str, env: dict[str, str] | None = None
-          ) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "showcase", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        found = re.search(pattern, line)
-        if found:
-            return proc, found.group(1)
-    raise RuntimeError(f"showcase {args[0]} did not start")
-
-
 def start_server(folder: Path, mock: str, rate: float) -> tuple[subprocess.Popen[str], str]:
     teams = "\n".join(f'[[teams]]\nid = "{t}"\nname_ko = "{t}"\nname_en = "{t.upper()}"\n'
                       f'endpoint = "{mock}/v1"\n' for t in TEAMS)
     show = folder / f"show-{rate:g}.toml"
     show.write_text(SHOW.format(rate=rate, teams=teams), encoding="utf-8")
-    return start(["serve", str(show), "--port", "0", "--data", str(folder / f"data-{rate:g}")],
+    return spawn(["serve", str(show), "--port", "0", "--data", str(folder / f"data-{rate:g}")],
                  r"serving .* on (http://\S+)",
                  {"SHOWCASE_OPERATOR_TOKEN": OPERATOR,
                   "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token",
@@ -166,7 +152,7 @@ async def measure(url: str, console_fps: float, window: float,
 async def main_async(rates: list[float], caps: list[float], window: float,
                      size: tuple[int, int]) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    mock, mock_url = start(["mock-team", "--port", "0", "--ttft-ms", "50", "--itl-ms", "10",
+    mock, mock_url = spawn(["mock-team", "--port", "0", "--ttft-ms", "50", "--itl-ms", "10",
                             "--tokens", "100000"], r"listening on (http://\S+)/v1")
     results = []
     try:

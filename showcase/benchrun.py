@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import deque
 from pathlib import Path
@@ -511,10 +510,6 @@ class Bench:
         await self.engine.run(SERVER_ACTOR, team_failed, run_id, team, reason)
         self.engine.live.update_bench(run_id, team, progress.frame())
 
-
-def rate_goal(concurrency: int, item_seconds: float) -> float:
-    """The items a second a team can at best do: c items in flight, each taking t."""
-    return concurrency / item_seconds if item_seconds > 0 else math.inf
 
 
 # -- results computed elsewhere: lm-evaluation-harness --------------------------------------

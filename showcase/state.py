@@ -343,10 +343,15 @@ def _demo_started(state: State, event: ev.Event) -> None:
 
 
 def _demo(state: State, demo_id: int) -> dict[str, Any]:
-    demo = state.demos.get(demo_id)
-    if demo is None:
-        raise KeyError(f"demo {demo_id}")
-    return demo
+    return _kept(state.demos, demo_id, "demo")
+
+
+def _kept(table: dict[int, dict[str, Any]], ident: int, what: str) -> dict[str, Any]:
+    """A demo or a benchmark run the state keeps; KeyError (a log that cannot apply) if not."""
+    found = table.get(ident)
+    if found is None:
+        raise KeyError(f"{what} {ident}")
+    return found
 
 
 def _demo_result(state: State, event: ev.Event) -> None:
@@ -399,10 +404,7 @@ def _bench_started(state: State, event: ev.Event) -> None:
 
 
 def _bench(state: State, run_id: int) -> dict[str, Any]:
-    run = state.benches.get(run_id)
-    if run is None:
-        raise KeyError(f"benchmark run {run_id}")
-    return run
+    return _kept(state.benches, run_id, "benchmark run")
 
 
 def _bench_item(state: State, event: ev.Event) -> None:

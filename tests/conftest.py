@@ -8,8 +8,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,10 @@ SERVING = re.compile(r"serving .* on (http://\S+)")
 class Server:
     """``showcase serve`` as a user runs it; restartable on the same data directory."""
 
-    def __init__(self, showfile: Path, data: Path) -> None:
+    def __init__(self, showfile: Path, data: Path, args: Sequence[str] = ()) -> None:
         self.showfile = showfile
         self.data = data
+        self.args = list(args)  # more options for ``showcase serve``, e.g. --redis URL
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
@@ -44,7 +46,7 @@ class Server:
         env = {**os.environ, **TOKENS_ENV, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "showcase", "serve", str(self.showfile), "--port", str(port),
-             "--data", str(self.data)],
+             "--data", str(self.data), *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         deadline = time.monotonic() + 20
@@ -57,9 +59,16 @@ class Server:
             found = SERVING.search(line)
             if found:
                 self.url = found.group(1)
+                # Keep reading its output, so that a chatty server never blocks on a full pipe.
+                threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
                 return self
         self.stop()
         raise RuntimeError("server did not start:\n" + "".join(self.output))
+
+    def _drain(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.output.append(line)
 
     @property
     def port(self) -> int:

@@ -171,15 +171,26 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchStage]:
         "half": Mock("--model", "half", "--dialect", "plain", "--accuracy", "0.5", *quick),
         "slow": Mock("--model", "slow", "--ttft-ms", "150", "--itl-ms", "5", *answers),
     }
-    show = tmp / "show.toml"
-    show.write_text(
-        "[show]\ntitle_en = \"Bench test\"\n"
-        + "".join(team(t, f"{m.url}/v1") for t, m in mocks.items())
-        + team("down", f"http://127.0.0.1:{free_port()}/v1")
+    yield from serve_stage(
+        tmp, mocks, team("down", f"http://127.0.0.1:{free_port()}/v1")
         + '[bench]\nsuites = ["suites"]\nconcurrency = 4\nretries = 1\n'
         + "[proxy]\nconnect_timeout = 1\nfirst_token_timeout = 2\nidle_timeout = 1\n"
-          "health_interval = 0.5\nhealth_timeout = 0.4\n", encoding="utf-8")
-    server = Server(show, tmp / "data").start()
+          "health_interval = 0.5\nhealth_timeout = 0.4\n")
+
+
+def serve_stage(tmp: Path, mocks: dict[str, Mock], rest: str) -> Iterator[BenchStage]:
+    """A server for ``mocks`` (one team each) and the suites in ``tmp/suites``; ``rest`` is
+    the rest of the show file. Everything is stopped when the fixture ends."""
+    show = tmp / "show.toml"
+    show.write_text("[show]\ntitle_en = \"Bench test\"\n"
+                    + "".join(team(t, f"{m.url}/v1") for t, m in mocks.items()) + rest,
+                    encoding="utf-8")
+    try:
+        server = Server(show, tmp / "data").start()
+    except BaseException:
+        for mock in mocks.values():
+            mock.stop()
+        raise
     try:
         yield BenchStage(server, mocks, tmp / "suites")
     finally:

@@ -6,9 +6,6 @@ restart test runs a redis-server of its own).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import OPERATOR, SERVING, TOKENS_ENV, Server
+from tests.conftest import OPERATOR, Server
 from tests.redis_server import TEST_REDIS, RedisServer, own_redis, reachable  # noqa: F401
 from tests.streams import Viewer
 
@@ -28,36 +25,8 @@ class Node(Server):
     """``showcase serve --redis URL``: its own data directory, the shared log."""
 
     def __init__(self, showfile: Path, data: Path, redis_url: str) -> None:
-        super().__init__(showfile, data)
+        super().__init__(showfile, data, ["--redis", redis_url, "--redis-relaxed"])
         self.redis_url = redis_url
-
-    def start(self, port: int = 0) -> Node:
-        env = {**os.environ, **TOKENS_ENV, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "showcase", "serve", str(self.showfile), "--port", str(port),
-             "--data", str(self.data), "--redis", self.redis_url, "--redis-relaxed"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        deadline = time.monotonic() + 20
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            found = SERVING.search(line)
-            if found:
-                self.url = found.group(1)
-                # Keep reading its output, so that a chatty node never blocks on a full pipe.
-                threading.Thread(target=self._drain, daemon=True).start()
-                return self
-        self.stop()
-        raise RuntimeError("node did not start:\n" + "".join(self.output))
-
-    def _drain(self) -> None:
-        proc = self.proc
-        if proc is not None and proc.stdout is not None:
-            for line in proc.stdout:
-                self.output.append(line)
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import Server
 from tests.overlays.conftest import settle, shot
-from tests.test_bench import ITEMS, BenchStage, write_suites
-from tests.test_proxy import Mock, team
+from tests.test_bench import ITEMS, BenchStage, serve_stage, write_suites
+from tests.test_proxy import Mock
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +20,8 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchStage]:
     answers = ["--answers", str(tmp / "suites")]
     mocks = {"lg": Mock("--model", "lg", "--accuracy", "1", "--ttft-ms", "60", *answers),
              "skt": Mock("--model", "skt", "--accuracy", "0.5", "--ttft-ms", "90", *answers)}
-    show = tmp / "show.toml"
-    show.write_text("[show]\ntitle_en = \"Bench page\"\n"
-                    + "".join(team(t, f"{m.url}/v1") for t, m in mocks.items())
-                    + '[bench]\nsuites = ["suites"]\nconcurrency = 2\n'
-                    + "[proxy]\nhealth_interval = 0\n", encoding="utf-8")
-    server = Server(show, tmp / "data").start()
-    try:
-        yield BenchStage(server, mocks, tmp / "suites")
-    finally:
-        server.stop()
-        for mock in mocks.values():
-            mock.stop()
+    yield from serve_stage(tmp, mocks, '[bench]\nsuites = ["suites"]\nconcurrency = 2\n'
+                                       "[proxy]\nhealth_interval = 0\n")
 
 
 def figures(page: Page) -> list[str]:

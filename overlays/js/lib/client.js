@@ -209,6 +209,29 @@ function publish(state, d) {
   }
 }
 
+// At most one draw a frame, however many events and frames arrive: returns request(animate).
+// A batch of requests draws with animation only if every one of them asked for it, so a
+// step back, a page that joins or one that reconnects shows its board as it is, unmoving.
+export function onFrame(draw) {
+  let pending = null;
+  return (animate = true) => {
+    if (pending === null) {
+      requestAnimationFrame(() => { const a = pending; pending = null; draw(a); });
+    }
+    pending = pending === null ? animate : pending && animate;
+  };
+}
+
+// A board page (scoreboard, reveal): redraw on every event; animate only moving forward.
+export function followBoard(client, draw) {
+  const request = onFrame(draw);
+  client.addEventListener("state", () => request(false));
+  client.addEventListener("event", (e) => {
+    const m = e.detail;
+    request(m.type === "reveal_step" ? m.data.step > m.data.from : true);
+  });
+}
+
 // Page options from the address: ?lang=ko|en, ?team=ID, ?bg=COLOUR (a solid background when
 // the page is not used as a transparent OBS source).
 export function options() {
