@@ -122,25 +122,38 @@ class Engine:
                   *args: Any) -> Event:
         """Check a command against the head state, append its event, return once durable."""
         for _ in range(CONFLICT_RETRIES):
-            self._check_writable()
-            if self.log.refusing or (self._head_behind and self.log.shared):
+            submitted = self.submit(actor, command, *args)
+            if submitted is None:
                 await self._rebuild_head()
-                self._check_writable()
-            event_type, data = command(self.head, *args)
-            event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
-            self.head.apply(event)
-            durable = self.log.append(event)
-            durable.add_done_callback(partial(self._on_commit, event))
+                submitted = self.submit(actor, command, *args)
+            if submitted is None:
+                continue  # another node moved on while this one rebuilt: check again
+            event, durable = submitted
             try:
                 # Shielded: a client that goes away does not cancel an append already queued.
                 await asyncio.shield(durable)
             except SeqTaken:
                 self.conflicts += 1
                 continue  # another node wrote first: fold its events, check again
-            self.commands += 1
             return event
         raise Unavailable("other nodes kept appending first; nothing was recorded",
                           f"the command was checked {CONFLICT_RETRIES} times; send it again")
+
+    def submit(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
+               *args: Any) -> tuple[Event, asyncio.Future[None]] | None:
+        """What ``run`` does before it waits: check the command against the head state and
+        queue its event; the future resolves once the event is on disk. None when a shared
+        log's head must be rebuilt first (only ``run`` can wait for that); on a log of this
+        process alone it never is, so the lean command path calls this without a task."""
+        self._check_writable()
+        if self.log.refusing or (self._head_behind and self.log.shared):
+            return None
+        event_type, data = command(self.head, *args)
+        event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
+        self.head.apply(event)
+        durable = self.log.append(event)
+        durable.add_done_callback(partial(self._on_commit, event))
+        return event, durable
 
     def _check_writable(self) -> None:
         if self.log.failed is not None:
@@ -166,6 +179,7 @@ class Engine:
     def _on_commit(self, event: Event, durable: asyncio.Future[None]) -> None:
         if durable.cancelled() or durable.exception() is not None:
             return  # refused (retried by run) or the log failed (every later command refused)
+        self.commands += 1
         if event.seq <= self.committed.seq:
             return  # the tail of a shared log delivered it first
         if event.seq != self.committed.seq + 1:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import queue
 import sqlite3
@@ -116,6 +117,7 @@ class SQLiteLog:
         self.appended = 0
         self.commit_seconds = 0.0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock_file: Any = None
@@ -155,6 +157,7 @@ class SQLiteLog:
 
     def close(self) -> None:
         if self._thread is not None:
+            self._hand_over()
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
@@ -204,8 +207,17 @@ class SQLiteLog:
             self._thread.start()
         future: asyncio.Future[None] = loop.create_future()
         self.last_seq = event.seq
-        self._queue.put((_row(event), future))
+        self._pending.append((_row(event), future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._hand_over)
         return future
+
+    def _hand_over(self) -> None:
+        """Give the writer every event queued in this turn of the loop at once: one wake-up
+        of its thread for a burst of commands, not one each."""
+        if self._pending:
+            self._queue.put(self._pending)
+            self._pending = []
 
     def append_now(self, events: list[Event]) -> None:
         """Append synchronously in one transaction (imports and first start, no server)."""
@@ -245,7 +257,7 @@ class SQLiteLog:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                batch = [item]
+                batch = list(item)
                 stop = False
                 while True:
                     try:
@@ -255,14 +267,11 @@ class SQLiteLog:
                     if more is _STOP:
                         stop = True
                         break
-                    batch.append(more)
+                    batch += more
                 started = time.perf_counter()
                 error: BaseException | None = None
                 try:
-                    conn.execute("BEGIN")
-                    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-                                     [row for row, _ in batch])
-                    conn.execute("COMMIT")
+                    _insert(conn, [row for row, _ in batch])
                 except sqlite3.Error as exc:
                     error = exc
                     self.failed = exc
@@ -277,6 +286,31 @@ class SQLiteLog:
                     return
         finally:
             conn.close()
+
+
+ROWS_PER_INSERT = 128  # 640 bound values, well below SQLite's limit of 32,766
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert and commit rows as one transaction, in as few steps as SQLite allows.
+
+    The sqlite3 module lets go of the GIL for every step and must take it back after,
+    waiting for the event loop to pause. ``executemany`` steps once per row: under load a
+    batch of 28 rows waited ~1.1 ms for the GIL against ~0.3 ms for its fsync. Up to 128
+    rows are one INSERT, which outside BEGIN is its own transaction: one step in all."""
+    if len(rows) <= ROWS_PER_INSERT:
+        conn.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
+        return
+    conn.execute("BEGIN")
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+    conn.execute("COMMIT")
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
 
 
 def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
