@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import html
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from showcase import __version__, benchrun, commands, reveal
+from showcase import __version__, benchrun, commands
 from showcase import events as ev
 from showcase.auth import Tokens, require
 from showcase.bench import SuiteError
 from showcase.benchrun import Bench
+from showcase.commandpath import Commands, EngineCommand, actor_of
 from showcase.engine import Engine
 from showcase.errors import BadRequest, Conflict, ShowcaseError
 from showcase.log import EventLog
@@ -37,7 +37,6 @@ from showcase.web import JSON, error_response, read_json
 log = logging.getLogger(__name__)
 
 IMPORT_LIMIT = 4 * 1024 * 1024
-USER_RE = re.compile(r"^[\w .@-]{1,64}$")
 
 
 def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
@@ -48,6 +47,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
     teams = Teams(engine)
     proxy = Proxy(teams)
     bench = Bench(teams)
+    commands_ = Commands(engine, tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,12 +71,8 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
                               request.query_params.get("token") if query_token else None)
 
     def actor(request: Request, role: str) -> str:
-        # Headers arrive as Latin-1; a UTF-8 name such as 김지원 is decoded back here.
-        user = request.headers.get("x-showcase-user", "").encode("latin-1").decode(
-            "utf-8", "replace").strip()
-        if user and not USER_RE.match(user):
-            raise BadRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
-        return f"{role}:{user}" if user else role
+        # Headers arrive as Latin-1; a UTF-8 name such as 김지원 is decoded back from bytes.
+        return actor_of(role, request.headers.get("x-showcase-user", "").encode("latin-1"))
 
     def command(allowed: tuple[str, ...], what: str,
                 run: Callable[[Request, str, Any], Awaitable[ev.Event]]
@@ -89,34 +85,16 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
             return JSON({"seq": event.seq, "type": event.type}, status_code=201)
         return endpoint
 
-    async def enter_score(request: Request, role: str, body: Any) -> ev.Event:
-        return await engine.run(actor(request, role), commands.enter_score, role, body)
-
-    def team_status(event_type: str) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
-        async def run(request: Request, role: str, body: Any) -> ev.Event:
-            return await engine.run(actor(request, role), commands.change_status, event_type,
-                                    request.path_params["team"], body)
-        return run
-
-    async def add_team(request: Request, role: str, body: Any) -> ev.Event:
-        return await engine.run(actor(request, role), commands.add_team, body)
-
-    def round_command(fn: commands.RoundCommand
-                      ) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
-        async def run(request: Request, role: str, body: Any) -> ev.Event:
-            return await engine.run(actor(request, role), fn, request.path_params["round"], body)
-        return run
-
-    def reveal_command(action: str) -> Callable[[Request, str, Any], Awaitable[ev.Event]]:
-        async def run(request: Request, role: str, body: Any) -> ev.Event:
-            if action == "arm":
-                return await engine.run(actor(request, role), reveal.arm, role, body)
-            if action == "lock":
-                return await engine.run(actor(request, role), reveal.lock, body)
-            if action == "speed":
-                return await engine.run(actor(request, role), reveal.speed, role, body)
-            return await engine.run(actor(request, role), reveal.move, action, role, body)
-        return run
+    def engine_command(command: EngineCommand) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            role = commands_.role(command, request.headers.get("authorization"))
+            body = await read_json(request)
+            actor, fn, args = commands_.bind(
+                command, request.path_params, role,
+                request.headers.get("x-showcase-user", "").encode("latin-1"), body)
+            event = await engine.run(actor, fn, *args)
+            return JSON({"seq": event.seq, "type": event.type}, status_code=201)
+        return endpoint
 
     async def reveal_script(request: Request) -> Response:
         require(role_of(request), ("operator", "presenter"), "reading the reveal script")
@@ -303,9 +281,6 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
         Route("/api/log", get_log),
         Route("/events", events),
         WebSocketRoute("/ws", websocket),
-        Route("/api/scores", command(("operator", "judge"), "entering a score", enter_score),
-              methods=["POST"]),
-        Route("/api/teams", command(("operator",), "adding a team", add_team), methods=["POST"]),
         Route("/api/demo", get_demo, methods=["GET"]),
         Route("/api/demo", command(("operator", "presenter"), "starting a demo", start_demo),
               methods=["POST"]),
@@ -324,35 +299,9 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
         Route("/api/bench/{run}/apply", apply_bench, methods=["POST"]),
         Route("/v1/teams/{team}/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/teams/{team}/models", team_models),
-        *(
-            Route(f"/api/teams/{{team}}/{verb}",
-                  command(("operator",), f"{doing} a team", team_status(event_type)),
-                  methods=["POST"])
-            for verb, doing, event_type in (
-                ("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
-                ("withdraw", "withdrawing", ev.TEAM_WITHDRAWN),
-                ("reinstate", "reinstating", ev.TEAM_REINSTATED))
-        ),
-        *(
-            Route(f"/api/rounds/{{round}}/{verb}",
-                  command(("operator",), what, round_command(fn)), methods=["POST"])
-            for verb, what, fn in (
-                ("start", "starting a round", commands.start_round),
-                ("jury", "recording a jury decision", commands.decide_jury),
-                ("publish", "publishing a round", commands.publish_round),
-                ("freeze", "freezing a round", commands.freeze_round),
-                ("unfreeze", "unfreezing a round", commands.unfreeze_round))
-        ),
         Route("/api/reveal/script", reveal_script),
-        *(
-            Route(f"/api/reveal/{action}", command(roles, f"the reveal's {action}",
-                                                    reveal_command(action)), methods=["POST"])
-            for action, roles in (
-                ("next", ("operator", "presenter")), ("back", ("operator", "presenter")),
-                ("goto", ("operator", "presenter")), ("ff", ("operator", "presenter")),
-                ("reset", ("operator", "presenter")), ("arm", ("operator", "presenter")),
-                ("speed", ("operator", "presenter")), ("lock", ("operator",)))
-        ),
+        # the commands the lean path also answers (commandpath.py), as ordinary routes
+        *(Route(c.path, engine_command(c), methods=["POST"]) for c in commands_.table),
     ]
 
     async def on_showcase_error(request: Request, exc: Exception) -> Response:
@@ -382,6 +331,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
     app.state.teams = teams
     app.state.bench = bench
     app.state.tokens = tokens
+    app.state.commands = commands_
     return app
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -25,6 +25,10 @@ VIEWER = "viewer"
 @dataclass(frozen=True, slots=True)
 class Tokens:
     by_role: dict[str, str]
+    encoded: tuple[tuple[str, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # compared on every command: encoded once
+        object.__setattr__(self, "encoded", tuple((r, t.encode()) for r, t in self.by_role.items()))
 
     @classmethod
     def resolve(cls, show: Show, data_dir: str | Path) -> Tokens:
@@ -55,8 +59,9 @@ class Tokens:
             token = value.strip()
         if not token:
             return VIEWER
-        for role, expected in self.by_role.items():
-            if hmac.compare_digest(token.encode(), expected.encode()):
+        given = token.encode()
+        for role, expected in self.encoded:
+            if hmac.compare_digest(given, expected):
                 return role
         raise Unauthorized("the token is not valid for this show")
 

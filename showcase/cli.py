@@ -126,6 +126,7 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     import uvicorn
 
     from showcase.app import build_app
+    from showcase.commandpath import command_protocol
     from showcase.streams import FrameWritingProtocol
 
     if not isinstance(show, Show):
@@ -141,7 +142,11 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
     # ws: uvicorn's websockets-sansio protocol, letting the hub write each prepared frame
     # to every caught-up viewer's transport (streams.py, docs/performance.md, issue 8).
+    # http: commands answered without the ASGI cycle (commandpath.py, issue 2);
+    # SHOWCASE_LEAN_COMMANDS=0 sends them through Starlette like every other request.
+    lean = os.environ.get("SHOWCASE_LEAN_COMMANDS", "1") != "0"
     config = uvicorn.Config(app, log_level="warning", ws=FrameWritingProtocol,
+                            http=command_protocol(app.state.commands) if lean else "httptools",
                             ws_max_size=64 * 1024, ws_ping_interval=15,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)

@@ -34,6 +34,11 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is too large (at most {limit} bytes)")
+    return parse_json(body)
+
+
+def parse_json(body: bytes | bytearray) -> Any:
+    """A request body as JSON; an empty one is ``{}``."""
     if not body.strip():
         return {}
     try:

@@ -34,16 +34,18 @@ SERVING = re.compile(r"serving .* on (http://\S+)")
 class Server:
     """``showcase serve`` as a user runs it; restartable on the same data directory."""
 
-    def __init__(self, showfile: Path, data: Path, args: Sequence[str] = ()) -> None:
+    def __init__(self, showfile: Path, data: Path, args: Sequence[str] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.showfile = showfile
         self.data = data
         self.args = list(args)  # more options for ``showcase serve``, e.g. --redis URL
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
 
     def start(self, port: int = 0) -> Server:
-        env = {**os.environ, **TOKENS_ENV, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **TOKENS_ENV, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "showcase", "serve", str(self.showfile), "--port", str(port),
              "--data", str(self.data), *self.args],
