@@ -1,8 +1,10 @@
 """Acknowledged durable commands a second through the real HTTP API.
 
 Starts ``showcase serve`` on the sample show in a fresh data directory (a subprocess, as a
-user runs it), then drives N concurrent writers of ``POST /api/scores`` for a fixed time
-and counts only ``201`` answers: each is an event the server says is on disk (SQLite WAL,
+user runs it; by default twice, with the lean command path it ships with and with
+``SHOWCASE_LEAN_COMMANDS=0``, measured in turns), then drives N concurrent writers of
+``POST /api/scores`` for a fixed time and counts only ``201`` answers: each is an event
+the server says is on disk (SQLite WAL,
 ``synchronous=FULL``, grouped commits). In the same run, and with the same row shape, it
 measures bare sqlite3 from one process, one commit per event and grouped commits, so the
 figures can be read against what the disk and SQLite allow on this machine.
@@ -191,14 +193,16 @@ def bare_sqlite(directory: Path, batch: int, seconds: float) -> Bare:
 class ServerProcess:
     """``showcase serve`` on a free port with a data directory of its own."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.data = workdir / "data"
-        self.log_path = workdir / "server.log"
+    def __init__(self, workdir: Path, path: str = "lean") -> None:
+        self.path = path  # "lean": commands answered by commandpath.py; "app": by Starlette
+        self.data = workdir / f"data-{path}"
+        self.log_path = workdir / f"server-{path}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self, timeout: float = 30) -> None:
-        env = {**os.environ, "SHOWCASE_OPERATOR_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "SHOWCASE_OPERATOR_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1",
+               "SHOWCASE_LEAN_COMMANDS": "1" if self.path == "lean" else "0"}
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, *SERVE, str(SHOW), "--host", "127.0.0.1",
@@ -421,6 +425,7 @@ def measure(server: ServerProcess, workdir: Path, client: str, connections: int,
         load = run_wrk(server.url, workdir, connections, seconds)
     else:
         load = run_python(server.url, connections, seconds)
+    load.client = f"{client} {server.path}"
     after_ticks, after_cpu, after_m = machine_ticks(), server.cpu(), server.metrics()
     ticks = [a - b for a, b in zip(after_ticks, before_ticks, strict=True)]
     load.machine_idle_pct = 100 * (ticks[3] + ticks[4]) / max(sum(ticks), 1)
@@ -455,7 +460,7 @@ def report(args: argparse.Namespace, bare: list[Bare], loads: list[Load]) -> Non
     per_event = next(b for b in bare if b.batch == 1).per_second
     grouped = next(b for b in bare if b.batch != 1).per_second
     print()
-    head = (f"{'server, POST /api/scores':<26}{'cmds/s':>9}{'p50':>8}{'p90':>8}{'p99':>8}"
+    head = (f"{'server path, POST /api/scores':<26}{'cmds/s':>9}{'p50':>8}{'p90':>8}{'p99':>8}"
             f"{'p99.9':>8}{'errors':>7}{'srv cpu':>9}{'loop cpu':>9}{'ev/fsync':>9}"
             f"{'load cpu':>9}{'idle':>6}{'steal':>6}{'/grouped':>9}{'/1-per-ev':>10}")
     print(head)
@@ -497,6 +502,16 @@ def report(args: argparse.Namespace, bare: list[Bare], loads: list[Load]) -> Non
               f"{rate / grouped:.2f}x bare grouped, {rate / per_event:.2f}x bare one-per-event")
         print(f"goal (>= 20,000 commands/s, p99 <= 5 ms, no errors): "
               f"{'met' if goal else 'NOT met'}")
+    for client in dict.fromkeys(x.client.split()[0] for x in loads):
+        lean = [x for x in loads if x.client == f"{client} lean"]
+        app = [x for x in loads if x.client == f"{client} app"]
+        if lean and app:
+            ratios = [a.per_second / b.per_second for a, b in zip(lean, app, strict=False)]
+            cpu = [a.cpu_ms_per_1000 / b.cpu_ms_per_1000 for a, b in zip(lean, app, strict=False)]
+            print(f"\n{client}, lean path against the app path, windows taken in turns: "
+                  f"commands/s {statistics.median(ratios):.2f}x "
+                  f"({', '.join(f'{r:.2f}' for r in ratios)}), server CPU per command "
+                  f"{statistics.median(cpu):.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "machine": m, "connections": args.connections, "seconds": args.seconds,
@@ -519,8 +534,15 @@ def main() -> int:
                         help="load generator (wrk; python if wrk is not installed)")
     parser.add_argument("--baseline-seconds", type=float, default=3,
                         help="length of each bare sqlite3 measurement (3)")
+    parser.add_argument("--paths", default="lean,app",
+                        help="command paths to measure, windows taken in turns: lean "
+                             "(showcase serve as shipped), app (SHOWCASE_LEAN_COMMANDS=0: "
+                             "through uvicorn's ASGI cycle and Starlette) (lean,app)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    paths = list(dict.fromkeys(p.strip() for p in args.paths.split(",") if p.strip()))
+    if not paths or not set(paths) <= {"lean", "app"}:
+        parser.error("--paths takes lean, app or both, comma-separated")
     if not 1 <= args.connections <= 1000 or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"--connections 1..1000 and --seconds up to {MAX_SECONDS}")
     args.repeat = max(1, min(args.repeat, 10))
@@ -535,28 +557,33 @@ def main() -> int:
         print(f"bare sqlite3 baselines ({args.baseline_seconds:g} s each) ...", flush=True)
         bare = [bare_sqlite(workdir, 1, args.baseline_seconds),
                 bare_sqlite(workdir, args.connections, args.baseline_seconds)]
-        server = ServerProcess(workdir)
+        servers = [ServerProcess(workdir, path) for path in paths]
         try:
-            server.start()
-            status, body = http("POST", server.url + "/api/scores", BODY)
-            if status != 201:
-                raise RuntimeError(f"POST /api/scores answered {status}: {body!r}")
-            print(f"server pid {server.pid} at {server.url}; first command: {body.decode()}",
-                  flush=True)
+            for server in servers:
+                server.start()
+                status, body = http("POST", server.url + "/api/scores", BODY)
+                if status != 201:
+                    raise RuntimeError(f"POST /api/scores answered {status}: {body!r}")
+                print(f"server ({server.path} path) pid {server.pid} at {server.url}; "
+                      f"first command: {body.decode()}", flush=True)
             loads = []
             for client in clients:
-                print(f"{client}: warm-up {args.warmup:g} s ...", flush=True)
-                measure(server, workdir, client, args.connections, args.warmup)
-                for i in range(args.repeat):
-                    load = measure(server, workdir, client, args.connections, args.seconds)
-                    print(f"{client} #{i + 1}: {load.per_second:,.0f} commands/s, "
-                          f"p99 {load.p99_ms:.2f} ms, {load.errors} errors", flush=True)
-                    loads.append(load)
-            health = json.loads(http("GET", server.url + "/healthz")[1])
-            if not health.get("ok"):
-                raise RuntimeError(f"the server is unhealthy after the run: {health}")
+                for server in servers:
+                    print(f"{client} {server.path}: warm-up {args.warmup:g} s ...", flush=True)
+                    measure(server, workdir, client, args.connections, args.warmup)
+                for i in range(args.repeat):  # the paths in turns, so that drift hits both
+                    for server in servers:
+                        load = measure(server, workdir, client, args.connections, args.seconds)
+                        print(f"{load.client} #{i + 1}: {load.per_second:,.0f} commands/s, "
+                              f"p99 {load.p99_ms:.2f} ms, {load.errors} errors", flush=True)
+                        loads.append(load)
+            for server in servers:
+                health = json.loads(http("GET", server.url + "/healthz")[1])
+                if not health.get("ok"):
+                    raise RuntimeError(f"the server is unhealthy after the run: {health}")
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
         report(args, bare, loads)
     return 0
 
