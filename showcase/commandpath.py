@@ -169,8 +169,8 @@ class CommandCycle:
     request, less the ASGI scope, the receive queue and the event it waits on."""
 
     __slots__ = ("body", "command", "disconnected", "headers", "http_version", "keep_alive",
-                 "message_event", "more_body", "params", "path", "response_complete",
-                 "started", "waiting_for_100_continue")
+                 "message_event", "more_body", "params", "path", "response_complete", "role",
+                 "started", "too_large", "waiting_for_100_continue")
 
     def __init__(self, command: EngineCommand, params: dict[str, str], path: str,
                  headers: list[tuple[bytes, bytes]], http_version: str, keep_alive: bool,
@@ -185,6 +185,8 @@ class CommandCycle:
         self.body = bytearray()
         self.more_body = True
         self.started = False  # False while pipelined behind a request not answered yet
+        self.too_large = False  # its body grew past MAX_BODY before it started
+        self.role = ""
         self.response_complete = False
         self.disconnected = False
         self.message_event = _NO_WAITER  # uvicorn sets it when the connection is lost
@@ -227,15 +229,27 @@ def command_protocol(commands_: Commands) -> type[HttpToolsProtocol]:
                 self.pipeline.appendleft((cast(Any, cycle), self.app))
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            # uvicorn calls this from on_response_complete for the next pipelined request:
+            # for a command, on the next turn of the loop, so that a run of commands
+            # refused at once does not answer each other in ever deeper recursion.
             if isinstance(cycle, CommandCycle):
-                self._start(cycle)
+                self.loop.call_soon(self._start, cycle)
             else:
                 super()._start_asgi_task(cycle, app)
 
         def _start(self, cycle: CommandCycle) -> None:
+            # The app's order: the caller's role, then the body's size, then the body.
             cycle.started = True
+            try:
+                authorization = _header(cycle.headers, b"authorization")
+                cycle.role = commands_.role(
+                    cycle.command, authorization.decode("latin-1") if authorization else None)
+            except Exception as exc:
+                self._refuse(cycle, exc)  # the body, if it comes, is read and dropped
+                return
             length = _header(cycle.headers, b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            if cycle.too_large or (
+                    length is not None and (not length.isdigit() or int(length) > MAX_BODY)):
                 cycle.keep_alive = False  # the body is not read: the connection cannot go on
                 self._refuse(cycle, PayloadTooLarge(
                     f"the body is too large (at most {MAX_BODY} bytes)"))
@@ -250,13 +264,16 @@ def command_protocol(commands_: Commands) -> type[HttpToolsProtocol]:
             if not isinstance(cycle, CommandCycle):
                 super().on_body(body)
                 return
-            if cycle.response_complete:
+            if cycle.response_complete or cycle.too_large:
                 return
             cycle.body += body
             if len(cycle.body) > MAX_BODY:
-                cycle.keep_alive = False
-                self._refuse(cycle, PayloadTooLarge(
-                    f"the body is too large (at most {MAX_BODY} bytes)"))
+                cycle.too_large = True
+                cycle.body = bytearray()
+                if cycle.started:  # else refused in its turn, after the requests before it
+                    cycle.keep_alive = False
+                    self._refuse(cycle, PayloadTooLarge(
+                        f"the body is too large (at most {MAX_BODY} bytes)"))
 
         def on_message_complete(self) -> None:
             cycle = self.cycle
@@ -272,10 +289,7 @@ def command_protocol(commands_: Commands) -> type[HttpToolsProtocol]:
         def _run(self, cycle: CommandCycle) -> None:
             engine = commands_.engine
             try:
-                authorization = _header(cycle.headers, b"authorization")
-                role = commands_.role(
-                    cycle.command, authorization.decode("latin-1") if authorization else None)
-                actor, fn, args = commands_.bind(cycle.command, cycle.params, role,
+                actor, fn, args = commands_.bind(cycle.command, cycle.params, cycle.role,
                                                  _header(cycle.headers, b"x-showcase-user"),
                                                  parse_json(cycle.body))
                 if engine.log.shared:  # a refused append is checked again: needs a task

@@ -271,11 +271,17 @@ class SQLiteLog:
                 started = time.perf_counter()
                 error: BaseException | None = None
                 try:
+                    if self.failed is not None:
+                        # queued before the failure was seen: writing them would leave a
+                        # gap where the failed batch was, so they fail with it
+                        raise sqlite3.OperationalError(f"an earlier write failed: {self.failed}")
                     _insert(conn, [row for row, _ in batch])
                 except sqlite3.Error as exc:
                     error = exc
-                    self.failed = exc
-                    log.critical("event log write failed, refusing further commands: %r", exc)
+                    if self.failed is None:
+                        self.failed = exc
+                        log.critical("event log write failed, refusing further commands: %r",
+                                     exc)
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 self.commit_seconds += time.perf_counter() - started

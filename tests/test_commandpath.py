@@ -56,6 +56,7 @@ def _requests() -> list[tuple[str, str, dict[str, Any], bytes]]:
         (post, "/api/scores", {"Authorization": f"Bearer {JUDGE}"},
          body({"criterion": "expert", "team": "lg", "judge": "kim", "value": 88})),
         (post, "/api/scores", op, b"x" * (64 * 1024 + 1)),  # 413
+        (post, "/api/scores", {}, b"x" * (64 * 1024 + 1)),  # 401: the role comes first
         (post, "/api/teams/naver/disqualify", op, body({"reason": "weights match"})),
         (post, "/api/teams/naver/disqualify", op, body({})),  # reason missing
         (post, "/api/teams/nope/withdraw", op, body({"reason": "x"})),  # 404
@@ -254,3 +255,40 @@ def test_a_client_gone_before_its_answer_still_has_its_command_recorded(
         time.sleep(0.05)
     assert server.post("/api/scores", _correction(1.5).decode() and orjson.loads(
         _correction(1.5))).status_code == 201
+
+
+def test_a_long_run_of_pipelined_refusals_is_answered_in_full(server: Server) -> None:
+    """Commands refused at once, pipelined in the hundreds, each get their answer (they
+    once answered one another recursively until Python's stack ran out)."""
+    sock, reader = _connect(server)
+    with sock:
+        sock.sendall(_request("/api/scores") + _request("/api/scores", token="wrong") * 400
+                     + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        answers = [reader.response()[0] for _ in range(402)]
+    assert answers == [201] + [401] * 400 + [200]
+
+
+def test_an_oversized_command_pipelined_behind_another_waits_its_turn(server: Server) -> None:
+    """The request ahead is answered first; then the oversized one is refused and the
+    connection closed."""
+    chunked = (b"POST /api/scores HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+               + OPERATOR.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + (b"1000\r\n" + b" " * 0x1000 + b"\r\n") * 20 + b"0\r\n\r\n")
+    sock, reader = _connect(server)
+    with sock:
+        sock.sendall(_request("/api/scores") + chunked)
+        first = reader.response()
+        second = reader.response()
+    assert first[0] == 201 and orjson.loads(first[2])["type"] == "score_entered"
+    assert second[0] == 413 and second[1]["connection"] == "close"
+
+
+def test_an_unauthorised_command_is_refused_before_its_body_is_asked_for(
+        server: Server) -> None:
+    sock, reader = _connect(server)
+    with sock:
+        head = _request("/api/scores", token="wrong",
+                        extra=b"Expect: 100-continue\r\n").partition(b"\r\n\r\n")[0]
+        sock.sendall(head + b"\r\n\r\n")
+        status, _, body = reader.response()  # no 100 Continue: straight to the refusal
+    assert status == 401 and orjson.loads(body)["error"] == "the token is not valid for this show"

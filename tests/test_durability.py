@@ -62,3 +62,36 @@ def test_kill_9_loses_no_acknowledged_command(tmp_path: Path, showfile: Path) ->
                     body["team"], body["value"], body["reason"])
     finally:
         srv.stop()
+
+
+async def test_a_failed_write_fails_the_batches_queued_behind_it(tmp_path: Path) -> None:
+    """A batch that fails leaves a hole; one queued behind it must not be written past it
+    (its command acknowledged, the log with a gap): both fail, and the log refuses more."""
+    import asyncio
+    import sqlite3
+
+    import pytest
+
+    from showcase.errors import Unavailable
+    from showcase.events import Event
+    from showcase.log import SQLiteLog
+
+    log = SQLiteLog(tmp_path).open()
+    try:
+        await log.append(Event(1, time.time(), "show_configured", "test", {}))
+        other = sqlite3.connect(log.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the writer waits for this lock (busy_timeout)
+        first = log.append(Event(2, time.time(), "score_entered", "test", {"n": 2}))
+        await asyncio.sleep(0.2)  # handed over: the writer is now waiting on the lock
+        second = log.append(Event(3, time.time(), "score_entered", "test", {"n": 3}))
+        await asyncio.sleep(0.2)  # handed over too, behind the first
+        other.execute("INSERT INTO events VALUES (2, 0, 'x', 'other', x'7b7d')")
+        other.execute("COMMIT")  # now seq 2 is taken: the writer's first batch fails
+        other.close()
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        assert all(isinstance(r, Unavailable) for r in results), results
+        assert [e.seq for e in log.read()] == [1, 2]  # seq 3 was not written past the hole
+        with pytest.raises(Unavailable):
+            log.append(Event(3, time.time(), "score_entered", "test", {}))
+    finally:
+        log.close()
