@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from pathlib import Path
 
 import orjson
@@ -14,6 +16,7 @@ from websockets.uri import parse_uri
 from showcase import commands
 from showcase.engine import Engine
 from showcase.fanout import RESYNC, Hub, Subscriber, text_frame
+from showcase.live import Live
 from showcase.showfile import load_show, sample_show_path
 from showcase.streams import messages
 
@@ -129,3 +132,26 @@ async def test_a_queued_message_is_never_overtaken_by_a_direct_write() -> None:
     assert queued == [(1, b"m1"), (2, b"m2")]
     assert parse_text_frames(b"".join(transport.frames)) == [b"m3"]
     task.cancel()
+
+
+async def test_live_frames_keep_their_rate_when_sending_them_takes_time() -> None:
+    """Ten frames a second stay ten while a demo streams, even when each frame takes
+    30 ms to go out to every viewer (it was 1 / (0.1 + 0.03) = 7.7 a second), and two
+    frames never come closer than the interval."""
+    sent: list[float] = []
+
+    class SlowHub:
+        def publish(self, seq: int | None, wire: object) -> None:
+            sent.append(time.monotonic())
+            time.sleep(0.03)  # the fan-out to many viewers, holding the loop
+
+    live = Live(SlowHub(), 10)  # type: ignore[arg-type]
+    async with live.running():
+        live.start_demo(1, ["lg"])
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:  # tokens keep arriving
+            live.update_team(1, "lg", text="토큰 ")
+            await asyncio.sleep(0.01)
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert len(sent) >= 18, f"{len(sent)} frames in 2 s at 10 a second"
+    assert min(gaps) >= 0.09, f"two frames {min(gaps) * 1000:.0f} ms apart"
