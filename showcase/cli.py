@@ -145,10 +145,13 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     # http: commands answered without the ASGI cycle (commandpath.py, issue 2);
     # SHOWCASE_LEAN_COMMANDS=0 sends them through Starlette like every other request.
     lean = os.environ.get("SHOWCASE_LEAN_COMMANDS", "1") != "0"
+    # ws_per_message_deflate off: live frames are shared and go out uncompressed anyway,
+    # and a zlib context per connection doubled the memory (10,000 viewers: 848 MiB with
+    # it, 421 MiB without; docs/performance.md, issue 8).
     config = uvicorn.Config(app, log_level="warning", ws=FrameWritingProtocol,
                             http=command_protocol(app.state.commands) if lean else "httptools",
                             ws_max_size=64 * 1024, ws_ping_interval=15,
-                            timeout_graceful_shutdown=3)
+                            ws_per_message_deflate=False, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
 
     async def serve() -> None:
