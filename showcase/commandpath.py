@@ -205,17 +205,31 @@ def command_protocol(commands_: Commands) -> type[HttpToolsProtocol]:
 
     class CommandProtocol(HttpToolsProtocol):
         cycle: Any  # RequestResponseCycle, or CommandCycle while a command is answered
+        idle_since: float | None = None  # when the last answer went out; None: busy
+
+        def on_message_begin(self) -> None:
+            # uvicorn's, less the ASGI scope: made in _to_app for requests the app serves
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
+
+        def _to_app(self) -> None:
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()
+            self.url, self.expect_100_continue = url, expect
+            self.headers = self.scope["headers"] = headers
+            super().on_headers_complete()
 
         def on_headers_complete(self) -> None:
             # A command: POST to a path of the table, spelt without %-escapes (anything
             # else, escaped paths included, goes to the app, which has the same routes).
             if self.parser.get_method() != b"POST" or self.parser.should_upgrade():
-                super().on_headers_complete()
+                self._to_app()
                 return
             raw_path = httptools.parse_url(self.url).path
             found = None if b"%" in raw_path else commands_.match(raw_path.decode("ascii"))
             if found is None:
-                super().on_headers_complete()
+                self._to_app()
                 return
             http_version = self.parser.get_http_version()
             cycle = CommandCycle(*found, raw_path.decode("ascii"), self.headers, http_version,
@@ -227,6 +241,44 @@ def command_protocol(commands_: Commands) -> type[HttpToolsProtocol]:
             else:  # pipelined behind a request not answered yet: uvicorn starts it then
                 self.flow.pause_reading()
                 self.pipeline.appendleft((cast(Any, cycle), self.app))
+
+        # Keep-alive: uvicorn arms a timer after every answer and cancels it when the next
+        # request arrives, a libuv timer made and dropped per request. Here one timer per
+        # idle period checks, when it fires, whether the connection was idle all along.
+
+        def _unset_keepalive_if_required(self) -> None:
+            self.idle_since = None  # busy; an armed timer finds out when it fires
+
+        def on_response_complete(self) -> None:
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+                return
+            self.idle_since = self.loop.time()
+            if self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+        def timeout_keep_alive_handler(self) -> None:
+            self.timeout_keep_alive_task = None
+            if self.idle_since is None:
+                return  # busy: armed again when its answer goes out
+            left = self.idle_since + self.timeout_keep_alive - self.loop.time()
+            if left > 0:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    left, self.timeout_keep_alive_handler)
+            elif not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             # uvicorn calls this from on_response_complete for the next pipelined request:

@@ -65,9 +65,11 @@ def check_expected_seq(state: State, body: dict[str, Any]) -> None:
         )
 
 
-def _reason(body: dict[str, Any], required: bool, what: str) -> str:
+def _reason(body: dict[str, Any], required: bool, what: str | Callable[[], str]) -> str:
+    """``what``: the words for a missing reason, or a function that makes them (once needed)."""
     reason = str(body.get("reason") or "").strip()
     if required and not reason:
+        what = what() if callable(what) else what
         raise BadRequest(f"{what} needs a reason", "give 'reason': who asked for it and why")
     if len(reason) > MAX_REASON:
         raise BadRequest(f"reason is too long ({len(reason)} characters, at most {MAX_REASON})")
@@ -160,8 +162,8 @@ def enter_score(state: State, role: str, body: Any) -> Command:
             raise BadRequest(f"value {value} for {crit.id!r} is out of range",
                              f"{crit.id!r} takes values from {lo:g} to {hi:g}")
     correcting = previous is not None
-    reason = _reason(body, correcting, f"changing {crit.id!r} of team {team!r} (now {previous:g})"
-                     if correcting else "")
+    reason = _reason(body, correcting,
+                     lambda: f"changing {crit.id!r} of team {team!r} (now {previous:g})")
     data: dict[str, Any] = {"round": round_id, "criterion": crit.id, "team": team,
                             "value": value}
     if judge:

@@ -200,14 +200,24 @@ class Show:
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
     bench: BenchSettings = field(default_factory=lambda: BenchSettings(), compare=False)
 
+    # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
-        return next((t for t in self.teams if t.id == team_id), None)
+        for team in self.teams:
+            if team.id == team_id:
+                return team
+        return None
 
     def criterion(self, criterion_id: str) -> Criterion | None:
-        return next((c for c in self.criteria if c.id == criterion_id), None)
+        for criterion in self.criteria:
+            if criterion.id == criterion_id:
+                return criterion
+        return None
 
     def round(self, round_id: str) -> Round | None:
-        return next((r for r in self.rounds if r.id == round_id), None)
+        for rnd in self.rounds:
+            if rnd.id == round_id:
+                return rnd
+        return None
 
     def config(self) -> dict[str, Any]:
         """The show as it goes into the log: everything but the secrets."""

@@ -292,3 +292,23 @@ def test_an_unauthorised_command_is_refused_before_its_body_is_asked_for(
         sock.sendall(head + b"\r\n\r\n")
         status, _, body = reader.response()  # no 100 Continue: straight to the refusal
     assert status == 401 and orjson.loads(body)["error"] == "the token is not valid for this show"
+
+
+def test_keep_alive_closes_idle_connections_and_keeps_busy_ones(server: Server) -> None:
+    """uvicorn's keep-alive timeout (5 s), kept by one timer per idle period: a connection
+    idle for 5 s is closed, one that sends a command every 1.5 s stays open."""
+    idle, idle_reader = _connect(server)
+    busy, busy_reader = _connect(server)
+    with idle, busy:
+        idle.sendall(_request("/api/scores"))
+        assert idle_reader.response()[0] == 201
+        started = time.monotonic()
+        value = 60.0
+        while time.monotonic() - started < 7.5:
+            busy.sendall(_request("/api/scores", _correction(value)))
+            assert busy_reader.response()[0] == 201  # still open, still answered
+            value += 1
+            time.sleep(1.5)
+        assert idle_reader.closed()
+        busy.sendall(_request("/api/scores", _correction(value)))
+        assert busy_reader.response()[0] == 201
