@@ -1,0 +1,117 @@
+"""CPU (or instructions) per command on the lean command path, without sockets.
+
+Feeds ``POST /api/scores`` requests straight into the server's HTTP protocol (the class
+``showcase serve`` gives uvicorn, commandpath.py) over fake transports, with the real
+engine and a real SQLite log in a temporary directory, and waits for every answer. No
+socket, no load generator: what is left is showcase's own work per command, both
+threads (the event loop and the log writer). On a shared machine its timings still
+wander by 10 % and more; for a figure that does not, count instructions:
+
+    .venv/bin/python benchmarks/command_cpu.py --commands 40000
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg \\
+        .venv/bin/python benchmarks/command_cpu.py --commands 3000   # and 9000:
+    # (instructions of the 9000 run - those of the 3000 run) / 6000 = per command,
+    # start-up cancelled out (docs/performance.md, section 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from typing import Any
+
+import uvicorn
+import uvloop
+from uvicorn.server import ServerState
+
+from showcase.app import build_app
+from showcase.commandpath import command_protocol
+from showcase.showfile import load_show, sample_show_path
+
+TOKEN = "cpu-bench-operator-token"
+BODY = b'{"criterion":"benchmark","team":"lg","value":71.5,"reason":"bench"}'
+REQUEST = (b"POST /api/scores HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + TOKEN.encode()
+           + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+           + BODY)
+
+
+class Transport:
+    """What the protocol needs of a transport; counts the answers written."""
+
+    def __init__(self, answered: dict[str, Any]) -> None:
+        self.answered = answered
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        if not data.startswith(b"HTTP/1.1 201"):
+            raise RuntimeError(f"not a 201: {data[:200]!r}")
+        self.answered["n"] += 1
+        if self.answered["n"] >= self.answered["want"]:
+            self.answered["event"].set()
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 40000)}.get(
+            name, default)
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+async def run(commands: int, connections: int) -> float:
+    os.environ["SHOWCASE_OPERATOR_TOKEN"] = TOKEN
+    app = build_app(load_show(sample_show_path()), tempfile.mkdtemp(prefix="command-cpu-"))
+    app.state.engine.open()
+    config = uvicorn.Config(app, log_level="warning")
+    config.load()
+    protocol = command_protocol(app.state.commands)
+    state = ServerState()
+    answered: dict[str, Any] = {"n": 0, "want": 0, "event": asyncio.Event()}
+    peers = []
+    for _ in range(connections):
+        peer = protocol(config, state, {}, asyncio.get_running_loop())
+        peer.connection_made(Transport(answered))  # type: ignore[arg-type]
+        peers.append(peer)
+    try:
+        started = time.process_time()
+        sent = 0
+        while sent < commands:  # one request per connection, as 50 wrk connections do
+            answered["event"] = asyncio.Event()
+            for peer in peers:
+                peer.data_received(REQUEST)
+                sent += 1
+            answered["want"] = sent
+            await asyncio.wait_for(answered["event"].wait(), 30)
+        return (time.process_time() - started) / sent
+    finally:
+        for peer in peers:
+            peer.connection_lost(None)
+        app.state.engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=40_000)
+    parser.add_argument("--connections", type=int, default=35,
+                        help="requests in flight at once, like a batch under load (35)")
+    args = parser.parse_args()
+    if not 1 <= args.commands <= 1_000_000 or not 1 <= args.connections <= 1000:
+        parser.error("--commands 1..1,000,000, --connections 1..1000")
+    per_command = uvloop.run(run(args.commands, args.connections))
+    print(f"{args.commands} commands, {args.connections} in flight: "
+          f"{per_command * 1e6:.1f} us of CPU each (event loop and log writer)")
+
+
+if __name__ == "__main__":
+    main()
