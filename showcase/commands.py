@@ -446,8 +446,15 @@ def request_measured(state: State, team: str, result: dict[str, Any]) -> Command
 
 
 def team_health(state: State, team: str, check: dict[str, Any]) -> Command:
-    """A change in a team's endpoint health (recorded by the server)."""
-    return ev.TEAM_HEALTH, {"team": _team(state, team), **check}
+    """A change in a team's endpoint health (recorded by the server). Refused when the log
+    already says so: with several nodes each checks every team, and the node that lost
+    the race to record a change finds it recorded when its command is checked again."""
+    recorded = state.telemetry.get(_team(state, team))
+    before = recorded.health if recorded is not None else None
+    if before is not None and before["up"] == check["up"]:
+        raise Conflict(f"team {team!r} is recorded as {'up' if check['up'] else 'down'} "
+                       "already", seq=state.seq)
+    return ev.TEAM_HEALTH, {"team": team, **check}
 
 
 def chosen_teams(state: State, body: dict[str, Any], purpose: str) -> list[str]:

@@ -119,7 +119,8 @@ class Teams:
             self.engine.live.update_health(team, check)
             if before is None or before["up"] != check["up"]:
                 # Only changes are logged; the latency of every check goes out live.
-                await self.engine.run(SERVER_ACTOR, commands.team_health, team, check)
+                with contextlib.suppress(Conflict):  # another node recorded it first
+                    await self.engine.run(SERVER_ACTOR, commands.team_health, team, check)
 
     async def check(self, team_id: str) -> dict[str, Any]:
         client = self.client(team_id)

@@ -92,3 +92,17 @@ def test_reinstating_a_replacement_team_does_not_pull_it_into_the_open_round() -
     s.run(commands.change_status, ev.TEAM_WITHDRAWN, "kakao", {"reason": "changed its mind"})
     s.run(commands.change_status, ev.TEAM_REINSTATED, "kakao", {"reason": "back in"})
     assert "kakao" not in s.state.rounds["r1"].roster
+
+
+def test_a_health_change_already_recorded_is_refused() -> None:
+    """Every node checks every team: the one that records a change second finds it
+    recorded when its command is checked (again, after losing the race) and is refused,
+    so the log holds each change once."""
+    s = hand_round()
+    down = {"up": False, "latency_ms": None, "error": "connection refused"}
+    s.run(commands.team_health, "a", down)
+    with pytest.raises(Conflict, match="recorded as down already"):
+        s.run(commands.team_health, "a", {**down, "error": "timed out"})
+    up = s.run(commands.team_health, "a", {"up": True, "latency_ms": 12.0, "error": ""})
+    assert up.data["up"] is True
+    assert [e.data["up"] for e in s.events if e.type == ev.TEAM_HEALTH] == [False, True]
