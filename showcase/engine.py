@@ -98,15 +98,17 @@ class Engine:
             yield
             return
         running = getattr(self.log, "running")  # noqa: B009 - only shared logs have one
+        stop = asyncio.Event()
         async with running(), asyncio.TaskGroup() as tasks:
-            follower = tasks.create_task(self._follow())
+            follower = tasks.create_task(self._follow(stop))
             try:
                 yield
             finally:
+                stop.set()  # the follower ends by itself even if the cancel is lost
                 follower.cancel()
 
-    async def _follow(self) -> None:
-        async for events in self.log.follow(self.committed.seq):
+    async def _follow(self, stop: asyncio.Event) -> None:
+        async for events in self.log.follow(self.committed.seq, stop):
             self._fold(events)
 
     def close(self) -> None:

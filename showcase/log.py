@@ -79,7 +79,8 @@ class EventLog(Protocol):
     def read(self, since: int = 0, limit: int | None = None) -> Iterator[Event]: ...
     def append(self, event: Event) -> asyncio.Future[None]: ...
     def append_now(self, events: list[Event]) -> None: ...
-    def follow(self, since: int) -> AsyncIterator[list[Event]]: ...
+    def follow(self, since: int, stop: asyncio.Event | None = None
+               ) -> AsyncIterator[list[Event]]: ...
     async def drained(self) -> None: ...
     def resume(self, seq: int) -> None: ...
 
@@ -237,9 +238,11 @@ class SQLiteLog:
         if events:
             self.last_seq = events[-1].seq
 
-    async def follow(self, since: int) -> AsyncIterator[list[Event]]:
+    async def follow(self, since: int, stop: asyncio.Event | None = None
+                     ) -> AsyncIterator[list[Event]]:
         """Nothing to follow: no other process writes this file."""
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()
+        return
         yield []
 
     async def drained(self) -> None:

@@ -17,7 +17,13 @@ import pytest
 import redis
 
 from tests.conftest import OPERATOR, Server
-from tests.redis_server import TEST_REDIS, RedisServer, own_redis, reachable  # noqa: F401
+from tests.redis_server import (  # noqa: F401 - fixtures
+    TEST_REDIS,
+    RedisServer,
+    own_redis,
+    reachable,
+    redis_stream,
+)
 from tests.streams import Viewer
 
 
@@ -196,3 +202,91 @@ def test_redis_node_restart_replays_the_shared_log(nodes: list[Node]) -> None:
     a.restart()
     assert a.state() == state_b
     assert redis.Redis.from_url(TEST_REDIS).xlen("showcase:log") == state_b["seq"]
+
+
+async def test_two_nodes_seeing_one_health_change_log_it_once(
+        redis_stream: tuple[str, str], tmp_path: Path) -> None:  # noqa: F811
+    """Every node checks every team's health. When two notice the same change, the second
+    command is checked again against the log (first against its own head, or after losing
+    the seq to the other node) and refused: the change is logged once."""
+    from showcase import commands
+    from showcase.engine import Engine
+    from showcase.errors import Conflict
+    from showcase.redislog import RedisLog
+    from showcase.showfile import load_show, sample_show_path
+
+    url, stream = redis_stream
+    show = load_show(sample_show_path())
+    node_a = Engine(show, tmp_path / "a", log=RedisLog(url, stream=stream, relaxed=True)).open()
+    node_b = Engine(show, tmp_path / "b", log=RedisLog(url, stream=stream, relaxed=True)).open()
+    down = {"up": False, "latency_ms": None, "error": "connection refused"}
+    second: BaseException | None = None
+    try:
+        async with node_a.running(), node_b.running():
+            await node_a.run("server", commands.team_health, "lg", down)
+            try:
+                await node_b.run("server", commands.team_health, "lg", down)
+            except Conflict as exc:
+                second = exc
+        # asserted outside: an exception inside two nested running() blocks can leave a
+        # follower's read in redis-py waiting, and the test would hang instead of failing
+        assert isinstance(second, Conflict) and "already" in second.message, second
+        logged = [e for e in node_a.log.read() if e.type == "team_health"]
+        assert [(e.data["team"], e.data["up"]) for e in logged] == [("lg", False)]
+    finally:
+        node_a.close()
+        node_b.close()
+
+
+def test_a_node_stops_on_ctrl_c_while_it_follows_the_log(
+        tmp_path: Path, showfile: Path, shared_redis: str) -> None:
+    """Ctrl-C stops a node within seconds and says so with 130, as a shell does: the
+    follower of the shared log ends with the server."""
+    import signal
+    import subprocess
+
+    node = Node(showfile, tmp_path / "node", shared_redis).start()
+    assert node.proc is not None
+    score(node, 61.5).raise_for_status()
+    proc, node.proc = node.proc, None
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=8)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("the node did not stop within 8 s of Ctrl-C")
+    assert code == 130, (code, "".join(node.output[-20:]))  # stopped by Ctrl-C, as a shell says
+    assert time.monotonic() - started < 8
+
+
+async def test_an_engine_on_redis_stops_following_when_it_stops(
+        redis_stream: tuple[str, str], tmp_path: Path) -> None:  # noqa: F811
+    """On asyncio's own loop a cancel that lands in redis-py's blocking read could be lost,
+    and leaving ``running()`` then waited for ever (4 exits in 6 before the fix). The
+    follower is now told to stop as well: it ends within one XREAD block (2 s)."""
+    import asyncio
+
+    from showcase import commands
+    from showcase.engine import Engine
+    from showcase.redislog import RedisLog
+    from showcase.showfile import load_show, sample_show_path
+
+    url, stream = redis_stream
+    show = load_show(sample_show_path())
+    for attempt in range(3):
+        engine = Engine(show, tmp_path / f"n{attempt}",
+                        log=RedisLog(url, stream=stream, relaxed=True)).open()
+        try:
+            async def serve_and_stop(engine: Engine = engine, value: float = 60 + attempt
+                                     ) -> None:
+                async with engine.running():
+                    await engine.run("operator", commands.enter_score, "operator", {
+                        "criterion": "benchmark", "team": "lg", "value": value,
+                        "reason": "test"})
+            started = time.monotonic()
+            await asyncio.wait_for(serve_and_stop(), 10)
+            assert time.monotonic() - started < 5
+        finally:
+            engine.close()
