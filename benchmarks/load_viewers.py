@@ -397,8 +397,14 @@ class Cluster(Target):
 
     def __init__(self, tmp: Path, nodes: int) -> None:
         self.redis = RedisServer(tmp / "redis")
-        self.nodes = [Showcase(tmp / f"node-{n}" / "data", ["--redis", self.redis.url])
-                      for n in range(nodes)]
+        self.nodes: list[Showcase] = []
+        try:
+            for n in range(nodes):
+                self.nodes.append(Showcase(tmp / f"node-{n}" / "data",
+                                           ["--redis", self.redis.url]))
+        except BaseException:
+            self.stop()  # the nodes and the Redis started so far
+            raise
         self.name = f"{nodes} x showcase serve --redis"
         self.proc = self.nodes[0].proc
 
