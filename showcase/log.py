@@ -307,14 +307,14 @@ def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     waiting for the event loop to pause. ``executemany`` steps once per row: under load a
     batch of 28 rows waited ~1.1 ms for the GIL against ~0.3 ms for its fsync. Up to 128
     rows are one INSERT, which outside BEGIN is its own transaction: one step in all."""
-    if len(rows) <= ROWS_PER_INSERT:
-        conn.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
-        return
-    conn.execute("BEGIN")
+    several = len(rows) > ROWS_PER_INSERT  # then BEGIN makes the statements one transaction
+    if several:
+        conn.execute("BEGIN")
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start:start + ROWS_PER_INSERT]
         conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
-    conn.execute("COMMIT")
+    if several:
+        conn.execute("COMMIT")
 
 
 @functools.cache
