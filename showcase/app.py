@@ -23,7 +23,7 @@ from showcase import events as ev
 from showcase.auth import Tokens, require
 from showcase.bench import SuiteError
 from showcase.benchrun import Bench
-from showcase.commandpath import Commands, EngineCommand, actor_of
+from showcase.commandpath import Commands, EngineCommand, actor_of, answer, refusal
 from showcase.engine import Engine
 from showcase.errors import BadRequest, Conflict, ShowcaseError
 from showcase.log import EventLog
@@ -93,7 +93,8 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
                 command, request.path_params, role,
                 request.headers.get("x-showcase-user", "").encode("latin-1"), body)
             event = await engine.run(actor, fn, *args)
-            return JSON({"seq": event.seq, "type": event.type}, status_code=201)
+            return Response(answer(event.seq, event.type), status_code=201,
+                            media_type="application/json")
         return endpoint
 
     async def reveal_script(request: Request) -> Response:
@@ -318,8 +319,8 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSON({"error": "internal error; nothing was recorded unless a seq was returned",
-                     "detail": type(exc).__name__}, status_code=500)
+        status, body = refusal(exc)  # the same words as the lean command path's
+        return Response(body, status_code=status, media_type="application/json")
 
     app = Starlette(
         routes=routes,
