@@ -30,13 +30,13 @@ from typing import Any
 
 from _common import describe, machine, stop_on_sigterm
 
-from showcase import commands
-from showcase import events as ev
-from showcase.engine import HISTORY, Engine
-from showcase.events import Event
-from showcase.log import LOG_FILE, SQLiteLog
-from showcase.showfile import Show, load_show, sample_show_path
-from showcase.state import State
+from showcase.core import commands
+from showcase.core import events as ev
+from showcase.core.events import Event
+from showcase.core.showfile import Show, load_show, sample_show_path
+from showcase.core.state import State
+from showcase.log.sqlite import LOG_FILE, SQLiteLog
+from showcase.runtime.engine import HISTORY, Engine
 
 GOAL_SECONDS = 1.0  # for 100,000 events
 

@@ -34,7 +34,7 @@ import orjson
 import websockets
 from _common import describe, machine, stop_on_sigterm
 
-from showcase.showfile import sample_show_path
+from showcase.core.showfile import sample_show_path
 
 OPERATOR = "bench-operator-token"
 PRESENTER = "bench-presenter-token"

@@ -27,9 +27,9 @@ import uvicorn
 import uvloop
 from uvicorn.server import ServerState
 
-from showcase.app import build_app
-from showcase.commandpath import command_protocol
-from showcase.showfile import load_show, sample_show_path
+from showcase.core.showfile import load_show, sample_show_path
+from showcase.server.app import build_app
+from showcase.server.commandpath import command_protocol
 
 TOKEN = "cpu-bench-operator-token"
 BODY = b'{"criterion":"benchmark","team":"lg","value":71.5,"reason":"bench"}'

@@ -53,7 +53,7 @@ import httpx
 import websockets
 from _common import describe, machine, stop_on_sigterm
 
-from showcase.showfile import sample_show_path
+from showcase.core.showfile import sample_show_path
 
 OPERATOR = "bench-operator-token"
 SEQ = re.compile(rb'"seq":(\d+)')

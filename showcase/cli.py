@@ -21,14 +21,15 @@ from typing import Any
 import orjson
 
 from showcase import __version__
-from showcase.bench import answer_key, load_suites, sample_suites_dir
-from showcase.errors import LogError, ShowcaseError
-from showcase.events import event_from_json
-from showcase.log import EventLog, SQLiteLog
-from showcase.mockteam import MockConfig, serve_mock
-from showcase.showfile import Show, load_show, sample_show_path
-from showcase.state import State
-from showcase.views import operator_state
+from showcase.bench.suites import answer_key, load_suites, sample_suites_dir
+from showcase.core.errors import LogError, ShowcaseError
+from showcase.core.events import event_from_json
+from showcase.core.showfile import Show, load_show, sample_show_path
+from showcase.core.state import State
+from showcase.core.views import operator_state
+from showcase.log.base import EventLog
+from showcase.log.sqlite import SQLiteLog
+from showcase.models.mockteam import MockConfig, serve_mock
 
 log = logging.getLogger("showcase")
 
@@ -125,9 +126,9 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
          event_log: EventLog | None = None) -> int:
     import uvicorn
 
-    from showcase.app import build_app
-    from showcase.commandpath import command_protocol
-    from showcase.streams import FrameWritingProtocol
+    from showcase.server.app import build_app
+    from showcase.server.commandpath import command_protocol
+    from showcase.server.streams import FrameWritingProtocol
 
     if not isinstance(show, Show):
         show = load_show(show)
@@ -195,7 +196,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     event_log = None
     if args.redis:
-        from showcase.redislog import RedisLog
+        from showcase.log.redis_streams import RedisLog
 
         event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
     return _run(args.showfile, args.data, args.host, args.port, _print_access,
@@ -251,7 +252,7 @@ def _free_port() -> int:
 
 
 async def _demo_ready(url: str, app: Any) -> None:
-    from showcase.demo import seed
+    from showcase.runtime.seed import seed
 
     engine = app.state.engine
     seeded = await seed(engine)
@@ -403,7 +404,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def _mock_team_args(parser: argparse.ArgumentParser) -> None:
-    from showcase.mockteam import DIALECTS, FAULTS, MockConfig
+    from showcase.models.mockteam import DIALECTS, FAULTS, MockConfig
 
     default = MockConfig()
     parser.add_argument("--port", type=int, required=True, help="port (0 picks a free one)")
@@ -436,7 +437,7 @@ def _mock_team_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_mock_team(args: argparse.Namespace) -> int:
-    from showcase.mockteam import MockConfig, MockConfigError, serve_mock
+    from showcase.models.mockteam import MockConfig, MockConfigError, serve_mock
 
     config = MockConfig(
         model=args.model, dialect=args.dialect, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
@@ -495,6 +496,6 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from showcase.benchcli import run_bench
+    from showcase.bench.cli import run_bench
 
     return run_bench(args)

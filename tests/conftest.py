@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from showcase.showfile import sample_show_path
+from showcase.core.showfile import sample_show_path
 
 OPERATOR = "operator-token-for-tests"
 PRESENTER = "presenter-token-for-tests"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from showcase import bench as bn
+from showcase.bench import suites as bn
 from tests.conftest import OPERATOR, PRESENTER, Server
 from tests.streams import Viewer
 from tests.test_proxy import Mock, free_port, team

@@ -151,7 +151,7 @@ def test_changed_show_file_is_recorded_and_a_removed_team_is_refused(
 
 
 def test_importing_the_server_does_not_load_the_console_toolkit() -> None:
-    code = ("import sys, showcase, showcase.app, showcase.cli; "
+    code = ("import sys, showcase, showcase.server.app, showcase.cli; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'redis')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=30, check=True)

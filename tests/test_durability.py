@@ -72,9 +72,9 @@ async def test_a_failed_write_fails_the_batches_queued_behind_it(tmp_path: Path)
 
     import pytest
 
-    from showcase.errors import Unavailable
-    from showcase.events import Event
-    from showcase.log import SQLiteLog
+    from showcase.core.errors import Unavailable
+    from showcase.core.events import Event
+    from showcase.log.sqlite import SQLiteLog
 
     log = SQLiteLog(tmp_path).open()
     try:

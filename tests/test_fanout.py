@@ -13,12 +13,12 @@ from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from showcase import commands
-from showcase.engine import Engine
-from showcase.fanout import RESYNC, Hub, Subscriber, text_frame
-from showcase.live import Live
-from showcase.showfile import load_show, sample_show_path
-from showcase.streams import messages
+from showcase.core import commands
+from showcase.core.showfile import load_show, sample_show_path
+from showcase.runtime.engine import Engine
+from showcase.runtime.fanout import RESYNC, Hub, Subscriber, text_frame
+from showcase.runtime.live import Live
+from showcase.server.streams import messages
 
 
 async def test_a_full_queue_is_replaced_by_one_resync_and_others_are_untouched() -> None:

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import redis
 
-from showcase.errors import LogError
-from showcase.events import SCORE_ENTERED, Event
-from showcase.log import EventLog, SeqTaken, SQLiteLog
-from showcase.redislog import RedisLog, durability_problem
+from showcase.core.errors import LogError
+from showcase.core.events import SCORE_ENTERED, Event
+from showcase.log.base import EventLog, SeqTaken
+from showcase.log.redis_streams import RedisLog, durability_problem
+from showcase.log.sqlite import SQLiteLog
 from tests.redis_server import redis_stream  # noqa: F401 - a fixture
 
 Opener = Callable[[], EventLog]

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from showcase.cli import main
-from showcase.mockteam import MockConfig, MockServer, serve_mock
+from showcase.models.mockteam import MockConfig, MockServer, serve_mock
 
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 ANSWER = ["Thank", " you", " for", " the", " question.", " Here", " is", " a"]

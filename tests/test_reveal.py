@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from showcase.errors import ShowFileError
-from showcase.reveal import build_script
-from showcase.showfile import load_show, sample_show_path
+from showcase.core.errors import ShowFileError
+from showcase.core.reveal import build_script
+from showcase.core.showfile import load_show, sample_show_path
 from tests.conftest import JUDGE, OPERATOR, PRESENTER, Server, score_sample_round
 from tests.streams import Viewer
 

@@ -209,11 +209,11 @@ async def test_two_nodes_seeing_one_health_change_log_it_once(
     """Every node checks every team's health. When two notice the same change, the second
     command is checked again against the log (first against its own head, or after losing
     the seq to the other node) and refused: the change is logged once."""
-    from showcase import commands
-    from showcase.engine import Engine
-    from showcase.errors import Conflict
-    from showcase.redislog import RedisLog
-    from showcase.showfile import load_show, sample_show_path
+    from showcase.core import commands
+    from showcase.core.errors import Conflict
+    from showcase.core.showfile import load_show, sample_show_path
+    from showcase.log.redis_streams import RedisLog
+    from showcase.runtime.engine import Engine
 
     url, stream = redis_stream
     show = load_show(sample_show_path())
@@ -268,10 +268,10 @@ async def test_an_engine_on_redis_stops_following_when_it_stops(
     follower is now told to stop as well: it ends within one XREAD block (2 s)."""
     import asyncio
 
-    from showcase import commands
-    from showcase.engine import Engine
-    from showcase.redislog import RedisLog
-    from showcase.showfile import load_show, sample_show_path
+    from showcase.core import commands
+    from showcase.core.showfile import load_show, sample_show_path
+    from showcase.log.redis_streams import RedisLog
+    from showcase.runtime.engine import Engine
 
     url, stream = redis_stream
     show = load_show(sample_show_path())

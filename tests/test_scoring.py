@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from showcase import commands
-from showcase import events as ev
-from showcase.errors import BadRequest, Conflict
-from showcase.scoring import aggregate_sheets, compute_standings, round_half_up
-from showcase.showfile import parse_show
-from showcase.state import State
+from showcase.core import commands
+from showcase.core import events as ev
+from showcase.core.errors import BadRequest, Conflict
+from showcase.core.scoring import aggregate_sheets, compute_standings, round_half_up
+from showcase.core.showfile import parse_show
+from showcase.core.state import State
 
 
 def show_dict(cut: dict[str, Any] | None = None) -> dict[str, Any]:

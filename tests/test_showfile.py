@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from showcase.errors import ShowFileError
-from showcase.showfile import load_show, sample_show_path
+from showcase.core.errors import ShowFileError
+from showcase.core.showfile import load_show, sample_show_path
 
 GOOD_TEAM = '[[teams]]\nid = "lg"\nname_ko = "엘지"\nname_en = "LG"\n'
 

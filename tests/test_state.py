@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from showcase import commands
-from showcase import events as ev
-from showcase.errors import Conflict, LogError
-from showcase.state import State, fold
-from showcase.views import operator_state, public_state
+from showcase.core import commands
+from showcase.core import events as ev
+from showcase.core.errors import Conflict, LogError
+from showcase.core.state import State, fold
+from showcase.core.views import operator_state, public_state
 from tests.test_scoring import Show, hand_round
 
 

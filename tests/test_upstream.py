@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from showcase.upstream import Meter, SSEParser, percentile
+from showcase.core.stats import percentile
+from showcase.models.upstream import Meter, SSEParser
 
 
 def chunk(text: str = "", *, reasoning: str = "", finish: str | None = None,

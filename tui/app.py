@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
@@ -14,8 +15,40 @@ from textual.screen import Screen
 
 from .client import CommandError, ShowClient
 from .model import ShowModel
-from .screens import SECTIONS, ConsoleScreen
+from .screens.base import ConsoleScreen
+from .screens.bench import BenchScreen
+from .screens.demo import DemoScreen
 from .screens.help import HelpScreen
+from .screens.log import LogScreen
+from .screens.overview import OverviewScreen
+from .screens.reveal import RevealScreen
+from .screens.scores import ScoresScreen
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the console. To add one: write a ``ConsoleScreen`` subclass in a module
+    of tui/screens/ and add a line to ``SECTIONS``; the screens, the keys, the top bar, the help
+    and the command palette are built from this list."""
+
+    key: str
+    label: str
+    screen: type[ConsoleScreen]
+
+    @property
+    def id(self) -> str:
+        return self.screen.SECTION
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("1", "Overview", OverviewScreen),
+    Section("2", "Demo", DemoScreen),
+    Section("3", "Scores", ScoresScreen),
+    Section("4", "Reveal", RevealScreen),
+    Section("5", "Log", LogScreen),
+    Section("6", "Bench", BenchScreen),
+)
+
 
 #: Most redraws a second. Tick frames arrive at the show's frame rate (10 by default, up to
 #: 60) and events in bursts; they are merged into the model and drawn at most this often.

@@ -30,7 +30,7 @@ def mock() -> Iterator[Mock]:
 @pytest.fixture
 def showfile(tmp_path: Path, mock: Mock) -> Path:
     """The sample show with all five teams answering from one mock server."""
-    from showcase.showfile import sample_show_path
+    from showcase.core.showfile import sample_show_path
 
     text = sample_show_path().read_text(encoding="utf-8")
     for port in range(9101, 9106):

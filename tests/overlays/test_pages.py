@@ -31,7 +31,7 @@ def lg_mock() -> Iterator[Mock]:
 @pytest.fixture
 def showfile(tmp_path: Path, lg_mock: Mock) -> Path:
     """The sample show with lg answering from a mock team and no health checks."""
-    from showcase.showfile import sample_show_path
+    from showcase.core.showfile import sample_show_path
 
     text = sample_show_path().read_text(encoding="utf-8").replace(
         'endpoint = "http://127.0.0.1:9101/v1"', f'endpoint = "{lg_mock.url}/v1"')

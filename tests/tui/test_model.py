@@ -80,7 +80,8 @@ def test_the_command_line_needs_a_token_and_never_loads_textual_for_the_server()
                              timeout=30)
     assert refused.returncode == 2
     assert "the console needs the operator token" in refused.stderr
-    hygiene = subprocess.run([sys.executable, "-c", "import sys, showcase.cli, showcase.app; "
+    hygiene = subprocess.run([sys.executable, "-c",
+                              "import sys, showcase.cli, showcase.server.app; "
                               "print('textual' in sys.modules)"],
                              capture_output=True, text=True, timeout=30)
     assert hygiene.stdout.strip() == "False"

@@ -4,19 +4,17 @@ be redrawn from the model at the console's frame rate."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from ..client import CommandError, Refused
+from ..desk import Desk
 from ..model import Json, ShowModel
 from ..widgets.bars import RevealLine, TopBar
 from ..widgets.dialog import ActionDialog, Field
-
-if TYPE_CHECKING:
-    from ..app import ConsoleApp
 
 
 class ConsoleScreen(Screen[None]):
@@ -30,9 +28,8 @@ class ConsoleScreen(Screen[None]):
         self._drawn = -1
 
     @property
-    def console(self) -> ConsoleApp:
-        app: ConsoleApp = self.app  # type: ignore[assignment]
-        return app
+    def console(self) -> Desk:
+        return cast(Desk, self.app)
 
     @property
     def model(self) -> ShowModel:

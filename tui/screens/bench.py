@@ -4,7 +4,7 @@ round's benchmark criterion."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on
@@ -14,14 +14,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList, Static
 
 from ..client import CommandError
+from ..desk import Desk
 from ..model import Json, ShowModel, accuracy, fmt_num
 from ..widgets.dialog import ActionDialog, Field, Values
+from ..widgets.style import team_style
 from ..widgets.table import fill_table
 from .base import ConsoleScreen
-from .overview import team_style
-
-if TYPE_CHECKING:
-    from ..app import ConsoleApp
 
 STATUS_STYLE = {"running": "bold cyan", "paused": "bold yellow", "finished": "bold green",
                 "failed": "bold white on red", "cancelled": "yellow"}
@@ -274,8 +272,8 @@ class StartDialog(ActionDialog):
         return body
 
     async def _send_start(self, _: Values) -> Json:
-        console: ConsoleApp = self.app  # type: ignore[assignment]
-        return await console.client.command("/api/bench", self.request())
+        desk = cast(Desk, self.app)
+        return await desk.client.command("/api/bench", self.request())
 
     @on(SelectionList.SelectedChanged)
     @on(Select.Changed)

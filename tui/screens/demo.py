@@ -16,8 +16,8 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ..model import Json, Lane, ShowModel, fmt_ms, fmt_num
+from ..widgets.style import team_style
 from .base import ConsoleScreen
-from .overview import team_style
 
 LANE_WIDTH = 26  # the narrowest column an answer is readable in
 STATUS_STYLE = {"waiting": "yellow", "connecting": "yellow", "streaming": "bold cyan",

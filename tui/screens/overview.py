@@ -11,11 +11,9 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
 from ..model import Json, ShowModel, describe, fmt_clock, fmt_ms, fmt_num, fmt_points
+from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import fill_table
 from .base import ConsoleScreen
-
-STATUS_STYLE = {"active": "", "disqualified": "bold red", "withdrawn": "yellow",
-                "eliminated": "dim"}
 
 
 class OverviewScreen(ConsoleScreen):
@@ -136,11 +134,6 @@ def standings_rows(model: ShowModel, criteria: list[str]) -> list[tuple[str, lis
                                     *[Text("──", style="red") for _ in criteria],
                                     Text("──", style="red"), Text("")]))
     return out
-
-
-def team_style(team: Json) -> str:
-    colour = team.get("colour")
-    return f"bold {colour}" if isinstance(colour, str) and colour.startswith("#") else "bold"
 
 
 def row_status(row: Json, team: Json) -> Text:

@@ -15,9 +15,9 @@ from textual.widgets import DataTable, Static
 
 from ..model import Json, ShowModel, fmt_num, fmt_points
 from ..widgets.dialog import Field
+from ..widgets.style import team_style
 from ..widgets.table import current_row_key, fill_table
 from .base import ConsoleScreen
-from .overview import team_style
 
 
 class RevealScreen(ConsoleScreen):

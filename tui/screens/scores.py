@@ -15,9 +15,9 @@ from textual.widgets import DataTable, Static
 from ..client import Refused
 from ..model import Json, ShowModel, fmt_num
 from ..widgets.dialog import Field
+from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import current_row_key, fill_table
 from .base import ConsoleScreen
-from .overview import STATUS_STYLE, team_style
 
 SEALED_NOTE = ("Nothing of it is public until the round is published or revealed.")
 

@@ -1,0 +1,184 @@
+"""One state, one view per role. The public view holds only what has been announced.
+
+A value entered by a judge or an operator reaches the public view only through an event
+that announces it (a publication, an announced disqualification); until then it exists
+only in the operator's view. Every public message is built from these functions or from
+``events.public_data``, and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from showcase.core.events import JUDGE, OPERATOR, PRESENTER, PUBLIC
+from showcase.core.reveal import next_of, public_step
+from showcase.core.state import State, Telemetry
+from showcase.core.stats import percentile
+
+
+def view_state(state: State, view: str) -> dict[str, Any]:
+    if state.show is None:
+        return {"show": None, "teams": [], "rounds": [], "current_round": ""}
+    if view == OPERATOR:
+        return operator_state(state)
+    out = public_state(state)
+    if view == JUDGE:
+        show = state.show
+        out["judges"] = [{"id": j.id, "name": j.name} for j in show.judges]
+        out["criteria"] = [
+            {**c, "source": full.source, "scale": list(full.scale)}
+            for c, full in zip(out["criteria"], show.criteria, strict=True)
+        ]
+    elif view == PRESENTER:
+        out["presenter"] = presenter_reveal(state)
+    return out
+
+
+def public_reveal(state: State, round_id: str) -> dict[str, Any] | None:
+    """A frozen round's reveal as viewers see it: the step shown now, and nothing after."""
+    rnd = state.rounds[round_id]
+    if rnd.frozen is None:
+        return None
+    script = rnd.frozen["script"]
+    return {"step": rnd.step, "speed": rnd.speed,
+            "current": public_step(script[rnd.step - 1] if rnd.step else None)}
+
+
+def presenter_reveal(state: State) -> dict[str, Any]:
+    """The presenter reads ahead: the next step's text, and whether it must be armed."""
+    rnd = state.rounds.get(state.current_round)
+    if rnd is None or rnd.frozen is None:
+        return {"round": state.current_round, "reveal": None}
+    script = rnd.frozen["script"]
+    return {"round": rnd.id, "reveal": {
+        "step": rnd.step, "total": len(script), "next": next_of(script, rnd.step),
+        "armed": rnd.armed, "locked": rnd.locked, "lock_reason": rnd.lock_reason,
+        "speed": rnd.speed, "complete": rnd.phase == "published"}}
+
+
+def public_state(state: State) -> dict[str, Any]:
+    show = state.show
+    assert show is not None
+    return {
+        "show": {"title_ko": show.title_ko, "title_en": show.title_en,
+                 "precision": show.precision, "frame_rate": show.frame_rate},
+        "criteria": [{"id": c.id, "name_ko": c.name_ko, "name_en": c.name_en,
+                      "points": c.points} for c in show.criteria],
+        "current_round": state.current_round,
+        "teams": [
+            {**ts.team.public(), "status": ts.public_status, "reason": ts.public_reason}
+            for ts in state.teams.values()
+        ],
+        "rounds": [
+            {"id": r.id, "name_ko": r.name_ko, "name_en": r.name_en,
+             "phase": state.rounds[r.id].phase,
+             "standings": (state.rounds[r.id].published or {}).get("standings"),
+             "reveal": public_reveal(state, r.id)}
+            for r in show.rounds
+        ],
+        "telemetry": telemetry(state, public=True),
+        "demo": latest_demo(state, public=True),
+        "bench": latest_bench(state, public=True),
+    }
+
+
+def operator_state(state: State) -> dict[str, Any]:
+    show = state.show
+    assert show is not None
+    return {
+        "show": show.config(),
+        "current_round": state.current_round,
+        "teams": [
+            {**ts.team.config(), "status": ts.status, "reason": ts.reason,
+             "public_status": ts.public_status, "public_reason": ts.public_reason,
+             "joined_round": ts.joined_round}
+            for ts in state.teams.values()
+        ],
+        "rounds": [
+            {
+                **r.config(),
+                "cut_rule": r.cut.describe(),
+                "phase": state.rounds[r.id].phase,
+                "roster": state.rounds[r.id].roster,
+                "standings": (state.standings(r.id).to_json()
+                              if state.rounds[r.id].phase != "pending" else None),
+                "sheets": state.rounds[r.id].sheets,
+                "values": state.rounds[r.id].values,
+                "jury_order": state.rounds[r.id].jury_order,
+                "published": state.rounds[r.id].published,
+                "reveal": None if state.rounds[r.id].frozen is None else {
+                    "step": state.rounds[r.id].step,
+                    "total": len(state.rounds[r.id].frozen["script"]),  # type: ignore[index]
+                    "armed": state.rounds[r.id].armed, "locked": state.rounds[r.id].locked,
+                    "lock_reason": state.rounds[r.id].lock_reason,
+                    "speed": state.rounds[r.id].speed},
+            }
+            for r in show.rounds
+        ],
+        "counts": state.counts,
+        "telemetry": telemetry(state, public=False),
+        "demo": latest_demo(state),
+        "demo_running": state.demo_running,
+        "bench": latest_bench(state, public=False),
+        "bench_imports": state.bench_imports,
+    }
+
+
+def telemetry(state: State, public: bool) -> dict[str, Any]:
+    """Each team's measured service: rolling p50/p95 over its recent answers, and health."""
+    return {team: team_telemetry(state.telemetry.get(team) or Telemetry(), public)
+            for team in state.teams}
+
+
+def team_telemetry(t: Telemetry, public: bool) -> dict[str, Any]:
+    ttft = [r[0] for r in t.recent if r[2] and r[0] is not None]
+    tps = [r[1] for r in t.recent if r[2] and r[1] is not None]
+    recent_errors = sum(1 for r in t.recent if not r[2])
+    health = t.health
+    if health is not None and public:
+        health = {k: v for k, v in health.items() if k != "error"}
+    return {
+        "requests": t.requests,
+        "errors": t.errors,
+        "recent": len(t.recent),
+        "error_rate": round(recent_errors / len(t.recent), 4) if t.recent else None,
+        "ttft_ms_p50": _round(percentile(ttft, 50)),
+        "ttft_ms_p95": _round(percentile(ttft, 95)),
+        "decode_tps_p50": _round(percentile(tps, 50)),
+        "decode_tps_p95": _round(percentile(tps, 95)),
+        "health": health,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def latest_demo(state: State, public: bool = False) -> dict[str, Any] | None:
+    if not state.demos:
+        return None
+    demo = state.demos[max(state.demos)]
+    return {k: v for k, v in demo.items() if k != "actor"} if public else demo
+
+
+VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
+
+
+def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
+    """The latest benchmark run. For the public, how many items each team answered right
+    is left out unless the run is public (a run that feeds no round's scores)."""
+    if not state.benches:
+        return None
+    run = state.benches[max(state.benches)]
+    sealed = public and not run["public"]
+    out = {k: v for k, v in run.items() if k not in ("done", "progress", "actor", "results")}
+    out["suites"] = [{k: v for k, v in s.items() if k != "digest"} if public else s
+                     for s in run["suites"]]
+    out["progress"] = {
+        team: {suite: ({k: v for k, v in c.items() if k != "correct"} if sealed else c)
+               for suite, c in suites.items()}
+        for team, suites in run["progress"].items()}
+    out["results"] = None if sealed else run["results"]
+    if not public:
+        out["actor"] = run["actor"]
+    return out

@@ -1,0 +1,287 @@
+"""The engine: commands in, durable events out, one state per stage of durability.
+
+Two states are folded from the same events. ``head`` includes events that are queued
+for the disk, so that commands arriving in a burst are checked against each other in
+order. ``committed`` holds only what is on disk, and is the only state any view, snapshot
+or stream is built from: nothing reaches a screen that a crash could take back.
+
+With a shared log (Redis, several nodes) ``committed`` is folded in stream order from
+whichever comes first, this node's acknowledgement or the tail of the stream, and
+``head`` is a guess that the log checks: an append refused because another node took
+its seq (``SeqTaken``) makes the engine wait for its own appends to settle, fold what
+the others wrote, rebuild ``head`` from ``committed`` and check the command again. A
+command is answered only once durable, and never recorded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from showcase.core import events as ev
+from showcase.core.errors import ShowFileError, Unavailable
+from showcase.core.events import Event
+from showcase.core.showfile import Show
+from showcase.core.state import State
+from showcase.core.views import team_telemetry, view_state
+from showcase.log.base import EventLog, SeqTaken
+from showcase.log.sqlite import SQLiteLog
+from showcase.runtime.fanout import Hub
+from showcase.runtime.live import Live
+
+log = logging.getLogger(__name__)
+
+HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
+MAX_REPLAY = 100_000  # past this gap a resuming viewer gets a snapshot instead
+TELEMETRY_EVENTS = frozenset({ev.DEMO_RESULT, ev.REQUEST_MEASURED, ev.TEAM_HEALTH})
+CONFLICT_RETRIES = 20  # a command re-checked this often while other nodes keep winning
+
+
+class Engine:
+    def __init__(self, show: Show, data_dir: str | Path, *, queue_limit: int = 1024,
+                 log: EventLog | None = None) -> None:
+        self.show = show
+        self.log: EventLog = log if log is not None else SQLiteLog(data_dir)
+        self.hub = Hub(queue_limit)
+        self.live = Live(self.hub, show.frame_rate)
+        self.committed = State()
+        self.head = State()
+        self.history: deque[Event] = deque(maxlen=HISTORY)
+        self.commands = 0
+        self.conflicts = 0  # appends refused because another node took the seq first
+        self._head_behind = False  # committed holds events that head lacks
+        self._rebuild = asyncio.Lock()
+        self._snapshots: dict[str, tuple[int, bytes]] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def open(self) -> Engine:
+        """Open the log, replay it, and record the show file if it is new or changed."""
+        self.log.open()
+        try:
+            while True:
+                for event in self.log.read(self.committed.seq):
+                    self.committed.apply(event)
+                    self.history.append(event)
+                check_show_change(self.committed, self.show)
+                if (self.committed.show is not None
+                        and self.committed.show.config() == self.show.config()):
+                    break
+                event = Event(self.committed.seq + 1, time.time(), ev.SHOW_CONFIGURED,
+                              "showfile", {"config": self.show.config()})
+                try:
+                    self.log.append_now([event])
+                except SeqTaken:
+                    continue  # another node starting at the same time: read what it wrote
+                self.committed.apply(event)
+                self.history.append(event)
+                log.info("show file recorded in the log as seq %d", event.seq)
+        except BaseException:
+            self.log.close()
+            raise
+        self.head = copy.deepcopy(self.committed)
+        return self
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The log's writer and, for a shared log, the tail of other nodes' events."""
+        if not self.log.shared:
+            yield
+            return
+        running = getattr(self.log, "running")  # noqa: B009 - only shared logs have one
+        stop = asyncio.Event()
+        async with running(), asyncio.TaskGroup() as tasks:
+            follower = tasks.create_task(self._follow(stop))
+            try:
+                yield
+            finally:
+                stop.set()  # the follower ends by itself even if the cancel is lost
+                follower.cancel()
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        async for events in self.log.follow(self.committed.seq, stop):
+            self._fold(events)
+
+    def close(self) -> None:
+        self.log.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self.log.is_open
+
+    # -- commands ------------------------------------------------------------
+
+    async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
+                  *args: Any) -> Event:
+        """Check a command against the head state, append its event, return once durable."""
+        for _ in range(CONFLICT_RETRIES):
+            submitted = self.submit(actor, command, *args)
+            if submitted is None:
+                await self._rebuild_head()
+                submitted = self.submit(actor, command, *args)
+            if submitted is None:
+                continue  # another node moved on while this one rebuilt: check again
+            event, durable = submitted
+            try:
+                # Shielded: a client that goes away does not cancel an append already queued.
+                await asyncio.shield(durable)
+            except SeqTaken:
+                self.conflicts += 1
+                continue  # another node wrote first: fold its events, check again
+            return event
+        raise Unavailable("other nodes kept appending first; nothing was recorded",
+                          f"the command was checked {CONFLICT_RETRIES} times; send it again")
+
+    def submit(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
+               *args: Any) -> tuple[Event, asyncio.Future[None]] | None:
+        """What ``run`` does before it waits: check the command against the head state and
+        queue its event; the future resolves once the event is on disk. None when a shared
+        log's head must be rebuilt first (only ``run`` can wait for that); on a log of this
+        process alone it never is, so the lean command path calls this without a task."""
+        self._check_writable()
+        if self.log.refusing or (self._head_behind and self.log.shared):
+            return None
+        event_type, data = command(self.head, *args)
+        event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
+        self.head.apply(event)
+        durable = self.log.append(event)
+        durable.add_done_callback(partial(self._on_commit, event))
+        return event, durable
+
+    def _check_writable(self) -> None:
+        if self.log.failed is not None:
+            raise Unavailable("the event log cannot write; nothing was recorded",
+                              f"{self.log.failed!r}: restart the server")
+        if self.log.down is not None:
+            raise Unavailable("the event log cannot be reached; nothing was recorded",
+                              f"{self.log.down}; send the command again once it is back")
+
+    async def _rebuild_head(self) -> None:
+        """After a refusal: settle this node's appends, fold what others wrote, start over."""
+        async with self._rebuild:
+            if not (self.log.refusing or self._head_behind):
+                return  # another command rebuilt it meanwhile
+            await self.log.drained()
+            self._check_writable()
+            caught_up = await asyncio.to_thread(lambda: list(self.log.read(self.committed.seq)))
+            self._fold(caught_up)
+            self.head = copy.deepcopy(self.committed)
+            self._head_behind = False
+            self.log.resume(self.committed.seq)
+
+    def _on_commit(self, event: Event, durable: asyncio.Future[None]) -> None:
+        if durable.cancelled() or durable.exception() is not None:
+            return  # refused (retried by run) or the log failed (every later command refused)
+        self.commands += 1
+        if event.seq <= self.committed.seq:
+            return  # the tail of a shared log delivered it first
+        if event.seq != self.committed.seq + 1:
+            log.error("seq %d acknowledged before %d; left to the tail", event.seq,
+                      self.committed.seq + 1)
+            return
+        self._commit(event)
+
+    def _fold(self, events: list[Event]) -> None:
+        """Durable events read from a shared log, any node's, in stream order."""
+        for event in events:
+            if event.seq <= self.committed.seq:
+                continue
+            if event.seq != self.committed.seq + 1:
+                log.error("the log skipped from seq %d to %d", self.committed.seq, event.seq)
+                return
+            in_step = self.head.seq == self.committed.seq  # no append of ours in flight
+            self._commit(event)
+            if in_step and not self._head_behind and not self.log.refusing:
+                self.head.apply(event)
+            elif event.seq > self.head.seq:
+                self._head_behind = True  # rebuilt from committed before the next command
+
+    def _commit(self, event: Event) -> None:
+        self.committed.apply(event)
+        self.history.append(event)
+        self.hub.publish(event.seq, event.wire)
+        if event.type in TELEMETRY_EVENTS:
+            team = event.data["team"]
+            self.live.update_telemetry(team, team_telemetry(self.committed.telemetry[team], True))
+
+    # -- reading -------------------------------------------------------------
+
+    def state_message(self, view: str) -> dict[str, Any]:
+        return {"seq": self.committed.seq, "view": view,
+                "state": view_state(self.committed, view)}
+
+    def snapshot(self, view: str) -> bytes:
+        """The snapshot message for a view, serialised once per seq and view."""
+        cached = self._snapshots.get(view)
+        if cached is None or cached[0] != self.committed.seq:
+            body = self.state_message(view)
+            message = {"seq": body["seq"], "type": "snapshot",
+                       "data": {"view": view, "state": body["state"]}}
+            cached = (self.committed.seq, orjson.dumps(message))
+            self._snapshots[view] = cached
+        return cached[1]
+
+    async def events_between(self, since: int, until: int) -> list[Event] | None:
+        """Committed events with since < seq <= until, or None when a snapshot is better."""
+        if since >= until:
+            return []
+        if until - since > MAX_REPLAY:
+            return None
+        if self.history and self.history[0].seq <= since + 1:
+            first = self.history[0].seq
+            return list(self.history)[since + 1 - first: until + 1 - first]
+        return await asyncio.to_thread(lambda: list(self.log.read(since, until - since)))
+
+    def read_latest(self, limit: int, types: set[str] | None) -> list[Event]:
+        """The last ``limit`` committed events (of ``types``), oldest first: read backwards
+        in growing windows, so a console can show what just happened without paging."""
+        top = self.committed.seq
+        window = max(256, 4 * limit)
+        while True:
+            since = max(0, top - window)
+            found = self.read_log(since, top - since, types)
+            if len(found) >= limit or since == 0:
+                return found[-limit:]
+            window *= 4
+
+    def read_log(self, since: int, limit: int, types: set[str] | None) -> list[Event]:
+        out: list[Event] = []
+        for event in self.log.read(since):
+            if event.seq > self.committed.seq:
+                break
+            if types is None or event.type in types:
+                out.append(event)
+                if len(out) >= limit:
+                    break
+        return out
+
+
+def check_show_change(state: State, show: Show) -> None:
+    """A show file may change between starts, but not drop what the log refers to."""
+    old = state.show
+    if old is None:
+        return
+    for kind, before, after in (
+        ("team", {t.id for t in old.teams}, {t.id for t in show.teams}),
+        ("criterion", {c.id for c in old.criteria}, {c.id for c in show.criteria}),
+        ("round", {r.id for r in old.rounds}, {r.id for r in show.rounds}),
+    ):
+        gone = sorted(before - after)
+        if gone:
+            raise ShowFileError(
+                show.path, f"{kind} {gone[0]!r}",
+                "is in this data directory's log and cannot be removed from the show file "
+                "(disqualify or withdraw a team instead, or start a fresh --data directory)",
+            )
+    if [r.id for r in old.rounds] != [r.id for r in show.rounds][: len(old.rounds)]:
+        raise ShowFileError(show.path, "rounds", "cannot be reordered once the show has a log")

@@ -1,0 +1,230 @@
+"""The event streams: SSE (``GET /events``) and WebSocket (``/ws``) carry the same messages.
+
+A connection subscribes before it looks at the state, so nothing committed in between
+can fall through: it gets a snapshot (no usable ``since``) or the events after ``since``,
+then every new message. Messages are de-duplicated by seq, so a resumed viewer sees each
+event exactly once. Each connection has its own sender; see fanout.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Coroutine
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+from websockets.protocol import State
+
+from showcase.runtime.engine import Engine
+from showcase.runtime.fanout import RESYNC, FrameWriter
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15.0
+MAX_CLIENT_MESSAGE = 4096
+
+
+class Keepalive:
+    """Yielded by ``messages`` when nothing was sent for a while."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
+async def messages(engine: Engine, view: str, since: int | None,
+                   keepalive: float = KEEPALIVE_SECONDS, writer: FrameWriter | None = None
+                   ) -> AsyncGenerator[tuple[int | None, bytes] | Keepalive, None]:
+    """The connection's messages, in order, each once.
+
+    With a ``writer``, live messages that arrive while the consumer waits here are
+    written by the hub straight to the connection and never pass through this generator
+    (fanout.py); what it yields, the consumer sends before asking for more.
+    """
+    sub = engine.hub.subscribe(view, writer)
+    try:
+        at = engine.committed.seq
+        backlog = None
+        if since is not None and 0 <= since <= at:
+            backlog = await engine.events_between(since, at)
+        if backlog is None:
+            last = engine.committed.seq
+            yield last, engine.snapshot(view)
+        else:
+            last = since if since is not None else 0
+            for event in backlog:
+                last = event.seq
+                yield event.seq, event.wire(view)
+        live = engine.live.full_frame()
+        if live is not None:
+            yield None, live
+        while True:
+            item = await sub.get(keepalive)
+            last = max(last, sub.seq)  # what the hub wrote directly meanwhile
+            if item is None:
+                yield Keepalive(last)
+                continue
+            if item is RESYNC:
+                sub.drop_backlog()
+                last = engine.committed.seq
+                yield last, engine.snapshot(view)
+                live = engine.live.full_frame()
+                if live is not None:
+                    yield None, live
+                continue
+            seq = item[0]
+            if seq is not None:
+                if seq <= last:
+                    continue
+                last = seq
+            yield item
+    finally:
+        engine.hub.unsubscribe(sub)
+
+
+class EventStream(Response):
+    """Server-sent events; ends the subscription as soon as the client goes away."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, engine: Engine, view: str, since: int | None) -> None:
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"),
+                            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        self.engine = engine
+        self.view = view
+        self.since = since
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+
+        async def pump() -> None:
+            stream = messages(self.engine, self.view, self.since)
+            try:
+                # A retry hint for EventSource, and a first byte so proxies flush headers.
+                await send({"type": "http.response.body", "body": b"retry: 1000\n\n",
+                            "more_body": True})
+                async for item in stream:
+                    if isinstance(item, Keepalive):
+                        chunk = b": keepalive\n\n"
+                    elif item[0] is None:
+                        chunk = b"data: " + item[1] + b"\n\n"
+                    else:
+                        chunk = b"id: %d\ndata: %s\n\n" % (item[0], item[1])
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                await stream.aclose()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        with contextlib.suppress(OSError):
+            await _first_completed(pump(), watch())
+
+
+async def _first_completed(*coros: Coroutine[Any, Any, None]) -> None:
+    """Run coroutines until one of them ends, then cancel the others."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                if not isinstance(exc, (OSError, WebSocketDisconnect)):
+                    raise exc  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _is_ping(text: str | None) -> bool:
+    if text is None:
+        return False
+    if text.strip() == "ping":
+        return True
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "ping"
+
+
+FRAMES_EXTENSION = "showcase.frames"  # ASGI scope extension: {"writer": FrameWriter}
+
+
+class FrameWritingProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, offering the app its transport as a ``FrameWriter``.
+
+    ASGI has no way to send bytes that are already framed, so every message would be
+    decoded, encoded and framed again per connection and cost a task wake-up and a send
+    cycle. With this protocol (``uvicorn.Config(ws=FrameWritingProtocol)``) the hub
+    writes each prepared frame to every caught-up connection itself; under any other
+    server the stream falls back to ASGI sends.
+    """
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:
+            self.scope["extensions"][FRAMES_EXTENSION] = {"writer": self}
+
+    def write_frame(self, frame: bytes) -> bool:
+        # Paused (past the write buffer's high-water mark), closing or gone: the caller
+        # queues instead, so a viewer that stops reading holds a bounded buffer.
+        if (self.close_sent or self.disconnected or not self.writable.is_set()
+                or self.conn.state is not State.OPEN or self.transport.is_closing()):
+            return False
+        self.transport.write(frame)
+        return True
+
+
+def _frame_writer(ws: WebSocket) -> FrameWriter | None:
+    extension = ws.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+    return extension["writer"] if extension else None
+
+
+async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int | None) -> None:
+    """A read-only WebSocket: clients may send small pings; anything else closes it."""
+    await ws.accept()
+
+    async def pump() -> None:
+        # Snapshots, backlogs and messages queued for a slow viewer go through ASGI
+        # sends; live messages for a caught-up viewer go straight out through the writer.
+        stream = messages(engine, view, since, writer=_frame_writer(ws))
+        try:
+            async for item in stream:
+                if isinstance(item, Keepalive):
+                    text = orjson.dumps({"seq": None, "type": "keepalive",
+                                         "data": {"last_seq": item.seq}}).decode()
+                else:
+                    text = item[1].decode()
+                await ws.send_text(text)
+        finally:
+            await stream.aclose()
+
+    async def listen() -> None:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            payload = message.get("text") or message.get("bytes") or ""
+            if len(payload) > MAX_CLIENT_MESSAGE:
+                await ws.close(code=1009, reason="message too big: this stream is read-only")
+                return
+            if not _is_ping(message.get("text")):
+                await ws.close(code=1003, reason="this stream is read-only; send nothing or 'ping'")
+                return
+
+    try:
+        await _first_completed(pump(), listen())
+    finally:
+        with contextlib.suppress(Exception):
+            await ws.close()

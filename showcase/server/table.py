@@ -1,0 +1,148 @@
+"""The command table: every ``POST`` that is a check against the state and one durable
+event, described once (path, roles, the words of a refusal, the core command it calls).
+
+The Starlette app serves these routes, and the lean command path answers the same table
+without the ASGI cycle (commandpath.py); both take their answers and refusals from here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from showcase.core import commands, reveal
+from showcase.core import events as ev
+from showcase.core.checks import Command
+from showcase.core.errors import BadRequest, ShowcaseError
+from showcase.runtime.engine import Engine
+from showcase.server.auth import Tokens, require
+
+USER_RE = re.compile(r"^[\w .@-]{1,64}$")
+
+# (params, role, body) -> the engine command and its arguments after the state
+Bind = Callable[[dict[str, str], str, Any], tuple[Callable[..., Command], tuple[Any, ...]]]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCommand:
+    path: str  # a Starlette path: "/api/teams/{team}/disqualify"
+    roles: tuple[str, ...]
+    what: str  # "entering a score": the words of a refusal
+    bind: Bind
+
+
+def engine_commands() -> list[EngineCommand]:
+    """Every ``POST`` that is a check against the state and one event, nothing else."""
+    operator, stage = ("operator",), ("operator", "presenter")
+    table = [
+        EngineCommand("/api/scores", ("operator", "judge"), "entering a score",
+                      lambda p, role, body: (commands.enter_score, (role, body))),
+        EngineCommand("/api/teams", operator, "adding a team",
+                      lambda p, role, body: (commands.add_team, (body,))),
+    ]
+    for verb, doing, event_type in (("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
+                                    ("withdraw", "withdrawing", ev.TEAM_WITHDRAWN),
+                                    ("reinstate", "reinstating", ev.TEAM_REINSTATED)):
+        table.append(EngineCommand(f"/api/teams/{{team}}/{verb}", operator, f"{doing} a team",
+                                   _team_status(event_type)))
+    for verb, what, fn in (("start", "starting a round", commands.start_round),
+                           ("jury", "recording a jury decision", commands.decide_jury),
+                           ("publish", "publishing a round", commands.publish_round),
+                           ("freeze", "freezing a round", commands.freeze_round),
+                           ("unfreeze", "unfreezing a round", commands.unfreeze_round)):
+        table.append(EngineCommand(f"/api/rounds/{{round}}/{verb}", operator, what,
+                                   _round_command(fn)))
+    table += [
+        EngineCommand("/api/reveal/arm", stage, "the reveal's arm",
+                      lambda p, role, body: (reveal.arm, (role, body))),
+        EngineCommand("/api/reveal/speed", stage, "the reveal's speed",
+                      lambda p, role, body: (reveal.speed, (role, body))),
+        EngineCommand("/api/reveal/lock", operator, "the reveal's lock",
+                      lambda p, role, body: (reveal.lock, (body,))),
+    ]
+    for action in ("next", "back", "goto", "ff", "reset"):
+        table.append(EngineCommand(f"/api/reveal/{action}", stage, f"the reveal's {action}",
+                                   _reveal_move(action)))
+    return table
+
+
+def _team_status(event_type: str) -> Bind:
+    return lambda p, role, body: (commands.change_status, (event_type, p["team"], body))
+
+
+def _round_command(fn: commands.RoundCommand) -> Bind:
+    return lambda p, role, body: (fn, (p["round"], body))
+
+
+def _reveal_move(action: str) -> Bind:
+    return lambda p, role, body: (reveal.move, (action, role, body))
+
+
+def actor_of(role: str, user: bytes | None) -> str:
+    """``role:user`` from the X-Showcase-User header (raw bytes, UTF-8 such as 김지원)."""
+    name = user.decode("utf-8", "replace").strip() if user else ""
+    if name and not USER_RE.match(name):
+        raise BadRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
+    return f"{role}:{name}" if name else role
+
+
+class Commands:
+    """The table with the engine and the tokens: what both paths call."""
+
+    def __init__(self, engine: Engine, tokens: Tokens) -> None:
+        self.engine = engine
+        self.tokens = tokens
+        self.table = engine_commands()
+        self._static = {c.path: c for c in self.table if "{" not in c.path}
+        self._templates = [(c.path.split("/"), c) for c in self.table if "{" in c.path]
+
+    def match(self, path: str) -> tuple[EngineCommand, dict[str, str]] | None:
+        found = self._static.get(path)
+        if found is not None:
+            return found, {}
+        parts = path.split("/")
+        for template, command in self._templates:
+            if len(template) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(template, parts, strict=True):
+                if want.startswith("{"):
+                    if not got:
+                        break
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return command, params
+        return None
+
+    def role(self, command: EngineCommand, authorization: str | None) -> str:
+        """The caller's role, if it may send ``command``; checked before the body is read."""
+        role = self.tokens.role_of(authorization)
+        require(role, command.roles, command.what)
+        return role
+
+    def bind(self, command: EngineCommand, params: dict[str, str], role: str,
+             user: bytes | None, body: Any
+             ) -> tuple[str, Callable[..., Command], tuple[Any, ...]]:
+        """The actor, the engine command and its arguments."""
+        actor = actor_of(role, user)
+        fn, args = command.bind(params, role, body)
+        return actor, fn, args
+
+
+def answer(seq: int, event_type: str) -> bytes:
+    return orjson.dumps({"seq": seq, "type": event_type})
+
+
+def refusal(exc: BaseException) -> tuple[int, bytes]:
+    """The status and body the app's exception handlers give for ``exc``."""
+    if isinstance(exc, ShowcaseError):
+        return exc.status, orjson.dumps(exc.to_json())
+    return 500, orjson.dumps({
+        "error": "internal error; nothing was recorded unless a seq was returned",
+        "detail": type(exc).__name__})
