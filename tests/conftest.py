@@ -12,13 +12,15 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
 
 from showcase.core.showfile import sample_show_path
+
+if TYPE_CHECKING:  # the browser stack loads only for the tests that drive a page
+    from playwright.sync_api import Browser
 
 OPERATOR = "operator-token-for-tests"
 PRESENTER = "presenter-token-for-tests"
@@ -160,6 +162,8 @@ def score_sample_round(srv: Server) -> None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium driven by Playwright, which downloads no browser of its own."""
+    from playwright.sync_api import sync_playwright
+
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     assert executable, "the browser tests need Chromium: apt-get install chromium"
     with sync_playwright() as p:

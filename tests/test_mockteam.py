@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from showcase.cli import main
-from showcase.models.mockteam import MockConfig, MockServer, serve_mock
+from showcase.models.mockteam import MockConfig, MockServer, delays, serve_mock
 
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 ANSWER = ["Thank", " you", " for", " the", " question.", " Here", " is", " a"]
@@ -254,10 +254,10 @@ def test_cli_mock_team_serves_on_schedule_behind_its_key() -> None:
             key = "authorization: Bearer sesame\r\n"
             raw = asyncio.run(raw_post(port, chat(), headers=key))
             assert contents(raw.events()) == [*ANSWER, " short", " answer"]
-            ttft, gaps = raw.times[0], [b - a for a, b in itertools.pairwise(raw.times)]
-            assert 0.099 <= ttft <= 0.115, ttft
-            assert 0.015 <= statistics.median(gaps) <= 0.025, gaps
-            assert 0.279 <= raw.times[-1] <= 0.295, raw.times  # absolute schedule: no drift
+            # --ttft-ms 100 --itl-ms 20 took effect: nothing came sooner than they say (a busy
+            # machine can only make it later; the precision is bench_proxy.py's to measure).
+            assert raw.times[0] >= 0.099, raw.times
+            assert raw.times[-1] >= 0.279 and raw.times[-1] - raw.times[0] >= 0.179, raw.times
             reset = asyncio.run(raw_post(port, chat(mock={"fault": "reset", "ttft_ms": 1}),
                                          headers=key))
             assert isinstance(reset.error, ConnectionResetError), reset.error  # on uvloop too
@@ -270,11 +270,23 @@ def test_cli_mock_team_serves_on_schedule_behind_its_key() -> None:
                 proc.wait()
 
 
-async def test_jitter_moves_each_gap_within_its_bound(mock: MockServer) -> None:
+def test_jitter_moves_each_gap_within_its_bound() -> None:
+    """The schedule a stream follows: each gap within itl ± jitter, and not all the same."""
+    config = MockConfig(ttft_ms=30, itl_ms=10, jitter_ms=4)
+    gaps = list(itertools.islice(delays(config, random.Random(7)), 200))
+    assert 0.026 <= gaps[0] <= 0.034
+    assert all(0.006 <= g <= 0.014 for g in gaps[1:]), gaps
+    assert max(gaps[1:]) - min(gaps[1:]) > 0.006  # spread over most of the ±4 ms
+    steady = list(itertools.islice(delays(MockConfig(ttft_ms=30, itl_ms=10), random.Random(7)), 5))
+    assert steady == [0.03, 0.01, 0.01, 0.01, 0.01]
+
+
+async def test_jitter_never_sends_a_token_early(mock: MockServer) -> None:
+    """Over the wire, a busy machine can only make tokens late: 12 tokens 10 ± 4 ms apart
+    take at least 11 × 6 ms after the first."""
     raw = await raw_post(mock.port, chat(mock={"tokens": 12, "itl_ms": 10, "jitter_ms": 4}))
-    gaps = [b - a for a, b in itertools.pairwise(raw.times)]
-    assert all(0.004 <= g <= 0.018 for g in gaps), gaps
-    assert max(gaps) - min(gaps) > 0.002
+    assert raw.times == sorted(raw.times)
+    assert raw.times[-1] - raw.times[0] >= 11 * 0.006 - 0.002
 
 
 # -- faults ----------------------------------------------------------------------------

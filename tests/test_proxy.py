@@ -224,17 +224,32 @@ def test_each_dialect_is_measured(stage: Stage, team: str, estimated: bool,
 
 
 def test_metrics_match_the_mock_timing(stage: Stage) -> None:
+    """The proxy's figures lie between what the mock was told (it never sends early) and what
+    this test saw itself (the proxy sees each chunk before its client does). Both bounds hold
+    on a busy machine; how close the figures come to the configured timing is measured in
+    benchmarks/bench_proxy.py, not asserted here."""
     since = stage.seq()
-    status, _, _ = stage.stream("lg", {"mock": {"ttft_ms": 200, "itl_ms": 20, "tokens": 50},
-                                       "max_tokens": 50})
-    assert status == 200
+    payload = {"messages": [{"role": "user", "content": "Say something."}], "stream": True,
+               "max_tokens": 50, "mock": {"ttft_ms": 200, "itl_ms": 20, "tokens": 50}}
+    first = None
+    sent = time.perf_counter()
+    with httpx.stream("POST", f"{stage.url}/v1/teams/lg/chat/completions", json=payload,
+                      headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=20) as r:
+        for chunk in r.iter_bytes():
+            if first is None and b'"content"' in chunk:
+                first = time.perf_counter()
+    done = time.perf_counter()
+    assert r.status_code == 200 and first is not None
     m = stage.last_measured("lg", since)["metrics"]
-    assert m["output_tokens"] == 50
-    assert abs(m["ttft_ms"] - 200) < 15, m
-    assert abs(m["tpot_ms"] - 20) < 3, m
-    assert abs(m["itl_ms_p50"] - 20) < 5, m
-    assert abs(m["e2e_ms"] - (200 + 49 * 20)) < 40, m
-    assert abs(m["decode_tps"] - 50) < 8, m
+    seen_ttft, seen_e2e = (first - sent) * 1e3, (done - sent) * 1e3
+    assert m["output_tokens"] == 50 and not m["tokens_estimated"], m
+    assert 200 - 2 <= m["ttft_ms"] <= seen_ttft + 2, (m, seen_ttft)
+    assert 200 + 49 * 20 - 2 <= m["e2e_ms"] <= seen_e2e + 2, (m, seen_e2e)
+    # The definitions (vLLM's benchmark_serving): TPOT over the tokens after the first.
+    decode_ms = m["e2e_ms"] - m["ttft_ms"]
+    assert m["tpot_ms"] == pytest.approx(decode_ms / 49, abs=0.01), m
+    assert m["decode_tps"] == pytest.approx(49 / decode_ms * 1e3, rel=0.01), m
+    assert 0 <= m["itl_ms_p50"] <= m["itl_ms_p99"] <= decode_ms, m
 
 
 def test_multi_token_chunks_count_tokens_from_usage(stage: Stage) -> None:
@@ -530,7 +545,9 @@ def test_a_saturated_team_cannot_starve_the_others(stage: Stage) -> None:
         time.sleep(0.3)
         started = time.monotonic()
         assert stage.stream("skt", {})[0] == 200
-        assert time.monotonic() - started < 0.5  # skt's own pool: ~30 ms + 20 x 5 ms
+        # skt's own pool answers (~30 ms + 20 x 5 ms); sharing lg's would mean a 504 after
+        # the pool's timeout. The bound leaves room for a busy machine.
+        assert time.monotonic() - started < 3
         busy, _, raw = stage.stream("lg", {})
         assert busy == 504 and b"every connection to the team is busy" in raw
     finally:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
+import itertools
 import logging
 import math
 import random
@@ -381,6 +382,17 @@ def _group(field: str, tokens: Iterable[str], size: int) -> Iterator[tuple[str, 
             batch = []
     if batch:
         yield field, "".join(batch), len(batch)
+
+
+def delays(config: MockConfig, rng: random.Random) -> Iterator[float]:
+    """The seconds before the first token, then between each token and the next: the
+    configured TTFT and ITL, each moved by up to ``jitter_ms`` either way (never below 0).
+    The stream sends each chunk at the running sum of these, from the request's arrival."""
+    jitter = config.jitter_ms / 1e3
+    base = config.ttft_ms / 1e3
+    while True:
+        yield max(0.0, base + rng.uniform(-jitter, jitter)) if jitter else base
+        base = config.itl_ms / 1e3
 
 
 @dataclass(slots=True)
@@ -774,18 +786,14 @@ class MockServer:
     async def _stream(self, conn: _Connection, config: MockConfig, plan: _Plan,
                       t0: float) -> str:
         wire, out = _Wire(config, plan), _EventWriter(conn, config.fault == "split")
-        jitter, itl = config.jitter_ms / 1e3, config.itl_ms / 1e3
-
-        def gap(base: float) -> float:
-            return max(0.0, base + plan.rng.uniform(-jitter, jitter)) if jitter else base
-
+        gaps, itl = delays(config, plan.rng), config.itl_ms / 1e3
         fault = config.fault
         point = config.fault_after if plan.total is None else min(config.fault_after, plan.total)
         stall_at = min(config.stall_after if config.stall_after is not None else math.inf,
                        point if fault == "stall" else math.inf)
         ends_in_fault = fault in ("error_in_stream", "reset")
         malformed_due = fault == "malformed"
-        when = t0 + gap(config.ttft_ms / 1e3)
+        when = t0 + next(gaps)
         first_at = when
         chunks = iter(plan.chunks)
         chunk = next(chunks, None)
@@ -823,7 +831,7 @@ class MockServer:
                 return _DONE_OK
             await out.send(events)
             events = []
-            when += gap(itl)
+            when += next(gaps)
 
     async def _answer(self, conn: _Connection, config: MockConfig, plan: _Plan,
                       t0: float, keep_alive: bool) -> str:
@@ -834,10 +842,8 @@ class MockServer:
             await conn.pause_until(None)
             return _DONE_GONE
         chunks = list(plan.chunks)
-        jitter, itl = config.jitter_ms / 1e3, config.itl_ms / 1e3
-        delays = [config.ttft_ms / 1e3] + [itl] * (len(chunks) - 1)
-        when = t0 + sum(max(0.0, d + plan.rng.uniform(-jitter, jitter)) if jitter else d
-                        for d in delays)
+        itl = config.itl_ms / 1e3
+        when = t0 + sum(itertools.islice(delays(config, plan.rng), max(1, len(chunks))))
         if not await conn.pause_until(when):
             return _DONE_GONE
         if config.fault == "reset":
