@@ -29,7 +29,8 @@ from showcase.core.state import State
 from showcase.core.views import operator_state
 from showcase.log.base import EventLog
 from showcase.log.sqlite import SQLiteLog
-from showcase.models.mockteam import MockConfig, serve_mock
+from showcase.models.mock.config import MockConfig
+from showcase.models.mock.server import serve_mock
 
 log = logging.getLogger("showcase")
 
@@ -404,7 +405,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def _mock_team_args(parser: argparse.ArgumentParser) -> None:
-    from showcase.models.mockteam import DIALECTS, FAULTS, MockConfig
+    from showcase.models.mock.config import DIALECTS, FAULTS, MockConfig
 
     default = MockConfig()
     parser.add_argument("--port", type=int, required=True, help="port (0 picks a free one)")
@@ -437,7 +438,8 @@ def _mock_team_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_mock_team(args: argparse.Namespace) -> int:
-    from showcase.models.mockteam import MockConfig, MockConfigError, serve_mock
+    from showcase.models.mock.config import MockConfig, MockConfigError
+    from showcase.models.mock.server import serve_mock
 
     config = MockConfig(
         model=args.model, dialect=args.dialect, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,

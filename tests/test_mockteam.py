@@ -21,7 +21,9 @@ import orjson
 import pytest
 
 from showcase.cli import main
-from showcase.models.mockteam import MockConfig, MockServer, delays, serve_mock
+from showcase.models.mock.answers import delays
+from showcase.models.mock.config import MockConfig
+from showcase.models.mock.server import MockServer, serve_mock
 
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 ANSWER = ["Thank", " you", " for", " the", " question.", " Here", " is", " a"]
