@@ -23,14 +23,14 @@ import orjson
 from showcase import __version__
 from showcase.bench.suites import answer_key, load_suites, sample_suites_dir
 from showcase.core.errors import LogError, ShowcaseError
-from showcase.core.events import event_from_json
+from showcase.core.merkle import canonical_line
 from showcase.core.showfile import Show, load_show, sample_show_path
 from showcase.core.state import State
-from showcase.core.views import operator_state
 from showcase.log.base import EventLog
 from showcase.log.sqlite import SQLiteLog
 from showcase.models.mock.config import MockConfig
 from showcase.models.mock.server import serve_mock
+from showcase.verify import import_checked, standings_file, verify_export
 
 log = logging.getLogger("showcase")
 
@@ -62,6 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("log", help="an events.ndjson written by 'showcase export'")
     imp.add_argument("--data", required=True, help="a data directory with no log yet")
 
+    verify = sub.add_parser("verify", help=(
+        "check an exported log: its Merkle root, a signed checkpoint, every event against "
+        "the commands, the standings"))
+    verify.add_argument("log", help="an events.ndjson written by 'showcase export'")
+    verify.add_argument("--checkpoint", metavar="FILE", help=(
+        "a signed checkpoint (GET /api/log/checkpoint) the export must extend"))
+    verify.add_argument("--key", help="the server's verifier key (name+id+key), for --checkpoint")
+    verify.add_argument("--standings", metavar="FILE", help=(
+        "standings.json to compare (default: the one beside the log, if any)"))
+
     console = sub.add_parser("console", help="the operator console (a terminal app) for a server")
     console.add_argument("url", help="the server's URL, like http://127.0.0.1:8000")
     console.add_argument("--token", help=(
@@ -84,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
-            "mock-team": cmd_mock_team, "bench": cmd_bench, "console": cmd_console,
+            "verify": cmd_verify, "mock-team": cmd_mock_team, "bench": cmd_bench,
+            "console": cmd_console,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -306,16 +317,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "events.ndjson").write_bytes(b"".join(lines))
-    view = operator_state(state) if state.show else {"rounds": []}
-    standings = [
-        {"round": r["id"], "phase": r["phase"], "standings": r["standings"],
-         "published": (r["published"] or {}).get("standings")}
-        for r in view["rounds"]
-    ]
-    (out / "standings.json").write_bytes(orjson.dumps(
-        {"seq": state.seq, "rounds": standings}, option=orjson.OPT_INDENT_2))
+    standings = standings_file(state)
+    (out / "standings.json").write_bytes(orjson.dumps(standings, option=orjson.OPT_INDENT_2))
     (out / "standings.csv").write_text(_standings_csv(state), encoding="utf-8")
-    print(f"exported {state.seq} events and the standings of {len(standings)} rounds to {out}/")
+    print(f"exported {state.seq} events and the standings of {len(standings['rounds'])} "
+          f"rounds to {out}/")
     return 0
 
 
@@ -327,7 +333,7 @@ def _read_data(data_dir: str) -> tuple[State, list[bytes]]:
     with SQLiteLog(data_dir, exclusive=False) as event_log:
         for event in event_log.read():
             state.apply(event)
-            lines.append(orjson.dumps(event.to_json()) + b"\n")
+            lines.append(canonical_line(event.to_json()) + b"\n")
     return state, lines
 
 
@@ -356,37 +362,31 @@ def _standings_csv(state: State) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    path = Path(args.log)
-    try:
-        raw_lines = path.read_bytes().splitlines()
-    except OSError as exc:
-        raise LogError(f"{path} cannot be read: {exc.strerror}") from exc
-    events = []
-    state = State()
-    for number, line in enumerate(raw_lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise LogError(f"{where}: not valid JSON ({exc})") from exc
-        event = event_from_json(obj, where)
-        try:
-            state.apply(event)
-        except LogError as exc:
-            raise LogError(f"{where}: {exc.message}") from exc
-        except ShowcaseError as exc:
-            raise LogError(f"{where}: {exc.message}") from exc
-        events.append(event)
-    if not events:
-        raise LogError(f"{path} holds no events")
+    events, _ = import_checked(Path(args.log))  # nothing is written unless it all verifies
     with SQLiteLog(args.data) as event_log:
         if event_log.last_seq:
             raise LogError(f"{args.data} already has a log (seq {event_log.last_seq})",
                            "import into a fresh data directory")
         event_log.append_now(events)
     print(f"imported {len(events)} events into {args.data} (seq 1..{events[-1].seq})")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    log_path = Path(args.log)
+    note = None
+    if args.checkpoint:
+        try:
+            note = Path(args.checkpoint).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LogError(f"{args.checkpoint} cannot be read: {exc}") from exc
+    beside = log_path.with_name("standings.json")
+    standings = Path(args.standings) if args.standings else (
+        beside if beside.exists() else None)
+    report = verify_export(log_path, note, args.key, standings)
+    print("\n".join(report.lines()))
+    print("verified: the log is consistent with the commands"
+          + (" and the signed checkpoint" if report.signed else ""))
     return 0
 
 

@@ -28,7 +28,7 @@ def genuine_log() -> list[ev.Event]:
         s.emit(*reveal.move(s.state, "next", "presenter", {"to": step["n"]},
                             now=s.state.ts + 5), actor="presenter:remote")
     s.run(commands.start_round, "r2", {})
-    events = [dataclasses.replace(s.events[0], actor="server"), *s.events[1:]]
+    events = [dataclasses.replace(s.events[0], actor="showfile"), *s.events[1:]]
     return [roundtrip(e) for e in events]
 
 

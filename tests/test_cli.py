@@ -104,8 +104,11 @@ def test_import_of_a_broken_log_names_the_line(tmp_path: Path,
     bad.write_text('{"seq": 1, "ts": 1, "type": "round_started", "actor": "x", "data": {}}\n'
                    "not json\n")
     assert main(["import", str(bad), "--data", str(tmp_path / "d")]) == 2
+    assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
+    bad.write_text('{"seq": 1, "ts": 1, "type": "round_started", "actor": "x", "data": {}}\n')
+    assert main(["import", str(bad), "--data", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}:1" in err and "cannot apply" in err
+    assert f"{bad}:1: seq 1: round_started is recorded by operator, not by 'x'" in err
     bad.write_text('{"seq": 1, "ts": 1, "type": "party", "actor": "x", "data": {}}\n')
     assert main(["import", str(bad), "--data", str(tmp_path / "d")]) == 2
     assert "unknown event type 'party'" in capsys.readouterr().err

@@ -49,7 +49,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.REVEAL_LOCKED: ("operator",),
     ev.DEMO_STARTED: ("operator",),
     ev.DEMO_CANCELLED: ("operator",),
-    ev.SHOW_CONFIGURED: ("server",),
+    ev.SHOW_CONFIGURED: ("showfile",),  # the engine, from the show file at start
     ev.DEMO_RESULT: ("server",),
     ev.REQUEST_MEASURED: ("server",),
     ev.TEAM_HEALTH: ("server",),
@@ -156,9 +156,9 @@ def check_event(state: State, event: ev.Event) -> None:
     if event.type in FOLD_ONLY:
         return
     if event.type == ev.SHOW_CONFIGURED:
-        if role_of(event.actor) != "server":
-            raise AuditError(event.seq, "the show file is configured by the server at start, "
-                             f"not by {event.actor!r}")
+        if event.actor not in ROLES[ev.SHOW_CONFIGURED]:
+            raise AuditError(event.seq, "the show file is configured by the server at start "
+                             f"(actor 'showfile'), not by {event.actor!r}")
         return
     redo = REDO.get(event.type)
     if redo is None:
