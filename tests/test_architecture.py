@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: showcase's layers, lowest first (the first part of a module's name under showcase/). A
 #: module may import its own layer and the layers below, never one above.
 #: showcase/__init__.py holds __version__ and nothing else, so it sits with the core.
-SHOWCASE_LAYERS = (("core", ""), ("log",), ("runtime",), ("models",), ("bench",), ("server",),
-                   ("cli", "__main__", "verify"))
+SHOWCASE_LAYERS = (("core", ""), ("log",), ("runtime",), ("models",), ("voting",), ("bench",),
+                   ("server",), ("cli", "__main__", "verify"))
 #: The console's: the model and client, then widgets, then screens, then the app.
 TUI_LAYERS = (("client", "model"), ("desk", "widgets"), ("screens",), ("app", ""))
 
