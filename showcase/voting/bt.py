@@ -104,16 +104,19 @@ def check_identifiable(counts: Counts, prior_ties: float = 0.0) -> None:
             "votes, or tally with prior_ties > 0 (virtual ties between every pair)")
 
 
-def fit(counts: Counts, prior_ties: float = 0.0,
-        start: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+def fit(counts: Counts, prior_ties: float = 0.0, start: NDArray[np.float64] | None = None,
+        check: bool = True) -> NDArray[np.float64]:
     """The maximum-likelihood ratings in natural units (log-odds), centred on zero.
 
     Newton's method with the first rating held at zero (the Hessian is singular along
     "add a constant to everyone"), with step halving so the likelihood never falls; it
     converges to machine precision in a handful of steps for a few teams. Raises
-    `VotingError` when the ratings do not exist (see `check_identifiable`).
+    `VotingError` when the ratings do not exist (see `check_identifiable`); ``check=False``
+    skips that test, for callers that know the ratings exist (``prior_ties > 0`` with every
+    team in the roster makes them exist).
     """
-    check_identifiable(counts, prior_ties)
+    if check:
+        check_identifiable(counts, prior_ties)
     return _newton(counts.weights(prior_ties), start)
 
 

@@ -289,7 +289,8 @@ def votes_to_swap(counts: bt.Counts, theta: NDArray[np.float64], leader: int, fo
             left -= take
             if left == 0:
                 break
-        refit = bt.fit(bt.Counts(counts.teams, wins, ties, counts.bad), prior, start=theta)
+        refit = bt.fit(bt.Counts(counts.teams, wins, ties, counts.bad), prior,
+                       start=theta, check=False)  # the prior makes ratings exist
         return float(refit[leader] - refit[follower])
 
     total = int(cumulative[-1]) if len(cumulative) else 0
