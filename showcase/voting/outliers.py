@@ -1,6 +1,7 @@
-"""FastChat's per-voter outlier test: voters whose choices disagree with the field beyond
-chance. The operator sees who is flagged and why, and decides; `tally` then leaves out the
-voters the operator excludes.
+"""A per-voter outlier test: voters whose choices disagree with the field beyond chance.
+The operator sees who is flagged and why, and decides; `tally` then leaves out the voters
+the operator excludes. It plays the part of the per-user anomaly check in FastChat's arena
+monitor, with a test of our own stated in full below (not a port of FastChat's code).
 
 The test, per voter (a session), on their decisive votes (A or B; ties and "both bad" say
 nothing about direction): ``k`` = how many times they chose the team the fitted model
