@@ -26,9 +26,11 @@ from websockets.protocol import State
 from showcase.server.streams import FRAMES_EXTENSION
 
 #: The versions this module is tested with; pyproject.toml states the same ranges.
-#: uvicorn 0.35 is the first with the websockets-sansio protocol; uvicorn needs
-#: websockets 13 or newer for it.
-TESTED = {"uvicorn": ">=0.35,<0.56", "websockets": ">=13,<18"}
+#: uvicorn 0.53 is the first whose websockets-sansio protocol has ``disconnected``
+#: (0.35 to 0.52 have the protocol without it). This module works with websockets 13;
+#: the tests' clients need 15 (``close_code``). Tested: uvicorn 0.53.0 with websockets
+#: 15.0, uvicorn 0.55.0 with websockets 17.4.
+TESTED = {"uvicorn": ">=0.53,<0.56", "websockets": ">=15,<18"}
 
 #: What this module relies on, on an instance of uvicorn's protocol once a handshake
 #: was accepted (tests/test_frames.py checks each one).
