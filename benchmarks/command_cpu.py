@@ -1,11 +1,14 @@
-"""CPU (or instructions) per command on the lean command path, without sockets.
+"""CPU (or instructions) per command through the command front, without sockets.
 
-Feeds ``POST /api/scores`` requests straight into the server's HTTP protocol (the class
-``showcase serve`` gives uvicorn, commandpath.py) over fake transports, with the real
-engine and a real SQLite log in a temporary directory, and waits for every answer. No
-socket, no load generator: what is left is showcase's own work per command, both
-threads (the event loop and the log writer). On a shared machine its timings still
-wander by 10 % and more; for a figure that does not, count instructions:
+Feeds ``POST /api/scores`` requests straight into uvicorn's httptools protocol, serving
+the ASGI app ``showcase serve`` gives it (the command front before Starlette,
+commandpath.py), over fake transports, with the real engine and a real SQLite log in a
+temporary directory, and waits for every answer. No socket, no load generator: what is
+left is the server's work per command, uvicorn's and showcase's, both threads (the event
+loop and the log writer). The same script at an older commit (commit a1d7220: run its
+own copy from a worktree) measures the design before it in the same session. On a
+shared machine its timings still wander by 10 % and more; for a figure that does not,
+count instructions:
 
     .venv/bin/python benchmarks/command_cpu.py --commands 40000
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg \\
@@ -29,7 +32,7 @@ from uvicorn.server import ServerState
 
 from showcase.core.showfile import load_show, sample_show_path
 from showcase.server.app import build_app
-from showcase.server.commandpath import command_protocol
+from showcase.server.commandpath import CommandFront
 
 TOKEN = "cpu-bench-operator-token"
 BODY = b'{"criterion":"benchmark","team":"lg","value":71.5,"reason":"bench"}'
@@ -46,6 +49,8 @@ class Transport:
         self.closing = False
 
     def write(self, data: bytes) -> None:
+        if not data.startswith(b"HTTP/1.1 "):
+            return  # a body, written after its head
         if not data.startswith(b"HTTP/1.1 201"):
             raise RuntimeError(f"not a 201: {data[:200]!r}")
         self.answered["n"] += 1
@@ -73,14 +78,16 @@ async def run(commands: int, connections: int) -> float:
     os.environ["SHOWCASE_OPERATOR_TOKEN"] = TOKEN
     app = build_app(load_show(sample_show_path()), tempfile.mkdtemp(prefix="command-cpu-"))
     app.state.engine.open()
-    config = uvicorn.Config(app, log_level="warning")
+    # as showcase serve configures it (cli.py)
+    config = uvicorn.Config(CommandFront(app, app.state.commands), log_level="warning",
+                            http="httptools")
     config.load()
-    protocol = command_protocol(app.state.commands)
+    protocol = config.http_protocol_class
     state = ServerState()
     answered: dict[str, Any] = {"n": 0, "want": 0, "event": asyncio.Event()}
     peers = []
     for _ in range(connections):
-        peer = protocol(config, state, {}, asyncio.get_running_loop())
+        peer = protocol(config, state, {}, asyncio.get_running_loop())  # type: ignore[call-arg]
         peer.connection_made(Transport(answered))  # type: ignore[arg-type]
         peers.append(peer)
     try:

@@ -139,8 +139,8 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     import uvicorn
 
     from showcase.server.app import build_app
-    from showcase.server.commandpath import command_protocol
-    from showcase.server.streams import FrameWritingProtocol
+    from showcase.server.commandpath import CommandFront
+    from showcase.server.frames import FrameWritingProtocol
 
     if not isinstance(show, Show):
         show = load_show(show)
@@ -154,15 +154,16 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     bound = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
     # ws: uvicorn's websockets-sansio protocol, letting the hub write each prepared frame
-    # to every caught-up viewer's transport (streams.py, docs/performance.md, issue 8).
-    # http: commands answered without the ASGI cycle (commandpath.py, issue 2);
-    # SHOWCASE_LEAN_COMMANDS=0 sends them through Starlette like every other request.
+    # to every caught-up viewer's transport (frames.py, docs/performance.md, issue 8).
+    # The app: commands answered by a plain ASGI front before Starlette (commandpath.py,
+    # issue 14); SHOWCASE_LEAN_COMMANDS=0 sends them through Starlette like every other
+    # request (the parity test and the benchmark compare the two).
     lean = os.environ.get("SHOWCASE_LEAN_COMMANDS", "1") != "0"
     # ws_per_message_deflate off: live frames are shared and go out uncompressed anyway,
     # and a zlib context per connection doubled the memory (10,000 viewers: 848 MiB with
     # it, 421 MiB without; docs/performance.md, issue 8).
-    config = uvicorn.Config(app, log_level="warning", ws=FrameWritingProtocol,
-                            http=command_protocol(app.state.commands) if lean else "httptools",
+    config = uvicorn.Config(CommandFront(app, app.state.commands) if lean else app,
+                            log_level="warning", http="httptools", ws=FrameWritingProtocol,
                             ws_max_size=64 * 1024, ws_ping_interval=15,
                             ws_per_message_deflate=False, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)

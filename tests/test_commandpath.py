@@ -1,9 +1,10 @@
-"""The lean command path (showcase/commandpath.py) against the app's own routes.
+"""The command front (showcase/server/commandpath.py) against the app's own routes.
 
-``showcase serve`` answers the show's commands without the ASGI cycle. These tests hold it
-to the app's answers, byte for byte in the JSON, and to HTTP/1.1 as clients speak it:
-keep-alive, pipelining, ``Expect: 100-continue``, bodies in pieces, oversized bodies and
-clients that leave before the answer.
+``showcase serve`` answers the show's commands with a plain ASGI app in front of Starlette.
+These tests hold it to the app's answers, byte for byte in the JSON, and, through the
+server as users run it, to HTTP/1.1 as clients speak it: keep-alive, pipelining,
+``Expect: 100-continue``, bodies in pieces and chunked, oversized bodies and clients that
+leave before the answer.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def _requests() -> list[tuple[str, str, dict[str, Any], bytes]]:
         (post, "/api/reveal/speed", op, body({"speed": "warp"})),
         ("GET", "/api/scores", op, b""),  # 405, the app's answer on both
         (post, "/api/scores/", op, SCORE),  # not a command path: the app's answer
+        (post, "/api/%73cores", op, SCORE),  # escaped: the app unescapes it, a command
     ]
 
 
@@ -94,29 +96,29 @@ def _log(srv: Server) -> list[tuple[int, str, str, Any]]:
 
 @pytest.fixture
 def servers(tmp_path: Path, showfile: Path) -> Iterator[tuple[Server, Server]]:
-    lean = Server(showfile, tmp_path / "lean").start()
+    front = Server(showfile, tmp_path / "front").start()
     app = Server(showfile, tmp_path / "app", env={"SHOWCASE_LEAN_COMMANDS": "0"}).start()
     try:
-        yield lean, app
+        yield front, app
     finally:
-        lean.stop()
+        front.stop()
         app.stop()
 
 
-def test_lean_path_answers_and_records_exactly_as_the_app(
+def test_command_front_answers_and_records_exactly_as_the_app(
         servers: tuple[Server, Server]) -> None:
-    lean, app = servers
-    got, expected = _answers(lean), _answers(app)
+    front, app = servers
+    got, expected = _answers(front), _answers(app)
     statuses = [status for status, _ in got]
     # the list covers what it says: successes and each kind of refusal
     assert {201, 400, 401, 403, 404, 405, 409, 413} <= set(statuses)
     for request, mine, theirs in zip(_requests(), got, expected, strict=True):
         assert mine == theirs, f"{request[0]} {request[1]} {request[3][:60]!r}"
-    assert _log(lean) == _log(app)
-    assert any(actor == "operator:김지원" for _, _, actor, _ in _log(lean))
+    assert _log(front) == _log(app)
+    assert any(actor == "operator:김지원" for _, _, actor, _ in _log(front))
 
 
-# -- HTTP/1.1 as clients speak it, on the lean path ------------------------------------------
+# -- HTTP/1.1 as clients speak it, through the front -------------------------------------------
 
 def _request(path: str, body: bytes = SCORE, *, extra: bytes = b"",
              token: str = OPERATOR) -> bytes:
@@ -203,6 +205,21 @@ def test_expect_100_continue_and_a_body_in_pieces(server: Server) -> None:
         status, _, answer = reader.response()
     assert status == 201, answer
     assert orjson.loads(answer)["type"] == "score_entered"
+
+
+def test_a_chunked_command_is_answered_and_the_connection_kept(server: Server) -> None:
+    sock, reader = _connect(server)
+    with sock:
+        body = _correction(65)
+        sock.sendall(b"POST /api/scores HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                     + OPERATOR.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + b"%x\r\n%s\r\n" % (10, body[:10])
+                     + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body) - 10, body[10:]))
+        status, headers, answer = reader.response()
+        assert status == 201 and "connection" not in headers, answer
+        sock.sendall(_request("/api/scores", _correction(64)))
+        assert reader.response()[0] == 201  # the same connection carries the next one
+    assert [e[3]["value"] for e in _log(server) if e[1] == "score_entered"] == [65, 64]
 
 
 def test_oversized_bodies_are_refused_and_the_connection_closed(server: Server) -> None:
@@ -295,8 +312,8 @@ def test_an_unauthorised_command_is_refused_before_its_body_is_asked_for(
 
 
 def test_keep_alive_closes_idle_connections_and_keeps_busy_ones(server: Server) -> None:
-    """uvicorn's keep-alive timeout (5 s), kept by one timer per idle period: a connection
-    idle for 5 s is closed, one that sends a command every 1.5 s stays open."""
+    """The keep-alive timeout (uvicorn's, 5 s): a connection idle for 5 s is closed, one
+    that sends a command every 1.5 s stays open."""
     idle, idle_reader = _connect(server)
     busy, busy_reader = _connect(server)
     with idle, busy:

@@ -18,9 +18,6 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.http11 import Request
-from websockets.protocol import State
 
 from showcase.runtime.engine import Engine
 from showcase.runtime.fanout import RESYNC, FrameWriter
@@ -158,32 +155,9 @@ def _is_ping(text: str | None) -> bool:
     return isinstance(message, dict) and message.get("type") == "ping"
 
 
-FRAMES_EXTENSION = "showcase.frames"  # ASGI scope extension: {"writer": FrameWriter}
-
-
-class FrameWritingProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, offering the app its transport as a ``FrameWriter``.
-
-    ASGI has no way to send bytes that are already framed, so every message would be
-    decoded, encoded and framed again per connection and cost a task wake-up and a send
-    cycle. With this protocol (``uvicorn.Config(ws=FrameWritingProtocol)``) the hub
-    writes each prepared frame to every caught-up connection itself; under any other
-    server the stream falls back to ASGI sends.
-    """
-
-    def handle_connect(self, event: Request) -> None:
-        super().handle_connect(event)
-        if self.response.status_code == 101:
-            self.scope["extensions"][FRAMES_EXTENSION] = {"writer": self}
-
-    def write_frame(self, frame: bytes) -> bool:
-        # Paused (past the write buffer's high-water mark), closing or gone: the caller
-        # queues instead, so a viewer that stops reading holds a bounded buffer.
-        if (self.close_sent or self.disconnected or not self.writable.is_set()
-                or self.conn.state is not State.OPEN or self.transport.is_closing()):
-            return False
-        self.transport.write(frame)
-        return True
+#: The ASGI scope extension through which a server offers a connection's transport as a
+#: ``FrameWriter``: ``{"writer": FrameWriter}`` (frames.py is the one that does).
+FRAMES_EXTENSION = "showcase.frames"
 
 
 def _frame_writer(ws: WebSocket) -> FrameWriter | None:

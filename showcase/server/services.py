@@ -1,0 +1,48 @@
+"""What the endpoints share: the engine, the tokens, the teams, the proxy and the bench."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import HTTPConnection
+
+from showcase.bench.runs import Bench
+from showcase.core.showfile import Show
+from showcase.log.base import EventLog
+from showcase.models.teams import Teams
+from showcase.runtime.engine import Engine
+from showcase.server.auth import Tokens
+from showcase.server.proxy import Proxy
+from showcase.server.table import Commands
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """One server's parts, made by ``build_app`` and kept in ``app.state.services``."""
+
+    show: Show
+    data_dir: Path
+    engine: Engine
+    tokens: Tokens
+    teams: Teams
+    proxy: Proxy
+    bench: Bench
+    commands: Commands
+
+    @classmethod
+    def build(cls, show: Show, data_dir: str | Path, tokens: Tokens | None = None,
+              event_log: EventLog | None = None) -> Services:
+        """The parts for ``show``; ``event_log`` replaces the SQLite log in ``data_dir``."""
+        engine = Engine(show, data_dir, log=event_log)
+        tokens = tokens or Tokens.resolve(show, data_dir)
+        teams = Teams(engine)
+        return cls(show, Path(data_dir), engine, tokens, teams, Proxy(teams), Bench(teams),
+                   Commands(engine, tokens))
+
+
+def services(connection: HTTPConnection) -> Services:
+    """The parts of the server that ``connection`` came to."""
+    found = connection.app.state.services
+    assert isinstance(found, Services)
+    return found
