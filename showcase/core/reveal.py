@@ -17,11 +17,11 @@ step publishes the round.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from showcase.core import events as ev
-from showcase.core.checks import Command, Spec, check_body, known_round
+from showcase.core.bodies import ArmBody, LockBody, MoveBody, SpeedBody
+from showcase.core.checks import Command, decode_body, given, known_round
 from showcase.core.errors import BadRequest, Conflict, Forbidden
 from showcase.core.scoring import ACTIVE, ELIMINATED
 from showcase.core.showfile import Show
@@ -35,7 +35,6 @@ ELIMINATE = "eliminate"
 SURVIVORS = "survivors"
 
 DOUBLE_PRESS_SECONDS = 0.8  # a step press without "to" this soon after a step is a repeat
-SPEEDS = (0.25, 4.0)
 
 
 def build_script(show: Show, round_id: str, publication: dict[str, Any],
@@ -220,11 +219,8 @@ def next_of(script: list[dict[str, Any]], step: int) -> dict[str, Any] | None:
 
 # -- commands --------------------------------------------------------------------------
 
-MOVE_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
-
-
-def _revealing(state: State, body: dict[str, Any]) -> tuple[str, Any]:
-    round_id = known_round(state, body.get("round"))
+def _revealing(state: State, round_id: str) -> tuple[str, Any]:
+    round_id = known_round(state, round_id)
     rnd = state.rounds[round_id]
     if rnd.frozen is None:
         raise Conflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
@@ -242,20 +238,21 @@ def _unlocked(rnd: Any, role: str) -> None:
                         f"reason: {rnd.lock_reason}" if rnd.lock_reason else "ask the director")
 
 
-def move(state: State, action: str, role: str, body: Any, now: float | None = None
-         ) -> Command:
-    """Next, back, goto, fast-forward or reset; idempotent when the press names its step."""
-    body = check_body(body, MOVE_SPEC)
-    round_id, rnd = _revealing(state, body)
+def move(state: State, action: str, role: str, body: Any, now: float) -> Command:
+    """Next, back, goto, fast-forward or reset; idempotent when the press names its step.
+
+    ``now``: the time of the press (the caller's clock: the core reads none), for the
+    double-press guard on a press that names no step."""
+    body = decode_body(body, MoveBody)
+    round_id, rnd = _revealing(state, body.round)
     _unlocked(rnd, role)
     script = rnd.frozen["script"]
     total = len(script)
     current = rnd.step
-    to = body.get("to")
+    to = given(body.to, None)
     if action == "goto" and to is None:
         raise BadRequest("goto needs 'to': the step to show (0 is before the first)")
     if to is None:
-        now = time.time() if now is None else now
         confirming = action == "next" and rnd.armed == current + 1  # deliberate: armed first
         if (rnd.step_ts and now - rnd.step_ts < DOUBLE_PRESS_SECONDS
                 and action in ("next", "back") and not confirming):
@@ -294,16 +291,13 @@ def move(state: State, action: str, role: str, body: Any, now: float | None = No
     return ev.REVEAL_STEP, data
 
 
-ARM_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
-
-
 def arm(state: State, role: str, body: Any) -> Command:
     """The first of the two actions an elimination needs."""
-    body = check_body(body, ARM_SPEC)
-    round_id, rnd = _revealing(state, body)
+    body = decode_body(body, ArmBody)
+    round_id, rnd = _revealing(state, body.round)
     _unlocked(rnd, role)
     script = rnd.frozen["script"]
-    to = body.get("to", rnd.step + 1)
+    to = given(body.to, rnd.step + 1)
     if to != rnd.step + 1:
         raise Conflict(f"only the next step can be armed: the reveal is at step {rnd.step}",
                        seq=state.seq, step=rnd.step)
@@ -316,29 +310,18 @@ def arm(state: State, role: str, body: Any) -> Command:
     return ev.REVEAL_ARMED, {"round": round_id, "step": to, "team": script[to - 1]["team"]}
 
 
-LOCK_SPEC: Spec = {"round": ((str,), False), "locked": ((bool,), True),
-                   "reason": ((str,), False)}
-
-
 def lock(state: State, body: Any) -> Command:
-    body = check_body(body, LOCK_SPEC)
-    round_id, rnd = _revealing(state, body)
-    if rnd.locked == body["locked"]:
+    body = decode_body(body, LockBody)
+    round_id, rnd = _revealing(state, body.round)
+    if rnd.locked == body.locked:
         raise Conflict(f"the controls are {'locked' if rnd.locked else 'unlocked'} already",
                        seq=state.seq)
-    return ev.REVEAL_LOCKED, {"round": round_id, "locked": body["locked"],
-                              "reason": str(body.get("reason", ""))[:200]}
-
-
-SPEED_SPEC: Spec = {"round": ((str,), False), "speed": ((int, float), True)}
+    return ev.REVEAL_LOCKED, {"round": round_id, "locked": body.locked,
+                              "reason": body.reason[:200]}
 
 
 def speed(state: State, role: str, body: Any) -> Command:
-    body = check_body(body, SPEED_SPEC)
-    round_id, rnd = _revealing(state, body)
+    body = decode_body(body, SpeedBody)
+    round_id, rnd = _revealing(state, body.round)
     _unlocked(rnd, role)
-    value = body["speed"]
-    if not (math.isfinite(value) and SPEEDS[0] <= value <= SPEEDS[1]):
-        raise BadRequest(f"field 'speed' must be from {SPEEDS[0]} to {SPEEDS[1]} "
-                         "(1 is normal, 2 twice as fast)")
-    return ev.REVEAL_SPEED, {"round": round_id, "speed": float(value)}
+    return ev.REVEAL_SPEED, {"round": round_id, "speed": float(body.speed)}

@@ -30,6 +30,7 @@ from showcase.core.views import VIEW_OF_ROLE, latest_bench, latest_demo
 from showcase.log.base import EventLog
 from showcase.models.teams import Teams
 from showcase.runtime.engine import Engine
+from showcase.server import openapi
 from showcase.server.auth import Tokens, require
 from showcase.server.proxy import Proxy
 from showcase.server.streams import EventStream, websocket_stream
@@ -303,6 +304,7 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
         Route("/v1/teams/{team}/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/teams/{team}/models", team_models),
         Route("/api/reveal/script", reveal_script),
+        Route("/openapi.json", openapi.endpoint(commands_.table)),
         # the commands the lean path also answers (commandpath.py), as ordinary routes
         *(Route(c.path, engine_command(c), methods=["POST"]) for c in commands_.table),
     ]
