@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
 from msgspec import inspect as mi
 
 from showcase.core.errors import BadRequest, Conflict, NotFound
-from showcase.core.state import State
+
+if TYPE_CHECKING:  # only a type here: the show file's reader (below the state) uses checks
+    from showcase.core.state import State
 
 Command = tuple[str, dict[str, Any]]
 MAX_REASON = 500
@@ -80,7 +82,7 @@ def body_error(message: str, body: Any, kind: type) -> BadRequest:
         allowed = ", ".join(str(v) for v in getattr(_bare(info), "values", ()))
         return BadRequest(f"field {where!r} must be one of {allowed}, not {value!r}")
     if _CONSTRAINT.match(problem):
-        return BadRequest(f"field {where!r} {_limits(_bare(info), value)}", _description(info))
+        return BadRequest(f"field {where!r} {limits(_bare(info), value)}", _description(info))
     return BadRequest(f"field {where!r}: {problem}" if where else problem)
 
 
@@ -156,20 +158,19 @@ def _want_words(want: str) -> str:
     return " or ".join(dict.fromkeys(words))
 
 
-def _limits(info: Any, value: Any) -> str:
-    """A constraint, in words, with the value that broke it."""
+def limits(info: Any, value: Any) -> str:
+    """A constraint of msgspec's type ``info``, in words, with the value that broke it."""
     if isinstance(info, mi.IntType | mi.FloatType):
-        low = info.ge if info.ge is not None else info.gt
-        high = info.le if info.le is not None else info.lt
-        above = "above " if info.gt is not None else ""
-        below = "below " if info.lt is not None else ""
-        if low is not None and high is not None:
-            rule = f"must be from {above}{low:g} to {below}{high:g}"
-        elif low is not None:
-            rule = f"must be {'more than' if above else 'at least'} {low:g}"
+        low = (f"at least {info.ge:g}" if info.ge is not None
+               else f"more than {info.gt:g}" if info.gt is not None else "")
+        high = (f"at most {info.le:g}" if info.le is not None
+                else f"less than {info.lt:g}" if info.lt is not None else "")
+        if info.ge is not None and high:  # the usual case reads best as a range
+            rule = f"from {info.ge:g} to {'' if info.le is not None else 'below '}" + (
+                f"{info.le if info.le is not None else info.lt:g}")
         else:
-            rule = f"must be {'less than' if below else 'at most'} {high:g}"
-        return f"{rule}, not {value!r}"
+            rule = " and ".join(p for p in (low, high) if p)
+        return f"must be {rule}, not {value!r}"
     if isinstance(info, mi.ListType | mi.StrType | mi.DictType):
         unit = "characters" if isinstance(info, mi.StrType) else "items"
         if info.min_length == 1 and info.max_length is None:

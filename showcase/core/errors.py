@@ -29,6 +29,19 @@ class ShowFileError(ShowcaseError):
         self.path = path
         self.key = key
         self.problem = problem
+        self.problems = [(key, problem)]
+
+    @classmethod
+    def many(cls, path: str, problems: list[tuple[str, str]]) -> ShowFileError:
+        """Every problem of a file, one a line; ``key`` and ``problem`` are the first's."""
+        error = cls(path, *problems[0])
+        error.problems = list(problems)
+        if len(problems) > 1:
+            lines = [f"{path}: {key}: {problem}" if key else f"{path}: {problem}"
+                     for key, problem in problems]
+            error.message = f"{len(problems)} problems:\n" + "\n".join(lines)
+            error.args = (error.message,)
+        return error
 
 
 class BadRequest(ShowcaseError):
