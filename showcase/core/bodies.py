@@ -18,7 +18,9 @@ from showcase.core.checks import Body
 Number = int | float  # an int stays an int in the event it becomes
 ExpectSeq = Annotated[int, Meta(description="refuse the command (409) unless the log is at "
                                             "this seq")]
-Reason = Annotated[str, Meta(description="who asked for it and why (kept in the log)")]
+Reason = Annotated[str, Meta(description=(
+    "who asked for it and why, kept in the log; at most 500 characters, and where it is "
+    "required, not empty"))]
 RoundId = Annotated[str, Meta(description="the round; empty or left out: the current round")]
 MAX_DEMO_TOKENS = 4096
 SPEEDS = (0.25, 4.0)  # the reveal's slowest and fastest
@@ -28,23 +30,31 @@ class ScoreBody(Body):
     """A raw value for a team (or one judge's sheet); another value for the same cell is a
     correction, and needs a reason."""
 
-    criterion: str
-    team: str
-    value: Annotated[Number | None, Meta(description="null clears the value")]
-    judge: str = ""
+    criterion: Annotated[str, Meta(description="the criterion's id")]
+    team: Annotated[str, Meta(description="the team's id; it must be active in the round")]
+    value: Annotated[Number | None, Meta(description=(
+        "the raw value, within the criterion's scale (inclusive); null clears a value "
+        "that was entered"))]
+    judge: Annotated[str, Meta(description=(
+        "whose sheet this is: required for a criterion scored by judges, left out "
+        "otherwise"))] = ""
     round: RoundId = ""
     reason: Reason = ""
     expect_seq: ExpectSeq | UnsetType = UNSET
     expect_previous: Annotated[
         Number | UnsetType | None,
-        Meta(description="refuse (409) unless the cell holds this now (null: empty)")] = UNSET
+        Meta(description=("the value the cell held when your screen showed it (null: empty); "
+                          "anything else now is refused (409, with 'previous'). It guards "
+                          "this one cell only, so it works while the seq moves"))] = UNSET
 
 
 class StatusBody(Body):
     """Disqualify, withdraw or reinstate a team."""
 
     reason: Reason
-    announce: Annotated[bool, Meta(description="tell the public now, not at the reveal")] = False
+    announce: Annotated[bool, Meta(description=(
+        "true: the public sees the change (and its reason) now; false: it stays sealed "
+        "until the round is published"))] = False
     expect_seq: ExpectSeq | UnsetType = UNSET
 
 
@@ -52,12 +62,14 @@ class TeamBody(Body):
     """A replacement team, joining from a round that has not started."""
 
     id: Annotated[str, Meta(description="lower-case letters, digits, '-' or '_', at most 32")]
-    name_ko: str
-    name_en: str
+    name_ko: Annotated[str, Meta(description="the Korean name, not empty")]
+    name_en: Annotated[str, Meta(description="the English name, not empty")]
     org: str | UnsetType = UNSET
     colour: Annotated[str, Meta(description="like '#a50034'")] | UnsetType = UNSET
     endpoint: Annotated[str, Meta(description="http:// or https:// base URL")] | UnsetType = UNSET
-    api_key_env: str | UnsetType = UNSET
+    api_key_env: Annotated[str, Meta(description=(
+        "the environment variable on the server that holds the team's API key (like "
+        "SHOWCASE_KEY_KAKAO); the key itself never travels"))] | UnsetType = UNSET
     round: Annotated[str, Meta(description="the round it joins; by default the next "
                                            "pending one")] = ""
     reason: Reason = ""
@@ -73,7 +85,8 @@ class RoundBody(Body):
 class JuryBody(Body):
     """The jury's order of the teams tied across the cut, best first."""
 
-    order: list[str]
+    order: Annotated[list[str], Meta(description=(
+        "every team tied across the cut, each exactly once, best first"))]
     reason: Reason
     expect_seq: ExpectSeq | UnsetType = UNSET
 
@@ -88,10 +101,14 @@ class UnfreezeBody(Body):
 class DemoBody(Body):
     """One prompt to several teams at once."""
 
-    prompt: str
-    system: str = ""
-    teams: Annotated[list[str], Meta(description="by default every active team with an "
-                                                 "endpoint")] | UnsetType = UNSET
+    prompt: Annotated[str, Meta(description=(
+        "what the teams answer, sent as the user message; trimmed, not empty, at most "
+        "8000 characters"))]
+    system: Annotated[str, Meta(description="a system prompt, at most 8000 characters")] = ""
+    teams: Annotated[list[str], Meta(description=(
+        "who answers, in this order on screen, each once (any team with an endpoint). "
+        "By default every team whose announced status is active and that has an endpoint: "
+        "a sealed disqualification does not change the default"))] | UnsetType = UNSET
     max_tokens: Annotated[int, Meta(ge=1, le=MAX_DEMO_TOKENS)] = 256
     temperature: Annotated[float, Meta(ge=0, le=2)] = 0.7
     expect_seq: ExpectSeq | UnsetType = UNSET
@@ -106,8 +123,9 @@ class CancelDemoBody(Body):
     expect_seq: ExpectSeq | UnsetType = UNSET
 
 
-Step = Annotated[int, Meta(description="the step this press goes to: a stale or repeated "
-                                       "press is refused instead of moving twice")]
+Step = Annotated[int, Meta(description=(
+    "the step this press goes to (0 is before the first); required for goto. With it a "
+    "press is exact: a stale or repeated press is refused instead of moving twice"))]
 
 
 class MoveBody(Body):
@@ -127,9 +145,10 @@ class ArmBody(Body):
 class LockBody(Body):
     """Lock or unlock the presenters' reveal controls."""
 
-    locked: bool
+    locked: Annotated[bool, Meta(description="true locks the presenters' controls")]
     round: RoundId = ""
-    reason: str = ""
+    reason: Annotated[str, Meta(description="shown to the presenter (the first 200 "
+                                            "characters)")] = ""
 
 
 class SpeedBody(Body):
