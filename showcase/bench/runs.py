@@ -28,14 +28,8 @@ from showcase.bench import suites as bn
 from showcase.core import commands
 from showcase.core import events as ev
 from showcase.core.bodies import ExpectSeq, Reason
-from showcase.core.checks import (
-    Body,
-    check_expected_seq,
-    decode_body,
-    given,
-    known_round,
-    known_team,
-)
+from showcase.core.checks import check_expected_seq, known_round, known_team
+from showcase.core.decode import Body, decode_body, given
 from showcase.core.errors import BadRequest, Conflict, NotFound, ShowcaseError
 from showcase.core.events import Event
 from showcase.core.showfile import BenchSettings

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, UnsetType
 
-from showcase.core.checks import Body
+from showcase.core.decode import Body
 
 Number = int | float  # an int stays an int in the event it becomes
 ExpectSeq = Annotated[int, Meta(description="refuse the command (409) unless the log is at "

@@ -28,11 +28,11 @@ from showcase.core.bodies import (
 from showcase.core.checks import (
     Command,
     check_expected_seq,
-    decode_body,
     known_round,
     known_team,
     reason_of,
 )
+from showcase.core.decode import decode_body
 from showcase.core.errors import BadRequest, Conflict, Forbidden, NotFound, ShowFileError
 from showcase.core.reveal import build_script
 from showcase.core.scoring import ACTIVE, DISQUALIFIED, ELIMINATED, WITHDRAWN

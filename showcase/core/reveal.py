@@ -21,7 +21,8 @@ from typing import Any
 
 from showcase.core import events as ev
 from showcase.core.bodies import ArmBody, LockBody, MoveBody, SpeedBody
-from showcase.core.checks import Command, decode_body, given, known_round
+from showcase.core.checks import Command, known_round
+from showcase.core.decode import decode_body, given
 from showcase.core.errors import BadRequest, Conflict, Forbidden
 from showcase.core.scoring import ACTIVE, ELIMINATED
 from showcase.core.showfile import Show

@@ -17,7 +17,7 @@ from typing import Any
 
 from msgspec import UNSET, UnsetType
 
-from showcase.core.checks import given
+from showcase.core.decode import given
 from showcase.core.errors import ShowFileError
 from showcase.core.showtables import (
     ID_PATTERN,

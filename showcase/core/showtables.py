@@ -19,7 +19,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 from msgspec import inspect as mi
 
-from showcase.core.checks import limits
+from showcase.core.decode import limits
 from showcase.core.errors import ShowFileError
 
 T = TypeVar("T", bound=msgspec.Struct)

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from showcase import __version__
 from showcase.bench.runs import ApplyBody, ControlBody, ImportBody, StartBody
 from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody
-from showcase.core.checks import Body
+from showcase.core.decode import Body
 from showcase.server.table import EngineCommand
 
 ERRORS = {

@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from showcase.core import commands
 from showcase.core.bodies import ChatBody
-from showcase.core.checks import decode_body
+from showcase.core.decode import decode_body
 from showcase.core.errors import ShowcaseError
 from showcase.models.teams import Teams
 from showcase.models.upstream import CANCELLED, OK, Exchange, UpstreamError, describe

@@ -20,7 +20,8 @@ import orjson
 
 from showcase.core import bodies, commands, reveal
 from showcase.core import events as ev
-from showcase.core.checks import Body, Command, decode_body
+from showcase.core.checks import Command
+from showcase.core.decode import Body, decode_body
 from showcase.core.errors import BadRequest, ShowcaseError
 from showcase.runtime.engine import Engine
 from showcase.server.auth import Tokens, require
