@@ -30,7 +30,7 @@ from showcase.core import events as ev
 from showcase.core.bodies import ExpectSeq, Reason
 from showcase.core.checks import check_expected_seq, known_round, known_team
 from showcase.core.decode import Body, decode_body, given
-from showcase.core.errors import BadRequest, Conflict, NotFound, ShowcaseError
+from showcase.core.errors import InvalidRequest, ShowcaseError, StateConflict, Unknown
 from showcase.core.events import Event
 from showcase.core.showfile import BenchSettings
 from showcase.core.state import OPEN, State
@@ -87,18 +87,18 @@ def start(state: State, body: Any, suites: dict[str, bn.Suite], settings: BenchS
     check_expected_seq(state, body.expect_seq)
     if state.bench_running is not None:
         run = state.benches[state.bench_running]
-        raise Conflict(f"benchmark run {run['id']} is {run['phase']}",
-                       "wait for it to finish, or cancel it: POST /api/bench/cancel",
-                       seq=state.seq, run=run["id"])
+        raise StateConflict(f"benchmark run {run['id']} is {run['phase']}",
+                            "wait for it to finish, or cancel it: POST /api/bench/cancel",
+                            seq=state.seq, run=run["id"])
     chosen = given(body.suites, list(suites))
     if not chosen:
-        raise BadRequest("field 'suites' is empty", "leave it out to run every suite")
+        raise InvalidRequest("field 'suites' is empty", "leave it out to run every suite")
     for sid in chosen:
         if sid not in suites:
-            raise NotFound(f"unknown suite {sid!r}", f"suites: {', '.join(suites)}")
+            raise Unknown(f"unknown suite {sid!r}", f"suites: {', '.join(suites)}")
     if len(set(chosen)) != len(chosen):
-        raise BadRequest(f"suite {next(s for s in chosen if chosen.count(s) > 1)!r} is "
-                         "listed twice in 'suites'")
+        raise InvalidRequest(f"suite {next(s for s in chosen if chosen.count(s) > 1)!r} is "
+                             "listed twice in 'suites'")
     teams = commands.chosen_teams(state, body.teams, "run against")
     concurrency = given(body.concurrency, settings.concurrency)
     if body.round is not UNSET:
@@ -110,9 +110,9 @@ def start(state: State, body: Any, suites: dict[str, bn.Suite], settings: BenchS
         round_id = state.current_round if current and current.phase == OPEN else None
     public = given(body.public, round_id is None)
     if public and round_id is not None:
-        raise BadRequest(f"a run that feeds round {round_id!r} cannot be public: its "
-                         "results are sealed until the round is revealed",
-                         "send \"round\": null for an exhibition run with public accuracy")
+        raise InvalidRequest(f"a run that feeds round {round_id!r} cannot be public: its "
+                             "results are sealed until the round is revealed",
+                             "send \"round\": null for an exhibition run with public accuracy")
     return ev.BENCH_STARTED, {
         "run": state.seq + 1, "suites": [suites[s].header() for s in chosen],
         "teams": list(teams), "concurrency": concurrency, "round": round_id,
@@ -131,13 +131,13 @@ def control(state: State, action: str, body: Any) -> tuple[str, dict[str, Any]]:
     body = decode_body(body, ControlBody)
     check_expected_seq(state, body.expect_seq)
     if state.bench_running is None:
-        raise Conflict("no benchmark run is in progress", "start one: POST /api/bench",
-                       seq=state.seq)
+        raise StateConflict("no benchmark run is in progress", "start one: POST /api/bench",
+                            seq=state.seq)
     run = state.benches[state.bench_running]
     if action == "pause" and run["phase"] == PAUSED:
-        raise Conflict(f"benchmark run {run['id']} is paused already", seq=state.seq)
+        raise StateConflict(f"benchmark run {run['id']} is paused already", seq=state.seq)
     if action == "resume" and run["phase"] == RUNNING:
-        raise Conflict(f"benchmark run {run['id']} is running already", seq=state.seq)
+        raise StateConflict(f"benchmark run {run['id']} is running already", seq=state.seq)
     reason = body.reason.strip()[:200]
     kind = {"pause": ev.BENCH_PAUSED, "resume": ev.BENCH_RESUMED,
             "cancel": ev.BENCH_CANCELLED}[action]
@@ -147,7 +147,7 @@ def control(state: State, action: str, body: Any) -> tuple[str, dict[str, Any]]:
 def item_scored(state: State, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     run = state.benches[data["run"]]
     if run["phase"] not in (RUNNING, PAUSED):
-        raise Conflict(f"benchmark run {run['id']} is {run['phase']}")
+        raise StateConflict(f"benchmark run {run['id']} is {run['phase']}")
     return ev.BENCH_ITEM, {**data, "public": run["public"]}
 
 
@@ -213,29 +213,29 @@ def apply_bodies(state: State, run_id: int, body: Any, settings: BenchSettings
     check_expected_seq(state, body.expect_seq)
     run = state.benches.get(run_id)
     if run is None:
-        raise NotFound(f"unknown benchmark run {run_id}",
-                       f"runs: {', '.join(map(str, state.benches)) or 'none yet'}")
+        raise Unknown(f"unknown benchmark run {run_id}",
+                      f"runs: {', '.join(map(str, state.benches)) or 'none yet'}")
     if run["phase"] != "finished":
-        raise Conflict(f"benchmark run {run_id} is {run['phase']}; only a finished run's "
-                       "results can be entered", seq=state.seq)
+        raise StateConflict(f"benchmark run {run_id} is {run['phase']}; only a finished run's "
+                            "results can be entered", seq=state.seq)
     if run["round"] is None and body.round is UNSET:
-        raise Conflict(f"benchmark run {run_id} feeds no round: it was an exhibition run",
-                       "send 'round' to enter its results into a round all the same",
-                       seq=state.seq)
+        raise StateConflict(f"benchmark run {run_id} feeds no round: it was an exhibition run",
+                            "send 'round' to enter its results into a round all the same",
+                            seq=state.seq)
     round_id = known_round(state, given(body.round, "") or run["round"])
     show = state.require_show()
     crit = show.criterion(settings.criterion)
     if crit is None:
-        raise Conflict(f"this show has no criterion {settings.criterion!r} for benchmark "
-                       "results", "set [bench] criterion in the show file", seq=state.seq)
+        raise StateConflict(f"this show has no criterion {settings.criterion!r} for benchmark "
+                            "results", "set [bench] criterion in the show file", seq=state.seq)
     res = results(run, settings.weights)
     lax = body.count_errors_as_wrong
     short = [f"{team} ({res[team]['failed'] or _missing(res[team])})"
              for team in run["teams"] if not res[team]["complete"]]
     if short and not lax:
-        raise Conflict(f"not every team answered every item: {', '.join(short)}",
-                       "run them again, or send \"count_errors_as_wrong\": true to count "
-                       "errors and unanswered items as wrong", seq=state.seq)
+        raise StateConflict(f"not every team answered every item: {', '.join(short)}",
+                            "run them again, or send \"count_errors_as_wrong\": true to count "
+                            "errors and unanswered items as wrong", seq=state.seq)
     bodies = []
     for team in run["teams"]:
         value = res[team]["score"]["value"]
@@ -572,28 +572,28 @@ def import_results(state: State, body: Any, settings: BenchSettings
     team = known_team(state, body.team)
     found = body.results.get("results")
     if not isinstance(found, dict) or not found:
-        raise BadRequest("'results' must be the JSON that lm-evaluation-harness wrote, with "
-                         "its \"results\" object of tasks")
+        raise InvalidRequest("'results' must be the JSON that lm-evaluation-harness wrote, with "
+                             "its \"results\" object of tasks")
     samples = body.results.get("n-samples") or {}
     if not body.tasks:
-        raise BadRequest("'tasks' is empty: name each task to count, with its category and "
-                         "baseline", 'e.g. {"kmmlu": {"category": "comprehension", '
-                         '"baseline": 0.25, "language": "ko"}}')
+        raise InvalidRequest("'tasks' is empty: name each task to count, with its category and "
+                             "baseline", 'e.g. {"kmmlu": {"category": "comprehension", '
+                             '"baseline": 0.25, "language": "ko"}}')
     suites: dict[str, dict[str, Any]] = {}
     for task, spec in body.tasks.items():
         where = f"tasks.{task}"
         scores = found.get(task)
         if not isinstance(scores, dict):
-            raise BadRequest(f"task {task!r} is not in the results",
-                             f"tasks there: {', '.join(sorted(found))[:300]}")
+            raise InvalidRequest(f"task {task!r} is not in the results",
+                                 f"tasks there: {', '.join(sorted(found))[:300]}")
         metric = spec.metric or next((m for m in METRICS if m in scores), None)
         value = scores.get(metric) if metric else None
         if (not isinstance(value, int | float) or isinstance(value, bool)
                 or not 0 <= value <= 1):
-            raise BadRequest(f"task {task!r} has no accuracy from 0 to 1"
-                             + (f" under {metric!r}" if metric else ""),
-                             f"name the metric in {where}.metric; it has "
-                             f"{', '.join(k for k in scores if k != 'alias')[:300]}")
+            raise InvalidRequest(f"task {task!r} has no accuracy from 0 to 1"
+                                 + (f" under {metric!r}" if metric else ""),
+                                 f"name the metric in {where}.metric; it has "
+                                 f"{', '.join(k for k in scores if k != 'alias')[:300]}")
         assert isinstance(metric, str)
         n = samples.get(task) if isinstance(samples, dict) else None
         n = n if isinstance(n, dict) else {}
@@ -612,8 +612,8 @@ def import_results(state: State, body: Any, settings: BenchSettings
                                  "reason": body.reason[:200]})
     crit = state.require_show().criterion(settings.criterion)
     if crit is None:
-        raise Conflict(f"this show has no criterion {settings.criterion!r} for benchmark "
-                       "results", "set [bench] criterion in the show file", seq=state.seq)
+        raise StateConflict(f"this show has no criterion {settings.criterion!r} for benchmark "
+                            "results", "set [bench] criterion in the show file", seq=state.seq)
     score = {"criterion": crit.id, "team": team, "round": round_id,
              "value": min(crit.scale[1], max(crit.scale[0], combined["value"])),
              "reason": "imported lm-evaluation-harness results"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from msgspec import UNSET, UnsetType
 
-from showcase.core.errors import BadRequest, Conflict, NotFound
+from showcase.core.errors import InvalidRequest, StateConflict, Unknown
 from showcase.core.state import State
 
 Command = tuple[str, dict[str, Any]]
@@ -19,7 +19,7 @@ MAX_REASON = 500
 def check_expected_seq(state: State, expected: int | UnsetType) -> None:
     """A command that says which seq it expected is refused when the log has moved on."""
     if expected is not UNSET and expected != state.seq:
-        raise Conflict(
+        raise StateConflict(
             f"the show has moved on: you expected seq {expected}, it is at seq {state.seq}",
             "reload the state and send the command again if it still applies",
             seq=state.seq,
@@ -31,9 +31,9 @@ def reason_of(reason: str, required: bool, what: str | Callable[[], str]) -> str
     reason = reason.strip()
     if required and not reason:
         what = what() if callable(what) else what
-        raise BadRequest(f"{what} needs a reason", "give 'reason': who asked for it and why")
+        raise InvalidRequest(f"{what} needs a reason", "give 'reason': who asked for it and why")
     if len(reason) > MAX_REASON:
-        raise BadRequest(f"reason is too long ({len(reason)} characters, at most {MAX_REASON})")
+        raise InvalidRequest(f"reason is too long ({len(reason)} characters, at most {MAX_REASON})")
     return reason
 
 
@@ -41,12 +41,12 @@ def known_round(state: State, round_id: str | None) -> str:
     """The round's id, or 404 naming the rounds there are; the current round by default."""
     round_id = round_id or state.current_round
     if round_id not in state.rounds:
-        raise NotFound(f"unknown round {round_id!r}", f"rounds: {', '.join(state.rounds)}")
+        raise Unknown(f"unknown round {round_id!r}", f"rounds: {', '.join(state.rounds)}")
     return round_id
 
 
 def known_team(state: State, team_id: str) -> str:
     """The team's id, or 404 naming the teams there are."""
     if team_id not in state.teams:
-        raise NotFound(f"unknown team {team_id!r}", f"teams: {', '.join(state.teams)}")
+        raise Unknown(f"unknown team {team_id!r}", f"teams: {', '.join(state.teams)}")
     return team_id

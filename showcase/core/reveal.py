@@ -23,7 +23,7 @@ from showcase.core import events as ev
 from showcase.core.bodies import ArmBody, LockBody, MoveBody, SpeedBody
 from showcase.core.checks import Command, known_round
 from showcase.core.decode import decode_body, given
-from showcase.core.errors import BadRequest, Conflict, Forbidden
+from showcase.core.errors import InvalidRequest, NotPermitted, StateConflict
 from showcase.core.scoring import ACTIVE, ELIMINATED
 from showcase.core.showfile import Show
 from showcase.core.state import State
@@ -224,19 +224,19 @@ def _revealing(state: State, round_id: str) -> tuple[str, Any]:
     round_id = known_round(state, round_id)
     rnd = state.rounds[round_id]
     if rnd.frozen is None:
-        raise Conflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
-                       f"freeze it first: POST /api/rounds/{round_id}/freeze", seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
+                            f"freeze it first: POST /api/rounds/{round_id}/freeze", seq=state.seq)
     if rnd.phase == "published":
-        raise Conflict(f"the reveal of round {round_id!r} is complete; the round is published",
-                       seq=state.seq, step=rnd.step)
+        raise StateConflict(f"the reveal of round {round_id!r} is complete; the round is published",
+                            seq=state.seq, step=rnd.step)
     return round_id, rnd
 
 
 def _unlocked(rnd: Any, role: str) -> None:
     """While the operator holds the lock, presenters' controls are refused; the operator's work."""
     if rnd.locked and role != "operator":
-        raise Forbidden("the operator has locked the reveal controls",
-                        f"reason: {rnd.lock_reason}" if rnd.lock_reason else "ask the director")
+        raise NotPermitted("the operator has locked the reveal controls",
+                           f"reason: {rnd.lock_reason}" if rnd.lock_reason else "ask the director")
 
 
 def move(state: State, action: str, role: str, body: Any, now: float) -> Command:
@@ -252,35 +252,35 @@ def move(state: State, action: str, role: str, body: Any, now: float) -> Command
     current = rnd.step
     to = given(body.to, None)
     if action == "goto" and to is None:
-        raise BadRequest("goto needs 'to': the step to show (0 is before the first)")
+        raise InvalidRequest("goto needs 'to': the step to show (0 is before the first)")
     if to is None:
         confirming = action == "next" and rnd.armed == current + 1  # deliberate: armed first
         if (rnd.step_ts and now - rnd.step_ts < DOUBLE_PRESS_SECONDS
                 and action in ("next", "back") and not confirming):
-            raise Conflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last step; "
-                           "ignored as a double press", "send 'to' to move on purpose",
-                           seq=state.seq, step=current)
+            raise StateConflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last "
+                                "step; ignored as a double press", "send 'to' to move on purpose",
+                                seq=state.seq, step=current)
     if action != "goto":
         expected = {"next": current + 1, "back": current - 1, "reset": 0,
                     "ff": _fast_forward(script, current)}[action]
         if to is not None and to != expected:
-            raise Conflict(f"stale press: the reveal is at step {current}, so {action} goes to "
-                           f"step {expected}, not {to}", "reload the reveal state",
-                           seq=state.seq, step=current)
+            raise StateConflict(f"stale press: the reveal is at step {current}, so {action} goes "
+                                f"to step {expected}, not {to}", "reload the reveal state",
+                                seq=state.seq, step=current)
         to = expected
     assert to is not None
     if to > total:
-        raise Conflict(f"step {current} is the last step of the reveal"
-                       if current == total else f"the reveal has {total} steps, not {to}",
-                       seq=state.seq, step=current)
+        raise StateConflict(f"step {current} is the last step of the reveal"
+                            if current == total else f"the reveal has {total} steps, not {to}",
+                            seq=state.seq, step=current)
     if to < 0:
-        raise Conflict("the reveal is at its start: there is no step before it",
-                       seq=state.seq, step=current)
+        raise StateConflict("the reveal is at its start: there is no step before it",
+                            seq=state.seq, step=current)
     if to == current:
-        raise Conflict(f"the reveal is at step {current} already", seq=state.seq, step=current)
+        raise StateConflict(f"the reveal is at step {current} already", seq=state.seq, step=current)
     for step in script[current:to]:
         if step["confirm"] and not (rnd.armed == step["n"] and step["n"] == to):
-            raise Conflict(
+            raise StateConflict(
                 f"step {step['n']} eliminates a team: arm it, then confirm",
                 f"POST /api/reveal/arm with {{\"to\": {step['n']}}}, then next",
                 seq=state.seq, step=current)
@@ -300,14 +300,14 @@ def arm(state: State, role: str, body: Any) -> Command:
     script = rnd.frozen["script"]
     to = given(body.to, rnd.step + 1)
     if to != rnd.step + 1:
-        raise Conflict(f"only the next step can be armed: the reveal is at step {rnd.step}",
-                       seq=state.seq, step=rnd.step)
+        raise StateConflict(f"only the next step can be armed: the reveal is at step {rnd.step}",
+                            seq=state.seq, step=rnd.step)
     if to > len(script) or not script[to - 1]["confirm"]:
-        raise Conflict(f"step {to} needs no arming: it eliminates nobody", seq=state.seq,
-                       step=rnd.step)
+        raise StateConflict(f"step {to} needs no arming: it eliminates nobody", seq=state.seq,
+                            step=rnd.step)
     if rnd.armed == to:
-        raise Conflict(f"step {to} is armed already: confirm it with next", seq=state.seq,
-                       step=rnd.step)
+        raise StateConflict(f"step {to} is armed already: confirm it with next", seq=state.seq,
+                            step=rnd.step)
     return ev.REVEAL_ARMED, {"round": round_id, "step": to, "team": script[to - 1]["team"]}
 
 
@@ -315,8 +315,8 @@ def lock(state: State, body: Any) -> Command:
     body = decode_body(body, LockBody)
     round_id, rnd = _revealing(state, body.round)
     if rnd.locked == body.locked:
-        raise Conflict(f"the controls are {'locked' if rnd.locked else 'unlocked'} already",
-                       seq=state.seq)
+        raise StateConflict(f"the controls are {'locked' if rnd.locked else 'unlocked'} already",
+                            seq=state.seq)
     return ev.REVEAL_LOCKED, {"round": round_id, "locked": body.locked,
                               "reason": body.reason[:200]}
 

@@ -22,9 +22,10 @@ from showcase.core import bodies, commands, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.decode import Body, decode_body
-from showcase.core.errors import BadRequest, ShowcaseError
+from showcase.core.errors import InvalidRequest, ShowcaseError
 from showcase.runtime.engine import Engine
 from showcase.server.auth import Tokens, require
+from showcase.server.web import status_of
 
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
 
@@ -102,7 +103,7 @@ def actor_of(role: str, user: bytes | None) -> str:
     """``role:user`` from the X-Showcase-User header (raw bytes, UTF-8 such as 김지원)."""
     name = user.decode("utf-8", "replace").strip() if user else ""
     if name and not USER_RE.match(name):
-        raise BadRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
+        raise InvalidRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
     return f"{role}:{name}" if name else role
 
 
@@ -159,7 +160,7 @@ def answer(seq: int, event_type: str) -> bytes:
 def refusal(exc: BaseException) -> tuple[int, bytes]:
     """The status and body the app's exception handlers give for ``exc``."""
     if isinstance(exc, ShowcaseError):
-        return exc.status, orjson.dumps(exc.to_json())
+        return status_of(exc), orjson.dumps(exc.to_json())
     return 500, orjson.dumps({
         "error": "internal error; nothing was recorded unless a seq was returned",
         "detail": type(exc).__name__})
