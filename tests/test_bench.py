@@ -373,7 +373,8 @@ def test_results_from_lm_evaluation_harness_become_the_benchmark_score(
         ({"team": "half", "results": LM_EVAL, "tasks": {"arc": tasks["gsm8k"]}},
          "task 'arc' is not in the results"),
         ({"team": "half", "results": LM_EVAL,
-          "tasks": {"kmmlu": {"category": "maths", "baseline": 0.25}}}, "category must be"),
+          "tasks": {"kmmlu": {"category": "maths", "baseline": 0.25}}},
+         "field 'tasks.kmmlu.category' must be one of comprehension"),
         ({"team": "half", "results": LM_EVAL,
           "tasks": {"kmmlu": {**tasks["kmmlu"], "metric": "f1"}}}, "no accuracy from 0 to 1"),
     ]:

@@ -11,11 +11,13 @@ import httpx
 import orjson
 import pytest
 
-from showcase.core.errors import ShowFileError
+from showcase.core import commands, reveal
+from showcase.core.errors import Conflict, ShowFileError
 from showcase.core.reveal import build_script
 from showcase.core.showfile import load_show, sample_show_path
 from tests.conftest import JUDGE, OPERATOR, PRESENTER, Server, score_sample_round
 from tests.streams import Viewer
+from tests.test_scoring import hand_round
 
 NAMES = {"lg": "LG AI Research", "skt": "SK Telecom", "upstage": "Upstage",
          "naver": "Naver Cloud", "ncai": "NC AI"}
@@ -328,3 +330,17 @@ def test_a_late_joiner_sees_the_current_step_at_once(server: Server) -> None:
     assert first["type"] == "snapshot"
     reveal = first["data"]["state"]["rounds"][0]["reveal"]
     assert reveal["step"] == 5 and reveal["current"]["board"] == steps[4]["board"]
+
+
+def test_reveal_double_press_guard_takes_the_time_from_the_caller() -> None:
+    s = hand_round()
+    s.run(commands.decide_jury, "r1", {"order": ["d", "c"], "reason": "jury vote"})
+    s.run(commands.freeze_round, "r1", {})
+    first = s.run(reveal.move, "next", "presenter", {}, 0.0)
+    assert first.data["step"] == 1
+    pressed_at = first.ts  # the event's time: the guard measures from it
+    with pytest.raises(Conflict, match="double press"):
+        reveal.move(s.state, "next", "presenter", {}, pressed_at + 0.3)
+    assert s.run(reveal.move, "next", "presenter", {}, pressed_at + 1.0).data["step"] == 2
+    # A press that names its step is exact, so no guard applies to it.
+    assert s.run(reveal.move, "next", "presenter", {"to": 3}, pressed_at).data["step"] == 3

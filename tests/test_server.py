@@ -282,3 +282,19 @@ def test_commands_take_tokens_from_the_header_only_and_names_in_utf8(server: Ser
         assert ok.status_code == 201
         log = c.get("/api/log", headers={"Authorization": f"Bearer {OPERATOR}"}).json()
     assert log["events"][-1]["actor"] == "operator:김지원"
+
+
+def test_each_kind_of_error_is_answered_with_its_status() -> None:
+    # The core names what failed; the web edge alone knows HTTP.
+    from showcase.bench.suites import SuiteError
+    from showcase.core import errors
+    from showcase.models.upstream import UpstreamError
+    from showcase.server.web import status_of
+
+    kinds = [errors.InvalidRequest, errors.NotAuthenticated, errors.NotPermitted,
+             errors.Unknown, errors.StateConflict, errors.TooLarge, errors.LogUnavailable,
+             errors.LogError]
+    assert [status_of(kind("x")) for kind in kinds] == [400, 401, 403, 404, 409, 413, 503, 500]
+    assert status_of(UpstreamError(504, "timeout", "team 'lg' did not answer in time")) == 504
+    assert status_of(SuiteError("ko-math.jsonl", 2, "no 'prompt'")) == 400
+    assert not hasattr(errors.ShowcaseError("x"), "code")

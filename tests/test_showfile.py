@@ -86,3 +86,41 @@ def test_serve_with_a_bad_show_file_stops_with_the_message(tmp_path: Path) -> No
     assert result.returncode == 2
     assert f"{path}: teams[0].colour: 'red' is not a colour" in result.stderr
     assert not (tmp_path / "data" / "events.sqlite3").exists()
+
+
+def test_serve_prints_every_problem_of_the_show_file(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD_TEAM + 'colour = "red"\nendpoint = "ftp://x"\n'
+                 '[[criteria]]\nid = "x"\npoints = -1\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "showcase", "serve", str(path), "--port", "0",
+         "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"{path}: teams[0].colour: 'red' is not a colour" in result.stderr
+    assert f"{path}: teams[0].endpoint: 'ftp://x' must start with http://" in result.stderr
+    assert f"{path}: criteria[0].points: must be more than 0, not -1" in result.stderr
+
+
+def test_every_problem_of_a_show_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, '[show]\nprecision = 9\n'
+                 '[[teams]]\nid = "LG!"\nname_ko = ""\nname_en = "LG"\ncolour = "red"\n'
+                 '[[teams]]\nid = "skt"\nname_ko = "SKT"\nname_en = 5\n'
+                 '[[criteria]]\nid = "x"\npoints = "forty"\n'
+                 '[proxy]\nidle_timeout = 0\n')
+    with pytest.raises(ShowFileError) as info:
+        load_show(path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "7 problems:" and all(line.startswith(f"{path}: ") for line in lines[1:])
+    # in the file's order, each with its key
+    assert [line.removeprefix(f"{path}: ") for line in lines[1:]] == [
+        "show.precision: must be from 0 to 6, not 9",
+        "teams[0].id: 'LG!' is not a valid id (lower-case letters, digits, '-' or '_', "
+        "at most 32)",
+        "teams[0].name_ko: must not be empty",
+        "teams[0].colour: 'red' is not a colour like '#a50034'",
+        "teams[1].name_en: must be a string, not an integer",
+        "criteria[0].points: must be a number, not a string",
+        "proxy.idle_timeout: must be more than 0 and at most 3600, not 0",
+    ]
+    assert info.value.problems[0] == ("show.precision", "must be from 0 to 6, not 9")

@@ -20,20 +20,17 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, UnsetType
 
 from showcase.bench import suites as bn
 from showcase.core import commands
 from showcase.core import events as ev
-from showcase.core.checks import (
-    Spec,
-    check_body,
-    check_expected_seq,
-    known_round,
-    known_team,
-    type_name,
-)
-from showcase.core.errors import BadRequest, Conflict, NotFound, ShowcaseError
+from showcase.core.bodies import ExpectSeq, Reason
+from showcase.core.checks import check_expected_seq, known_round, known_team
+from showcase.core.decode import Body, decode_body, given
+from showcase.core.errors import InvalidRequest, ShowcaseError, StateConflict, Unknown
 from showcase.core.events import Event
 from showcase.core.showfile import BenchSettings
 from showcase.core.state import OPEN, State
@@ -67,70 +64,81 @@ def available(settings: BenchSettings) -> dict[str, bn.Suite]:
 
 # -- commands (pure: checked against the state, no I/O) ----------------------------------
 
-START_SPEC: Spec = {"suites": ((list,), False), "teams": ((list,), False),
-                    "concurrency": ((int,), False), "round": ((str, type(None)), False),
-                    "public": ((bool,), False), "expect_seq": ((int,), False)}
+class StartBody(Body):
+    """Start a benchmark run."""
+
+    suites: Annotated[list[str], Meta(description="suite ids; by default every suite")
+                      ] | UnsetType = UNSET
+    teams: Annotated[list[str], Meta(description="by default every active team with an "
+                                                 "endpoint")] | UnsetType = UNSET
+    concurrency: Annotated[int, Meta(ge=1, le=MAX_CONCURRENCY, description="items in flight "
+                                     "per team; by default the show file's")] | UnsetType = UNSET
+    round: Annotated[str | None, Meta(description="the round it feeds (sealed); null: an "
+                                                  "exhibition run; by default the open round")
+                     ] | UnsetType = UNSET
+    public: Annotated[bool, Meta(description="accuracy shown live; only for a run that "
+                                             "feeds no round")] | UnsetType = UNSET
+    expect_seq: ExpectSeq | UnsetType = UNSET
 
 
 def start(state: State, body: Any, suites: dict[str, bn.Suite], settings: BenchSettings
           ) -> tuple[str, dict[str, Any]]:
-    body = check_body(body, START_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, StartBody)
+    check_expected_seq(state, body.expect_seq)
     if state.bench_running is not None:
         run = state.benches[state.bench_running]
-        raise Conflict(f"benchmark run {run['id']} is {run['phase']}",
-                       "wait for it to finish, or cancel it: POST /api/bench/cancel",
-                       seq=state.seq, run=run["id"])
-    chosen = body.get("suites", list(suites))
+        raise StateConflict(f"benchmark run {run['id']} is {run['phase']}",
+                            "wait for it to finish, or cancel it: POST /api/bench/cancel",
+                            seq=state.seq, run=run["id"])
+    chosen = given(body.suites, list(suites))
     if not chosen:
-        raise BadRequest("field 'suites' is empty", "leave it out to run every suite")
-    for i, sid in enumerate(chosen):
-        if not isinstance(sid, str):
-            raise BadRequest(f"suites[{i}] must be a suite id, not {type_name(sid)}")
+        raise InvalidRequest("field 'suites' is empty", "leave it out to run every suite")
+    for sid in chosen:
         if sid not in suites:
-            raise NotFound(f"unknown suite {sid!r}", f"suites: {', '.join(suites)}")
+            raise Unknown(f"unknown suite {sid!r}", f"suites: {', '.join(suites)}")
     if len(set(chosen)) != len(chosen):
-        raise BadRequest(f"suite {next(s for s in chosen if chosen.count(s) > 1)!r} is "
-                         "listed twice in 'suites'")
-    teams = commands.chosen_teams(state, body, "run against")
-    concurrency = body.get("concurrency", settings.concurrency)
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise BadRequest(f"field 'concurrency' must be from 1 to {MAX_CONCURRENCY}, "
-                         f"not {concurrency}")
-    if "round" in body:
-        round_id = body["round"]
+        raise InvalidRequest(f"suite {next(s for s in chosen if chosen.count(s) > 1)!r} is "
+                             "listed twice in 'suites'")
+    teams = commands.chosen_teams(state, body.teams, "run against")
+    concurrency = given(body.concurrency, settings.concurrency)
+    if body.round is not UNSET:
+        round_id = body.round
         if round_id is not None:
             known_round(state, round_id)
     else:
         current = state.rounds.get(state.current_round)
         round_id = state.current_round if current and current.phase == OPEN else None
-    public = body.get("public", round_id is None)
+    public = given(body.public, round_id is None)
     if public and round_id is not None:
-        raise BadRequest(f"a run that feeds round {round_id!r} cannot be public: its "
-                         "results are sealed until the round is revealed",
-                         "send \"round\": null for an exhibition run with public accuracy")
+        raise InvalidRequest(f"a run that feeds round {round_id!r} cannot be public: its "
+                             "results are sealed until the round is revealed",
+                             "send \"round\": null for an exhibition run with public accuracy")
     return ev.BENCH_STARTED, {
         "run": state.seq + 1, "suites": [suites[s].header() for s in chosen],
         "teams": list(teams), "concurrency": concurrency, "round": round_id,
         "public": public}
 
 
-CONTROL_SPEC: Spec = {"reason": ((str,), False), "expect_seq": ((int,), False)}
+class ControlBody(Body):
+    """Pause, resume or cancel the run in progress."""
+
+    reason: Reason = ""
+    expect_seq: ExpectSeq | UnsetType = UNSET
 
 
 def control(state: State, action: str, body: Any) -> tuple[str, dict[str, Any]]:
     """Pause, resume or cancel the run in progress."""
-    body = check_body(body, CONTROL_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, ControlBody)
+    check_expected_seq(state, body.expect_seq)
     if state.bench_running is None:
-        raise Conflict("no benchmark run is in progress", "start one: POST /api/bench",
-                       seq=state.seq)
+        raise StateConflict("no benchmark run is in progress", "start one: POST /api/bench",
+                            seq=state.seq)
     run = state.benches[state.bench_running]
     if action == "pause" and run["phase"] == PAUSED:
-        raise Conflict(f"benchmark run {run['id']} is paused already", seq=state.seq)
+        raise StateConflict(f"benchmark run {run['id']} is paused already", seq=state.seq)
     if action == "resume" and run["phase"] == RUNNING:
-        raise Conflict(f"benchmark run {run['id']} is running already", seq=state.seq)
-    reason = body.get("reason", "").strip()[:200]
+        raise StateConflict(f"benchmark run {run['id']} is running already", seq=state.seq)
+    reason = body.reason.strip()[:200]
     kind = {"pause": ev.BENCH_PAUSED, "resume": ev.BENCH_RESUMED,
             "cancel": ev.BENCH_CANCELLED}[action]
     return kind, {"run": run["id"], "reason": reason}
@@ -139,7 +147,7 @@ def control(state: State, action: str, body: Any) -> tuple[str, dict[str, Any]]:
 def item_scored(state: State, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     run = state.benches[data["run"]]
     if run["phase"] not in (RUNNING, PAUSED):
-        raise Conflict(f"benchmark run {run['id']} is {run['phase']}")
+        raise StateConflict(f"benchmark run {run['id']} is {run['phase']}")
     return ev.BENCH_ITEM, {**data, "public": run["public"]}
 
 
@@ -184,8 +192,14 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-APPLY_SPEC: Spec = {"round": ((str,), False), "count_errors_as_wrong": ((bool,), False),
-                    "expect_seq": ((int,), False)}
+class ApplyBody(Body):
+    """Enter a finished run's results as values of the benchmark criterion."""
+
+    round: Annotated[str, Meta(description="by default the round the run fed")
+                     ] | UnsetType = UNSET
+    count_errors_as_wrong: Annotated[bool, Meta(description="enter the results although some "
+                                                "items failed or went unanswered")] = False
+    expect_seq: ExpectSeq | UnsetType = UNSET
 
 
 def apply_bodies(state: State, run_id: int, body: Any, settings: BenchSettings
@@ -195,33 +209,33 @@ def apply_bodies(state: State, run_id: int, body: Any, settings: BenchSettings
     Refused while any team has errors or unanswered items, unless the operator says they
     count as wrong: a failed request is never silently a wrong answer.
     """
-    body = check_body(body, APPLY_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, ApplyBody)
+    check_expected_seq(state, body.expect_seq)
     run = state.benches.get(run_id)
     if run is None:
-        raise NotFound(f"unknown benchmark run {run_id}",
-                       f"runs: {', '.join(map(str, state.benches)) or 'none yet'}")
+        raise Unknown(f"unknown benchmark run {run_id}",
+                      f"runs: {', '.join(map(str, state.benches)) or 'none yet'}")
     if run["phase"] != "finished":
-        raise Conflict(f"benchmark run {run_id} is {run['phase']}; only a finished run's "
-                       "results can be entered", seq=state.seq)
-    if run["round"] is None and "round" not in body:
-        raise Conflict(f"benchmark run {run_id} feeds no round: it was an exhibition run",
-                       "send 'round' to enter its results into a round all the same",
-                       seq=state.seq)
-    round_id = known_round(state, body.get("round") or run["round"])
+        raise StateConflict(f"benchmark run {run_id} is {run['phase']}; only a finished run's "
+                            "results can be entered", seq=state.seq)
+    if run["round"] is None and body.round is UNSET:
+        raise StateConflict(f"benchmark run {run_id} feeds no round: it was an exhibition run",
+                            "send 'round' to enter its results into a round all the same",
+                            seq=state.seq)
+    round_id = known_round(state, given(body.round, "") or run["round"])
     show = state.require_show()
     crit = show.criterion(settings.criterion)
     if crit is None:
-        raise Conflict(f"this show has no criterion {settings.criterion!r} for benchmark "
-                       "results", "set [bench] criterion in the show file", seq=state.seq)
+        raise StateConflict(f"this show has no criterion {settings.criterion!r} for benchmark "
+                            "results", "set [bench] criterion in the show file", seq=state.seq)
     res = results(run, settings.weights)
-    lax = body.get("count_errors_as_wrong", False)
+    lax = body.count_errors_as_wrong
     short = [f"{team} ({res[team]['failed'] or _missing(res[team])})"
              for team in run["teams"] if not res[team]["complete"]]
     if short and not lax:
-        raise Conflict(f"not every team answered every item: {', '.join(short)}",
-                       "run them again, or send \"count_errors_as_wrong\": true to count "
-                       "errors and unanswered items as wrong", seq=state.seq)
+        raise StateConflict(f"not every team answered every item: {', '.join(short)}",
+                            "run them again, or send \"count_errors_as_wrong\": true to count "
+                            "errors and unanswered items as wrong", seq=state.seq)
     bodies = []
     for team in run["teams"]:
         value = res[team]["score"]["value"]
@@ -521,10 +535,31 @@ class Bench:
 
 # -- results computed elsewhere: lm-evaluation-harness --------------------------------------
 
-IMPORT_SPEC: Spec = {"team": ((str,), True), "results": ((dict,), True),
-                     "tasks": ((dict,), True), "round": ((str,), False),
-                     "reason": ((str,), False), "expect_seq": ((int,), False)}
-TASK_KEYS = {"category", "baseline", "language", "metric"}
+class TaskSpec(Body):
+    """How one task of the results counts."""
+
+    category: Literal["comprehension", "problem_solving", "writing"]
+    baseline: Annotated[float, Meta(ge=0, lt=1, description="the score of guessing (0.25 for "
+                                                            "four choices)")]
+    language: str = ""
+    metric: Annotated[str, Meta(description="the results' key; by default the first of "
+                                            "acc,none, acc, exact_match,...")] = ""
+
+
+class ImportBody(Body):
+    """A team's results computed offline by lm-evaluation-harness."""
+
+    team: str
+    results: Annotated[dict[str, Any], Meta(description="the results JSON that "
+                                                        "lm-evaluation-harness wrote")]
+    tasks: Annotated[dict[str, TaskSpec], Meta(
+        description='each task to count, e.g. {"kmmlu": {"category": "comprehension", '
+                    '"baseline": 0.25, "language": "ko"}}')]
+    round: str = ""
+    reason: Reason = ""
+    expect_seq: ExpectSeq | UnsetType = UNSET
+
+
 METRICS = ("acc,none", "acc", "exact_match,strict-match", "exact_match,none", "exact_match")
 
 
@@ -532,66 +567,53 @@ def import_results(state: State, body: Any, settings: BenchSettings
                    ) -> tuple[tuple[str, dict[str, Any]], dict[str, Any]]:
     """A team's results computed offline by lm-evaluation-harness (its results JSON), as
     suites of this show: the bench_imported event, and the score it enters."""
-    body = check_body(body, IMPORT_SPEC)
-    check_expected_seq(state, body)
-    team = known_team(state, body["team"])
-    found = body["results"].get("results")
+    body = decode_body(body, ImportBody)
+    check_expected_seq(state, body.expect_seq)
+    team = known_team(state, body.team)
+    found = body.results.get("results")
     if not isinstance(found, dict) or not found:
-        raise BadRequest("'results' must be the JSON that lm-evaluation-harness wrote, with "
-                         "its \"results\" object of tasks")
-    samples = body["results"].get("n-samples") or {}
-    if not body["tasks"]:
-        raise BadRequest("'tasks' is empty: name each task to count, with its category and "
-                         "baseline", 'e.g. {"kmmlu": {"category": "comprehension", '
-                         '"baseline": 0.25, "language": "ko"}}')
+        raise InvalidRequest("'results' must be the JSON that lm-evaluation-harness wrote, with "
+                             "its \"results\" object of tasks")
+    samples = body.results.get("n-samples") or {}
+    if not body.tasks:
+        raise InvalidRequest("'tasks' is empty: name each task to count, with its category and "
+                             "baseline", 'e.g. {"kmmlu": {"category": "comprehension", '
+                             '"baseline": 0.25, "language": "ko"}}')
     suites: dict[str, dict[str, Any]] = {}
-    for task, spec in body["tasks"].items():
+    for task, spec in body.tasks.items():
         where = f"tasks.{task}"
-        if not isinstance(spec, dict):
-            raise BadRequest(f"{where} must be an object with category and baseline")
-        unknown = sorted(set(spec) - TASK_KEYS)
-        if unknown:
-            raise BadRequest(f"{where}: unknown key {unknown[0]!r}",
-                             f"known: {', '.join(sorted(TASK_KEYS))}")
-        if spec.get("category") not in bn.CATEGORIES:
-            raise BadRequest(f"{where}.category must be one of {', '.join(bn.CATEGORIES)}")
-        baseline = spec.get("baseline")
-        if (not isinstance(baseline, int | float) or isinstance(baseline, bool)
-                or not 0 <= baseline < 1):
-            raise BadRequest(f"{where}.baseline must be the score of guessing, from 0 to below "
-                             "1 (0.25 for four choices)")
         scores = found.get(task)
         if not isinstance(scores, dict):
-            raise BadRequest(f"task {task!r} is not in the results",
-                             f"tasks there: {', '.join(sorted(found))[:300]}")
-        metric = spec.get("metric") or next((m for m in METRICS if m in scores), None)
+            raise InvalidRequest(f"task {task!r} is not in the results",
+                                 f"tasks there: {', '.join(sorted(found))[:300]}")
+        metric = spec.metric or next((m for m in METRICS if m in scores), None)
         value = scores.get(metric) if metric else None
         if (not isinstance(value, int | float) or isinstance(value, bool)
                 or not 0 <= value <= 1):
-            raise BadRequest(f"task {task!r} has no accuracy from 0 to 1"
-                             + (f" under {metric!r}" if metric else ""),
-                             f"name the metric in {where}.metric; it has "
-                             f"{', '.join(k for k in scores if k != 'alias')[:300]}")
+            raise InvalidRequest(f"task {task!r} has no accuracy from 0 to 1"
+                                 + (f" under {metric!r}" if metric else ""),
+                                 f"name the metric in {where}.metric; it has "
+                                 f"{', '.join(k for k in scores if k != 'alias')[:300]}")
         assert isinstance(metric, str)
         n = samples.get(task) if isinstance(samples, dict) else None
         n = n if isinstance(n, dict) else {}
         stderr_key = metric.replace(",", "_stderr,", 1) if "," in metric else f"{metric}_stderr"
-        suites[task] = {"accuracy": float(value), "category": spec["category"],
-                        "baseline": float(baseline), "language": str(spec.get("language", "")),
+        suites[task] = {"accuracy": float(value), "category": spec.category,
+                        "baseline": float(spec.baseline), "language": spec.language,
                         "metric": metric, "items": _count(n),
                         "stderr": scores.get(stderr_key)}
     combined = bn.combine({s: {**r, "correct": r["accuracy"], "total": 1}
                            for s, r in suites.items()}, settings.weights)
-    round_id = known_round(state, body.get("round"))
-    config = body["results"].get("config") or {}
+    round_id = known_round(state, body.round)
+    config = body.results.get("config") or {}
     source = str(config.get("model_args") or config.get("model") or "")[:200]
     event = (ev.BENCH_IMPORTED, {"team": team, "round": round_id, "suites": suites,
                                  "score": combined, "source": source,
-                                 "reason": body.get("reason", "")[:200]})
+                                 "reason": body.reason[:200]})
     crit = state.require_show().criterion(settings.criterion)
     if crit is None:
-        raise Conflict(f"this show has no criterion {settings.criterion!r} for benchmark "
-                       "results", "set [bench] criterion in the show file", seq=state.seq)
+        raise StateConflict(f"this show has no criterion {settings.criterion!r} for benchmark "
+                            "results", "set [bench] criterion in the show file", seq=state.seq)
     score = {"criterion": crit.id, "team": team, "round": round_id,
              "value": min(crit.scale[1], max(crit.scale[0], combined["value"])),
              "reason": "imported lm-evaluation-harness results"}

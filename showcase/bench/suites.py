@@ -47,9 +47,6 @@ MAX_LINE = 64 * 1024
 class SuiteError(ShowcaseError):
     """A suite file cannot be used; names the file, the line and what is wrong."""
 
-    status = 400
-    code = "bad_suite"
-
     def __init__(self, path: str, line: int, problem: str) -> None:
         where = f"{path}, line {line}" if line else path
         super().__init__(f"{where}: {problem}")

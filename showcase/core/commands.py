@@ -11,19 +11,29 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from msgspec import UNSET, UnsetType
+from msgspec import structs as ms
+
 from showcase.core import events as ev
+from showcase.core.bodies import (
+    CancelDemoBody,
+    DemoBody,
+    JuryBody,
+    RoundBody,
+    ScoreBody,
+    StatusBody,
+    TeamBody,
+    UnfreezeBody,
+)
 from showcase.core.checks import (
-    NUMBER,
     Command,
-    Spec,
-    check_body,
     check_expected_seq,
     known_round,
     known_team,
     reason_of,
-    type_name,
 )
-from showcase.core.errors import BadRequest, Conflict, Forbidden, NotFound, ShowFileError
+from showcase.core.decode import decode_body
+from showcase.core.errors import InvalidRequest, NotPermitted, ShowFileError, StateConflict, Unknown
 from showcase.core.reveal import build_script
 from showcase.core.scoring import ACTIVE, DISQUALIFIED, ELIMINATED, WITHDRAWN
 from showcase.core.showfile import ID_RE, parse_team
@@ -33,76 +43,73 @@ from showcase.core.state import PENDING, PUBLISHED, State
 def _open_round(state: State, round_id: str) -> None:
     phase = state.rounds[round_id].phase
     if phase == PENDING:
-        raise Conflict(f"round {round_id!r} has not started", "start it first", seq=state.seq)
+        raise StateConflict(f"round {round_id!r} has not started", "start it first", seq=state.seq)
     if phase == PUBLISHED:
-        raise Conflict(f"round {round_id!r} is published; its results can no longer change",
-                       seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is published; its results can no longer change",
+                            seq=state.seq)
     if state.rounds[round_id].frozen is not None:
-        raise Conflict(f"round {round_id!r} is frozen for its reveal; its results cannot change",
-                       f"to correct them, unfreeze it first: POST /api/rounds/{round_id}/unfreeze"
-                       " (only before the reveal's first step)", seq=state.seq)
-
-
-SCORE_SPEC: Spec = {
-    "criterion": ((str,), True), "team": ((str,), True), "value": ((*NUMBER, type(None)), True),
-    "judge": ((str,), False), "round": ((str,), False), "reason": ((str,), False),
-    "expect_seq": ((int,), False), "expect_previous": ((*NUMBER, type(None)), False),
-}
+        raise StateConflict(
+            f"round {round_id!r} is frozen for its reveal; its results cannot change",
+            f"to correct them, unfreeze it first: POST /api/rounds/{round_id}/unfreeze"
+            " (only before the reveal's first step)", seq=state.seq)
 
 
 def enter_score(state: State, role: str, body: Any) -> Command:
     """A raw value for a team, or one judge's sheet; a change of an existing one is a correction."""
-    body = check_body(body, SCORE_SPEC)
+    body = decode_body(body, ScoreBody)
     show = state.require_show()
-    check_expected_seq(state, body)
-    round_id = known_round(state, body.get("round"))
+    check_expected_seq(state, body.expect_seq)
+    round_id = known_round(state, body.round)
     _open_round(state, round_id)
-    crit = show.criterion(body["criterion"])
+    crit = show.criterion(body.criterion)
     if crit is None:
-        raise NotFound(f"unknown criterion {body['criterion']!r}",
-                       f"criteria: {', '.join(c.id for c in show.criteria)}")
-    team = known_team(state, body["team"])
+        raise Unknown(f"unknown criterion {body.criterion!r}",
+                      f"criteria: {', '.join(c.id for c in show.criteria)}")
+    team = known_team(state, body.team)
     rnd = state.rounds[round_id]
     if team not in rnd.roster:
-        raise Conflict(f"team {team!r} is not in round {round_id!r}", seq=state.seq)
+        raise StateConflict(f"team {team!r} is not in round {round_id!r}", seq=state.seq)
     if rnd.roster[team] != ACTIVE:
-        raise Conflict(f"team {team!r} is {rnd.roster[team]} in round {round_id!r}; "
-                       "its scores no longer count", seq=state.seq)
-    judge = body.get("judge")
+        raise StateConflict(f"team {team!r} is {rnd.roster[team]} in round {round_id!r}; "
+                            "its scores no longer count", seq=state.seq)
+    judge = body.judge
     if crit.source == "judges":
         if not judge:
-            raise BadRequest(f"criterion {crit.id!r} is scored by judges: give 'judge'",
-                             f"judges: {', '.join(j.id for j in show.judges)}")
+            raise InvalidRequest(f"criterion {crit.id!r} is scored by judges: give 'judge'",
+                                 f"judges: {', '.join(j.id for j in show.judges)}")
         if judge not in {j.id for j in show.judges}:
-            raise NotFound(f"unknown judge {judge!r}",
-                           f"judges: {', '.join(j.id for j in show.judges)}")
+            raise Unknown(f"unknown judge {judge!r}",
+                          f"judges: {', '.join(j.id for j in show.judges)}")
         previous = rnd.sheets.get(crit.id, {}).get(team, {}).get(judge)
     else:
         if judge:
-            raise BadRequest(f"criterion {crit.id!r} takes one value per team, not judges' sheets",
-                             "leave out 'judge'")
+            raise InvalidRequest(
+                f"criterion {crit.id!r} takes one value per team, not judges' sheets",
+                "leave out 'judge'")
         if role == "judge":
-            raise Forbidden(f"judges enter judges' sheets; {crit.id!r} is entered by an operator")
+            raise NotPermitted(
+                f"judges enter judges' sheets; {crit.id!r} is entered by an operator")
         previous = rnd.values.get(crit.id, {}).get(team)
-    if "expect_previous" in body and body["expect_previous"] != previous:
+    if body.expect_previous is not UNSET and body.expect_previous != previous:
         # A per-cell guard: another desk changed this value after the screen showed it.
         now = "empty" if previous is None else f"{previous:g}"
-        shown = "empty" if body["expect_previous"] is None else f"{body['expect_previous']:g}"
-        raise Conflict(f"{crit.id!r} of team {team!r}{f' (judge {judge})' if judge else ''} "
-                       f"is {now} now, not {shown}: it changed after you read it",
-                       "check the new value, then send the correction again",
-                       seq=state.seq, previous=previous)
-    value = body["value"]
+        shown = "empty" if body.expect_previous is None else f"{body.expect_previous:g}"
+        raise StateConflict(f"{crit.id!r} of team {team!r}{f' (judge {judge})' if judge else ''} "
+                            f"is {now} now, not {shown}: it changed after you read it",
+                            "check the new value, then send the correction again",
+                            seq=state.seq, previous=previous)
+    value = body.value
     if value is None:
         if previous is None:
-            raise Conflict(f"there is no value to clear for {team!r} in {crit.id!r}", seq=state.seq)
+            raise StateConflict(f"there is no value to clear for {team!r} in {crit.id!r}",
+                                seq=state.seq)
     else:
         lo, hi = crit.scale
         if not math.isfinite(value) or not lo <= value <= hi:
-            raise BadRequest(f"value {value} for {crit.id!r} is out of range",
-                             f"{crit.id!r} takes values from {lo:g} to {hi:g}")
+            raise InvalidRequest(f"value {value} for {crit.id!r} is out of range",
+                                 f"{crit.id!r} takes values from {lo:g} to {hi:g}")
     correcting = previous is not None
-    reason = reason_of(body, correcting,
+    reason = reason_of(body.reason, correcting,
                      lambda: f"changing {crit.id!r} of team {team!r} (now {previous:g})")
     data: dict[str, Any] = {"round": round_id, "criterion": crit.id, "team": team,
                             "value": value}
@@ -115,116 +122,100 @@ def enter_score(state: State, role: str, body: Any) -> Command:
     return ev.SCORE_ENTERED, data
 
 
-STATUS_SPEC: Spec = {"reason": ((str,), True), "announce": ((bool,), False),
-               "expect_seq": ((int,), False)}
-
-
 def change_status(state: State, event_type: str, team_id: str, body: Any) -> Command:
     """Disqualify, withdraw or reinstate a team, whatever its score, with a reason."""
-    body = check_body(body, STATUS_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, StatusBody)
+    check_expected_seq(state, body.expect_seq)
     team = state.teams[known_team(state, team_id)]
     what = {ev.TEAM_DISQUALIFIED: "a disqualification", ev.TEAM_WITHDRAWN: "a withdrawal",
             ev.TEAM_REINSTATED: "a reinstatement"}[event_type]
-    reason = reason_of(body, True, what)
+    reason = reason_of(body.reason, True, what)
     if team.status == ELIMINATED:
-        raise Conflict(f"team {team_id!r} was eliminated on points", seq=state.seq)
+        raise StateConflict(f"team {team_id!r} was eliminated on points", seq=state.seq)
     if event_type == ev.TEAM_REINSTATED:
         if team.status not in (DISQUALIFIED, WITHDRAWN):
-            raise Conflict(f"team {team_id!r} is {team.status}; only a disqualified or "
-                           "withdrawn team can be reinstated", seq=state.seq)
+            raise StateConflict(f"team {team_id!r} is {team.status}; only a disqualified or "
+                                "withdrawn team can be reinstated", seq=state.seq)
     elif team.status != ACTIVE:
-        raise Conflict(f"team {team_id!r} is already {team.status}", seq=state.seq)
+        raise StateConflict(f"team {team_id!r} is already {team.status}", seq=state.seq)
     round_id = state.current_round
     if state.rounds[round_id].phase == PUBLISHED:
         # Between rounds the change counts from the next round on.
         pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
         round_id = pending[0] if pending else round_id
     elif state.rounds[round_id].frozen is not None:
-        raise Conflict(f"round {round_id!r} is frozen for its reveal; a change of status would "
-                       "change its results",
-                       f"unfreeze it first: POST /api/rounds/{round_id}/unfreeze",
-                       seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is frozen for its reveal; a change of status "
+                            "would change its results",
+                            f"unfreeze it first: POST /api/rounds/{round_id}/unfreeze",
+                            seq=state.seq)
     return event_type, {"team": team_id, "round": round_id, "reason": reason,
-                        "announce": bool(body.get("announce", False))}
-
-
-TEAM_SPEC: Spec = {
-    "id": ((str,), True), "name_ko": ((str,), True), "name_en": ((str,), True),
-    "org": ((str,), False), "colour": ((str,), False), "endpoint": ((str,), False),
-    "api_key_env": ((str,), False), "round": ((str,), False), "reason": ((str,), False),
-    "expect_seq": ((int,), False),
-}
+                        "announce": body.announce}
 
 
 def add_team(state: State, body: Any) -> Command:
     """A replacement team, joining from a round that has not started yet."""
-    body = check_body(body, TEAM_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, TeamBody)
+    check_expected_seq(state, body.expect_seq)
     pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
-    round_id = body.get("round") or (pending[0] if pending else "")
+    round_id = body.round or (pending[0] if pending else "")
     if not round_id:
-        raise Conflict("every round has started; a team can only join a round not yet started",
-                       seq=state.seq)
+        raise StateConflict("every round has started; a team can only join a round not yet started",
+                            seq=state.seq)
     known_round(state, round_id)
     if state.rounds[round_id].phase != PENDING:
-        raise Conflict(f"round {round_id!r} has started; a replacement team joins between rounds",
-                       seq=state.seq)
-    fields = {k: v for k, v in body.items() if k not in ("round", "reason", "expect_seq")}
+        raise StateConflict(
+            f"round {round_id!r} has started; a replacement team joins between rounds",
+            seq=state.seq)
+    # The team's own fields, those sent: a field left out takes the show file's default.
+    fields = {k: v for k, v in ms.asdict(body).items()
+              if v is not UNSET and k not in ("round", "reason", "expect_seq")}
     if not ID_RE.match(fields["id"]):
-        raise BadRequest(f"{fields['id']!r} is not a valid team id",
-                         "lower-case letters, digits, '-' or '_', at most 32")
+        raise InvalidRequest(f"{fields['id']!r} is not a valid team id",
+                             "lower-case letters, digits, '-' or '_', at most 32")
     if fields["id"] in state.teams:
-        raise Conflict(f"team {fields['id']!r} exists already", seq=state.seq)
+        raise StateConflict(f"team {fields['id']!r} exists already", seq=state.seq)
     try:
         team = parse_team("request", "team", fields)
     except ShowFileError as exc:
-        raise BadRequest(f"field {exc.key.removeprefix('team.')!r} {exc.problem}") from exc
+        raise InvalidRequest(f"field {exc.key.removeprefix('team.')!r} {exc.problem}") from exc
     return ev.TEAM_ADDED, {"team": team.config(), "round": round_id,
-                           "reason": reason_of(body, False, "")}
-
-
-ROUND_SPEC: Spec = {"expect_seq": ((int,), False)}
+                           "reason": reason_of(body.reason, False, "")}
 
 
 def start_round(state: State, round_id: str, body: Any) -> Command:
-    body = check_body(body, ROUND_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, RoundBody)
+    check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
     if state.rounds[round_id].phase != PENDING:
-        raise Conflict(f"round {round_id!r} has started already", seq=state.seq)
+        raise StateConflict(f"round {round_id!r} has started already", seq=state.seq)
     current = state.rounds[state.current_round]
     if current.phase != PUBLISHED:
-        raise Conflict(f"round {state.current_round!r} is still open; publish it first",
-                       seq=state.seq)
+        raise StateConflict(f"round {state.current_round!r} is still open; publish it first",
+                            seq=state.seq)
     order = list(state.rounds)
     following = order[order.index(state.current_round) + 1]
     if round_id != following:
-        raise Conflict(f"the next round is {following!r}, not {round_id!r}", seq=state.seq)
+        raise StateConflict(f"the next round is {following!r}, not {round_id!r}", seq=state.seq)
     return ev.ROUND_STARTED, {"round": round_id}
-
-
-JURY_SPEC: Spec = {"order": ((list,), True), "reason": ((str,), True),
-                   "expect_seq": ((int,), False)}
 
 
 def decide_jury(state: State, round_id: str, body: Any) -> Command:
     """The jury's order for teams tied across the cut, best first."""
-    body = check_body(body, JURY_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, JuryBody)
+    check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
     _open_round(state, round_id)
-    reason = reason_of(body, True, "a jury decision")
-    order = body["order"]
+    reason = reason_of(body.reason, True, "a jury decision")
+    order = body.order
     standings = state.standings(round_id)
     _require_complete(state, round_id, "the jury decides once every score is in")
     tied = standings.tied_at_cut or standings.jury_applied
     if not tied:
-        raise Conflict(f"no teams are tied across the cut in round {round_id!r}", seq=state.seq)
-    if (not all(isinstance(t, str) for t in order) or sorted(order) != sorted(tied)
-            or len(set(order)) != len(order)):
-        raise BadRequest("'order' must list each tied team once, best first",
-                         f"tied teams: {', '.join(tied)}")
+        raise StateConflict(f"no teams are tied across the cut in round {round_id!r}",
+                            seq=state.seq)
+    if sorted(order) != sorted(tied) or len(set(order)) != len(order):
+        raise InvalidRequest("'order' must list each tied team once, best first",
+                             f"tied teams: {', '.join(tied)}")
     return ev.JURY_DECIDED, {"round": round_id, "order": list(order), "reason": reason}
 
 
@@ -233,14 +224,14 @@ def _require_complete(state: State, round_id: str, hint: str) -> None:
     if missing:
         cells = ", ".join(f"{m['team']}/{m['criterion']}" for m in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
-        raise Conflict(f"round {round_id!r} is not complete: missing {cells}{more}", hint,
-                       seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is not complete: missing {cells}{more}", hint,
+                            seq=state.seq)
 
 
 def publish_round(state: State, round_id: str, body: Any) -> Command:
     """Announce a round's results at once: every score, the cut and the eliminations."""
-    body = check_body(body, ROUND_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, RoundBody)
+    check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
     _open_round(state, round_id)
     return ev.ROUND_PUBLISHED, publication(state, round_id)
@@ -248,14 +239,13 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
 
 def freeze_round(state: State, round_id: str, body: Any) -> Command:
     """Fix a round's results and compute its reveal script; nothing is shown yet."""
-
-    body = check_body(body, ROUND_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, RoundBody)
+    check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
     if state.rounds[round_id].frozen is not None and state.rounds[round_id].phase != PUBLISHED:
-        raise Conflict(f"round {round_id!r} is frozen already",
-                       "step through its reveal, or unfreeze it to change its results",
-                       seq=state.seq, step=state.rounds[round_id].step)
+        raise StateConflict(f"round {round_id!r} is frozen already",
+                            "step through its reveal, or unfreeze it to change its results",
+                            seq=state.seq, step=state.rounds[round_id].step)
     _open_round(state, round_id)
     data = publication(state, round_id)
     names = {t: ts.team.name_en for t, ts in state.teams.items()}
@@ -265,23 +255,21 @@ def freeze_round(state: State, round_id: str, body: Any) -> Command:
     return ev.ROUND_FROZEN, {"round": round_id, "publication": data, "script": script}
 
 
-UNFREEZE_SPEC: Spec = {"reason": ((str,), True), "expect_seq": ((int,), False)}
-
-
 def unfreeze_round(state: State, round_id: str, body: Any) -> Command:
     """Let a frozen round change again (a late correction), only before its reveal starts."""
-    body = check_body(body, UNFREEZE_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, UnfreezeBody)
+    check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
     rnd = state.rounds[round_id]
     if rnd.frozen is None:
-        raise Conflict(f"round {round_id!r} is not frozen", seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is not frozen", seq=state.seq)
     if rnd.phase == PUBLISHED:
-        raise Conflict(f"round {round_id!r} is published", seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is published", seq=state.seq)
     if rnd.step:
-        raise Conflict(f"the reveal of round {round_id!r} is at step {rnd.step}; go back to "
-                       "its start (reset) before unfreezing", seq=state.seq, step=rnd.step)
-    return ev.ROUND_UNFROZEN, {"round": round_id, "reason": reason_of(body, True, "unfreezing")}
+        raise StateConflict(f"the reveal of round {round_id!r} is at step {rnd.step}; go back to "
+                            "its start (reset) before unfreezing", seq=state.seq, step=rnd.step)
+    return ev.ROUND_UNFROZEN, {"round": round_id,
+                               "reason": reason_of(body.reason, True, "unfreezing")}
 
 
 def publication(state: State, round_id: str) -> dict[str, Any]:
@@ -289,7 +277,7 @@ def publication(state: State, round_id: str) -> dict[str, Any]:
     standings = state.standings(round_id)
     _require_complete(state, round_id, "enter the missing scores first")
     if standings.tied_at_cut:
-        raise Conflict(
+        raise StateConflict(
             f"teams {', '.join(standings.tied_at_cut)} are tied across the cut",
             f"the jury decides their order first: POST /api/rounds/{round_id}/jury",
             seq=state.seq,
@@ -317,65 +305,49 @@ RoundCommand = Callable[[State, str, Any], Command]
 # -- live demos and measurement ----------------------------------------------------
 
 MAX_PROMPT = 8000
-MAX_DEMO_TOKENS = 4096
-DEMO_SPEC: Spec = {
-    "prompt": ((str,), True), "system": ((str,), False), "teams": ((list,), False),
-    "max_tokens": ((int,), False), "temperature": (NUMBER, False),
-    "expect_seq": ((int,), False),
-}
 
 
 def start_demo(state: State, body: Any) -> Command:
     """One prompt to several teams at once; the demo's id is the seq of this event."""
-    body = check_body(body, DEMO_SPEC)
-    check_expected_seq(state, body)
-    prompt = body["prompt"].strip()
+    body = decode_body(body, DemoBody)
+    check_expected_seq(state, body.expect_seq)
+    prompt = body.prompt.strip()
     if not prompt:
-        raise BadRequest("field 'prompt' is empty", "type what the teams should answer")
+        raise InvalidRequest("field 'prompt' is empty", "type what the teams should answer")
     if len(prompt) > MAX_PROMPT:
-        raise BadRequest(f"the prompt is too long ({len(prompt)} characters, "
-                         f"at most {MAX_PROMPT})")
-    system = body.get("system", "").strip()
+        raise InvalidRequest(f"the prompt is too long ({len(prompt)} characters, "
+                             f"at most {MAX_PROMPT})")
+    system = body.system.strip()
     if len(system) > MAX_PROMPT:
-        raise BadRequest(f"the system prompt is too long (at most {MAX_PROMPT} characters)")
+        raise InvalidRequest(f"the system prompt is too long (at most {MAX_PROMPT} characters)")
     if state.demo_running is not None:
-        raise Conflict(f"demo {state.demo_running} is still running",
-                       "wait for it to finish or cancel it: POST /api/demo/cancel",
-                       seq=state.seq, demo=state.demo_running)
-    teams = chosen_teams(state, body, "answer")
-    max_tokens = body.get("max_tokens", 256)
-    if not 1 <= max_tokens <= MAX_DEMO_TOKENS:
-        raise BadRequest(f"field 'max_tokens' must be from 1 to {MAX_DEMO_TOKENS}, "
-                         f"not {max_tokens}")
-    temperature = body.get("temperature", 0.7)
-    if not (math.isfinite(temperature) and 0 <= temperature <= 2):
-        raise BadRequest(f"field 'temperature' must be from 0 to 2, not {temperature}")
+        raise StateConflict(f"demo {state.demo_running} is still running",
+                            "wait for it to finish or cancel it: POST /api/demo/cancel",
+                            seq=state.seq, demo=state.demo_running)
+    teams = chosen_teams(state, body.teams, "answer")
     return ev.DEMO_STARTED, {"demo": state.seq + 1, "prompt": prompt, "system": system,
-                             "teams": list(teams), "max_tokens": max_tokens,
-                             "temperature": temperature}
-
-
-CANCEL_SPEC: Spec = {"demo": ((int,), False), "reason": ((str,), False),
-                     "expect_seq": ((int,), False)}
+                             "teams": list(teams), "max_tokens": body.max_tokens,
+                             "temperature": body.temperature}
 
 
 def cancel_demo(state: State, body: Any) -> Command:
-    body = check_body(body, CANCEL_SPEC)
-    check_expected_seq(state, body)
+    body = decode_body(body, CancelDemoBody)
+    check_expected_seq(state, body.expect_seq)
     running = state.demo_running
     if running is None:
-        raise Conflict("no demo is running", seq=state.seq)
-    if body.get("demo") not in (None, running):
-        raise Conflict(f"demo {body['demo']} is not running (demo {running} is)",
-                       seq=state.seq, demo=running)
-    return ev.DEMO_CANCELLED, {"demo": running, "reason": reason_of(body, False, "cancelling")}
+        raise StateConflict("no demo is running", seq=state.seq)
+    if body.demo not in (UNSET, running):
+        raise StateConflict(f"demo {body.demo} is not running (demo {running} is)",
+                            seq=state.seq, demo=running)
+    return ev.DEMO_CANCELLED, {"demo": running,
+                               "reason": reason_of(body.reason, False, "cancelling")}
 
 
 def demo_result(state: State, demo_id: int, team: str, result: dict[str, Any]) -> Command:
     """A team's answer to a demo (recorded by the server, not sent by a client)."""
     demo = state.demos.get(demo_id)
     if demo is None or team not in demo["teams"] or team in demo["results"]:
-        raise Conflict(f"demo {demo_id} has no open answer for team {team!r}", seq=state.seq)
+        raise StateConflict(f"demo {demo_id} has no open answer for team {team!r}", seq=state.seq)
     return ev.DEMO_RESULT, {"demo": demo_id, "team": team, **result}
 
 
@@ -391,34 +363,31 @@ def team_health(state: State, team: str, check: dict[str, Any]) -> Command:
     recorded = state.telemetry.get(known_team(state, team))
     before = recorded.health if recorded is not None else None
     if before is not None and before["up"] == check["up"]:
-        raise Conflict(f"team {team!r} is recorded as {'up' if check['up'] else 'down'} "
-                       "already", seq=state.seq)
+        raise StateConflict(f"team {team!r} is recorded as {'up' if check['up'] else 'down'} "
+                            "already", seq=state.seq)
     return ev.TEAM_HEALTH, {"team": team, **check}
 
 
-def chosen_teams(state: State, body: dict[str, Any], purpose: str) -> list[str]:
+def chosen_teams(state: State, teams: list[str] | UnsetType, purpose: str) -> list[str]:
     """The teams a demo or a benchmark run asks: those named in ``teams`` (each once, each
     with an endpoint), else every team whose **announced** status is active and that has an
     endpoint: the public list of teams must not give away a sealed withdrawal or
     disqualification."""
-    if "teams" not in body:
+    if teams is UNSET:
         teams = [t for t, ts in state.teams.items()
                  if ts.public_status == ACTIVE and ts.team.endpoint]
         if not teams:
-            raise Conflict(f"no active team has an endpoint to {purpose}",
-                           "name the teams in 'teams'", seq=state.seq)
+            raise StateConflict(f"no active team has an endpoint to {purpose}",
+                                "name the teams in 'teams'", seq=state.seq)
         return teams
-    teams = body["teams"]
     if not teams:
-        raise BadRequest("field 'teams' is empty", "leave it out to ask every active team")
-    for i, team in enumerate(teams):
-        if not isinstance(team, str):
-            raise BadRequest(f"teams[{i}] must be a team id, not {type_name(team)}")
+        raise InvalidRequest("field 'teams' is empty", "leave it out to ask every active team")
+    for team in teams:
         known_team(state, team)
         if not state.teams[team].team.endpoint:
-            raise Conflict(f"team {team!r} has no endpoint in the show file",
-                           "add its endpoint to the show file and restart", seq=state.seq)
+            raise StateConflict(f"team {team!r} has no endpoint in the show file",
+                                "add its endpoint to the show file and restart", seq=state.seq)
     if len(set(teams)) != len(teams):
         dup = next(t for t in teams if teams.count(t) > 1)
-        raise BadRequest(f"team {dup!r} is listed twice in 'teams'")
+        raise InvalidRequest(f"team {dup!r} is listed twice in 'teams'")
     return list(teams)

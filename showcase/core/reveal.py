@@ -17,12 +17,13 @@ step publishes the round.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from showcase.core import events as ev
-from showcase.core.checks import Command, Spec, check_body, known_round
-from showcase.core.errors import BadRequest, Conflict, Forbidden
+from showcase.core.bodies import ArmBody, LockBody, MoveBody, SpeedBody
+from showcase.core.checks import Command, known_round
+from showcase.core.decode import decode_body, given
+from showcase.core.errors import InvalidRequest, NotPermitted, StateConflict
 from showcase.core.scoring import ACTIVE, ELIMINATED
 from showcase.core.showfile import Show
 from showcase.core.state import State
@@ -35,7 +36,6 @@ ELIMINATE = "eliminate"
 SURVIVORS = "survivors"
 
 DOUBLE_PRESS_SECONDS = 0.8  # a step press without "to" this soon after a step is a repeat
-SPEEDS = (0.25, 4.0)
 
 
 def build_script(show: Show, round_id: str, publication: dict[str, Any],
@@ -220,69 +220,67 @@ def next_of(script: list[dict[str, Any]], step: int) -> dict[str, Any] | None:
 
 # -- commands --------------------------------------------------------------------------
 
-MOVE_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
-
-
-def _revealing(state: State, body: dict[str, Any]) -> tuple[str, Any]:
-    round_id = known_round(state, body.get("round"))
+def _revealing(state: State, round_id: str) -> tuple[str, Any]:
+    round_id = known_round(state, round_id)
     rnd = state.rounds[round_id]
     if rnd.frozen is None:
-        raise Conflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
-                       f"freeze it first: POST /api/rounds/{round_id}/freeze", seq=state.seq)
+        raise StateConflict(f"round {round_id!r} is not frozen: there is no reveal to step through",
+                            f"freeze it first: POST /api/rounds/{round_id}/freeze", seq=state.seq)
     if rnd.phase == "published":
-        raise Conflict(f"the reveal of round {round_id!r} is complete; the round is published",
-                       seq=state.seq, step=rnd.step)
+        raise StateConflict(f"the reveal of round {round_id!r} is complete; the round is published",
+                            seq=state.seq, step=rnd.step)
     return round_id, rnd
 
 
 def _unlocked(rnd: Any, role: str) -> None:
     """While the operator holds the lock, presenters' controls are refused; the operator's work."""
     if rnd.locked and role != "operator":
-        raise Forbidden("the operator has locked the reveal controls",
-                        f"reason: {rnd.lock_reason}" if rnd.lock_reason else "ask the director")
+        raise NotPermitted("the operator has locked the reveal controls",
+                           f"reason: {rnd.lock_reason}" if rnd.lock_reason else "ask the director")
 
 
-def move(state: State, action: str, role: str, body: Any, now: float | None = None
-         ) -> Command:
-    """Next, back, goto, fast-forward or reset; idempotent when the press names its step."""
-    body = check_body(body, MOVE_SPEC)
-    round_id, rnd = _revealing(state, body)
+def move(state: State, action: str, role: str, body: Any, now: float) -> Command:
+    """Next, back, goto, fast-forward or reset; idempotent when the press names its step.
+
+    ``now``: the time of the press (the caller's clock: the core reads none), for the
+    double-press guard on a press that names no step."""
+    body = decode_body(body, MoveBody)
+    round_id, rnd = _revealing(state, body.round)
     _unlocked(rnd, role)
     script = rnd.frozen["script"]
     total = len(script)
     current = rnd.step
-    to = body.get("to")
+    to = given(body.to, None)
     if action == "goto" and to is None:
-        raise BadRequest("goto needs 'to': the step to show (0 is before the first)")
+        raise InvalidRequest("goto needs 'to': the step to show (0 is before the first)")
     if to is None:
-        now = time.time() if now is None else now
         confirming = action == "next" and rnd.armed == current + 1  # deliberate: armed first
         if (rnd.step_ts and now - rnd.step_ts < DOUBLE_PRESS_SECONDS
                 and action in ("next", "back") and not confirming):
-            raise Conflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last step; "
-                           "ignored as a double press", "send 'to' to move on purpose",
-                           seq=state.seq, step=current)
+            raise StateConflict(f"pressed again within {DOUBLE_PRESS_SECONDS:g} s of the last "
+                                "step; ignored as a double press", "send 'to' to move on purpose",
+                                seq=state.seq, step=current)
     if action != "goto":
         expected = {"next": current + 1, "back": current - 1, "reset": 0,
                     "ff": _fast_forward(script, current)}[action]
         if to is not None and to != expected:
-            raise Conflict(f"stale press: the reveal is at step {current}, so {action} goes to "
-                           f"step {expected}, not {to}", "reload the reveal state",
-                           seq=state.seq, step=current)
+            raise StateConflict(f"stale press: the reveal is at step {current}, so {action} goes "
+                                f"to step {expected}, not {to}", "reload the reveal state",
+                                seq=state.seq, step=current)
         to = expected
     assert to is not None
     if to > total:
-        raise Conflict(f"step {current} is the last step of the reveal"
-                       if current == total else f"the reveal has {total} steps, not {to}",
-                       seq=state.seq, step=current)
+        raise StateConflict(f"step {current} is the last step of the reveal"
+                            if current == total else f"the reveal has {total} steps, not {to}",
+                            seq=state.seq, step=current)
     if to < 0:
-        raise Conflict("the reveal is at its start: there is no step before it",
-                       seq=state.seq, step=current)
+        raise StateConflict("the reveal is at its start: there is no step before it",
+                            seq=state.seq, step=current)
     if to == current:
-        raise Conflict(f"the reveal is at step {current} already", seq=state.seq, step=current)
+        raise StateConflict(f"the reveal is at step {current} already", seq=state.seq, step=current)
     for step in script[current:to]:
         if step["confirm"] and not (rnd.armed == step["n"] and step["n"] == to):
-            raise Conflict(
+            raise StateConflict(
                 f"step {step['n']} eliminates a team: arm it, then confirm",
                 f"POST /api/reveal/arm with {{\"to\": {step['n']}}}, then next",
                 seq=state.seq, step=current)
@@ -294,51 +292,37 @@ def move(state: State, action: str, role: str, body: Any, now: float | None = No
     return ev.REVEAL_STEP, data
 
 
-ARM_SPEC: Spec = {"round": ((str,), False), "to": ((int,), False)}
-
-
 def arm(state: State, role: str, body: Any) -> Command:
     """The first of the two actions an elimination needs."""
-    body = check_body(body, ARM_SPEC)
-    round_id, rnd = _revealing(state, body)
+    body = decode_body(body, ArmBody)
+    round_id, rnd = _revealing(state, body.round)
     _unlocked(rnd, role)
     script = rnd.frozen["script"]
-    to = body.get("to", rnd.step + 1)
+    to = given(body.to, rnd.step + 1)
     if to != rnd.step + 1:
-        raise Conflict(f"only the next step can be armed: the reveal is at step {rnd.step}",
-                       seq=state.seq, step=rnd.step)
+        raise StateConflict(f"only the next step can be armed: the reveal is at step {rnd.step}",
+                            seq=state.seq, step=rnd.step)
     if to > len(script) or not script[to - 1]["confirm"]:
-        raise Conflict(f"step {to} needs no arming: it eliminates nobody", seq=state.seq,
-                       step=rnd.step)
+        raise StateConflict(f"step {to} needs no arming: it eliminates nobody", seq=state.seq,
+                            step=rnd.step)
     if rnd.armed == to:
-        raise Conflict(f"step {to} is armed already: confirm it with next", seq=state.seq,
-                       step=rnd.step)
+        raise StateConflict(f"step {to} is armed already: confirm it with next", seq=state.seq,
+                            step=rnd.step)
     return ev.REVEAL_ARMED, {"round": round_id, "step": to, "team": script[to - 1]["team"]}
 
 
-LOCK_SPEC: Spec = {"round": ((str,), False), "locked": ((bool,), True),
-                   "reason": ((str,), False)}
-
-
 def lock(state: State, body: Any) -> Command:
-    body = check_body(body, LOCK_SPEC)
-    round_id, rnd = _revealing(state, body)
-    if rnd.locked == body["locked"]:
-        raise Conflict(f"the controls are {'locked' if rnd.locked else 'unlocked'} already",
-                       seq=state.seq)
-    return ev.REVEAL_LOCKED, {"round": round_id, "locked": body["locked"],
-                              "reason": str(body.get("reason", ""))[:200]}
-
-
-SPEED_SPEC: Spec = {"round": ((str,), False), "speed": ((int, float), True)}
+    body = decode_body(body, LockBody)
+    round_id, rnd = _revealing(state, body.round)
+    if rnd.locked == body.locked:
+        raise StateConflict(f"the controls are {'locked' if rnd.locked else 'unlocked'} already",
+                            seq=state.seq)
+    return ev.REVEAL_LOCKED, {"round": round_id, "locked": body.locked,
+                              "reason": body.reason[:200]}
 
 
 def speed(state: State, role: str, body: Any) -> Command:
-    body = check_body(body, SPEED_SPEC)
-    round_id, rnd = _revealing(state, body)
+    body = decode_body(body, SpeedBody)
+    round_id, rnd = _revealing(state, body.round)
     _unlocked(rnd, role)
-    value = body["speed"]
-    if not (math.isfinite(value) and SPEEDS[0] <= value <= SPEEDS[1]):
-        raise BadRequest(f"field 'speed' must be from {SPEEDS[0]} to {SPEEDS[1]} "
-                         "(1 is normal, 2 twice as fast)")
-    return ev.REVEAL_SPEED, {"round": round_id, "speed": float(value)}
+    return ev.REVEAL_SPEED, {"round": round_id, "speed": float(body.speed)}

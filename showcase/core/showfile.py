@@ -15,14 +15,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from msgspec import UNSET, UnsetType
+
+from showcase.core.decode import given
 from showcase.core.errors import ShowFileError
+from showcase.core.showtables import (
+    ID_PATTERN,
+    BenchTable,
+    CriterionTable,
+    CutTable,
+    JudgeTable,
+    Problems,
+    ProxyTable,
+    RevealTable,
+    RoundTable,
+    ShowFile,
+    ShowTable,
+    TeamTable,
+    TokensTable,
+    WeightsTable,
+)
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-
-NORMALISATIONS = ("linear", "relative", "points")
-SOURCES = ("value", "judges")
+ID_RE = re.compile(ID_PATTERN)
 ROLES_WITH_TOKENS = ("operator", "presenter", "judge")
 
 
@@ -246,315 +260,204 @@ DEFAULT_CRITERIA: list[dict[str, Any]] = [
 ]
 
 
-class _Reader:
-    """Reads one table of the show file, reporting problems with the full key path."""
-
-    def __init__(self, path: str, key: str, table: Any) -> None:
-        self.path = path
-        self.key = key
-        if not isinstance(table, dict):
-            raise self.error(f"must be a table, not {_kind(table)}")
-        self.table: dict[str, Any] = table
-        self.used: set[str] = set()
-
-    def error(self, problem: str, key: str = "") -> ShowFileError:
-        full = f"{self.key}.{key}" if self.key and key else (key or self.key)
-        return ShowFileError(self.path, full, problem)
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if default is ...:
-                raise self.error("is missing", key)
-            return default
-        value = self.table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.error(f"must be {_names(kinds)}, not a boolean", key)
-        if not isinstance(value, kinds):
-            raise self.error(f"must be {_names(kinds)}, not {_kind(value)}", key)
-        return value
-
-    def text(self, key: str, default: Any = ...) -> str:
-        value = self.get(key, str, default)
-        if isinstance(value, str):
-            value = value.strip()
-            if not value and default is ...:
-                raise self.error("must not be empty", key)
-        return value  # type: ignore[no-any-return]
-
-    def number(self, key: str, default: Any = ...) -> float:
-        return float(self.get(key, (int, float), default))
-
-    def ident(self, key: str = "id") -> str:
-        value = self.text(key)
-        if not ID_RE.match(value):
-            raise self.error(
-                f"{value!r} is not a valid id (lower-case letters, digits, '-' or '_', "
-                "at most 32)", key
-            )
-        return value
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used)) or "none"
-            raise self.error(f"unknown key (known keys here: {known})", unknown[0])
+def parse_team(path: str, key: str, table: Any, problems: Problems | None = None
+               ) -> Team:
+    """A team's table (the show file's, a replacement's, or the log's); every problem is
+    reported at once, unless ``problems`` collects them for a whole file."""
+    mine = problems or Problems(path)
+    read = mine.read(key, table, TeamTable)
+    if problems is None:
+        mine.raise_any()
+    if read is None:
+        return Team("", "", "", "", "")  # never used: the file's problems are raised
+    return Team(read.id, read.name_ko, read.name_en, read.org, read.colour, read.endpoint,
+                read.api_key_env, read.model)
 
 
-def _kind(value: Any) -> str:
-    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
-
-
-def _names(kinds: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "a number", float: "a number", bool: "true or false",
-             list: "an array", dict: "a table"}
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
-
-
-def _array(reader: _Reader, key: str, default: Any = ...) -> list[Any]:
-    return list(reader.get(key, list, default))
-
-
-def _unique(path: str, key: str, ids: list[str]) -> None:
-    seen: set[str] = set()
-    for i, ident in enumerate(ids):
-        if ident in seen:
-            raise ShowFileError(path, f"{key}[{i}].id", f"{ident!r} is used twice")
-        seen.add(ident)
-
-
-def parse_team(path: str, key: str, table: Any) -> Team:
-    r = _Reader(path, key, table)
-    team = Team(
-        id=r.ident(),
-        name_ko=r.text("name_ko"),
-        name_en=r.text("name_en"),
-        org=r.text("org", ""),
-        colour=r.text("colour", "#888888"),
-        endpoint=r.text("endpoint", ""),
-        api_key_env=r.text("api_key_env", ""),
-        model=r.text("model", ""),
-    )
-    if not COLOUR_RE.match(team.colour):
-        raise r.error(f"{team.colour!r} is not a colour like '#a50034'", "colour")
-    if team.endpoint and not team.endpoint.startswith(("http://", "https://")):
-        raise r.error(f"{team.endpoint!r} must start with http:// or https://", "endpoint")
-    if team.api_key_env and not ENV_RE.match(team.api_key_env):
-        raise r.error(
-            f"{team.api_key_env!r} is not an environment variable name (like TEAM_LG_KEY)",
-            "api_key_env",
-        )
-    r.finish()
-    return team
-
-
-def _criterion(path: str, key: str, table: Any, judges: tuple[Judge, ...]) -> Criterion:
-    r = _Reader(path, key, table)
-    ident = r.ident()
-    name_ko = r.text("name_ko", ident)
-    name_en = r.text("name_en", ident)
-    points = r.number("points")
-    if points <= 0:
-        raise r.error("must be more than 0", "points")
-    normalise = r.text("normalise", "points")
-    if normalise not in NORMALISATIONS:
-        raise r.error(f"{normalise!r} is not one of {', '.join(NORMALISATIONS)}", "normalise")
-    baseline = r.number("baseline", 0.0)
-    maximum = r.number("maximum", points if normalise == "points" else 100.0)
-    if normalise == "linear" and maximum <= baseline:
-        raise r.error(f"must be more than baseline ({baseline:g})", "maximum")
-    default_scale = [0, points] if normalise == "points" else [min(0.0, baseline), maximum]
-    scale = _array(r, "scale", default_scale)
+def _criterion(problems: Problems, key: str, table: Any, judges: tuple[Judge, ...]
+               ) -> Criterion | None:
+    c = problems.read(key, table, CriterionTable)
+    if c is None:
+        return None
+    name_ko = given(c.name_ko, "").strip() or c.id
+    name_en = given(c.name_en, "").strip() or c.id
+    maximum = given(c.maximum, c.points if c.normalise == "points" else 100.0)
+    good = True
+    if c.normalise == "linear" and maximum <= c.baseline:
+        problems.add(f"{key}.maximum", f"must be more than baseline ({c.baseline:g})")
+        good = False
+    default_scale = [0, c.points] if c.normalise == "points" else [min(0.0, c.baseline), maximum]
+    scale = given(c.scale, default_scale)
     if (
         len(scale) != 2
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scale)
         or scale[0] >= scale[1]
     ):
-        raise r.error("must be [lowest, highest] with lowest below highest", "scale")
-    if normalise == "points" and (scale[0] < 0 or scale[1] > points):
-        raise r.error(f"must lie within 0..points ({points:g}) when values are points", "scale")
-    source = r.text("source", "value")
-    if source not in SOURCES:
-        raise r.error(f"{source!r} is not one of {', '.join(SOURCES)}", "source")
-    if source == "judges" and not judges:
-        raise r.error("is 'judges' but the show file has no [[judges]]", "source")
-    trim = r.get("trim", bool, False)
-    if trim and source != "judges":
-        raise r.error("only a criterion with source = 'judges' can be trimmed", "trim")
-    r.finish()
-    return Criterion(ident, name_ko, name_en, points, normalise, baseline, maximum,
-                     (float(scale[0]), float(scale[1])), source, trim)
+        problems.add(f"{key}.scale", "must be [lowest, highest] with lowest below highest")
+        good = False
+    elif c.normalise == "points" and (scale[0] < 0 or scale[1] > c.points):
+        problems.add(f"{key}.scale",
+                     f"must lie within 0..points ({c.points:g}) when values are points")
+        good = False
+    if c.source == "judges" and not judges:
+        problems.add(f"{key}.source", "is 'judges' but the show file has no [[judges]]")
+        good = False
+    if c.trim and c.source != "judges":
+        problems.add(f"{key}.trim", "only a criterion with source = 'judges' can be trimmed")
+        good = False
+    if not good:
+        return None
+    return Criterion(c.id, name_ko, name_en, c.points, c.normalise, c.baseline, maximum,
+                     (float(scale[0]), float(scale[1])), c.source, c.trim)
 
 
-def _round(path: str, key: str, table: Any, criteria: tuple[Criterion, ...]) -> Round:
-    r = _Reader(path, key, table)
-    ident = r.ident()
-    cut_table = r.get("cut", dict, {})
-    c = _Reader(path, f"{key}.cut", cut_table)
-    kinds = [k for k in ("eliminate_bottom", "advance", "below") if k in cut_table]
-    if len(kinds) > 1:
-        raise c.error(f"give one of eliminate_bottom, advance, below, not {' and '.join(kinds)}")
+def _round(problems: Problems, key: str, table: Any, criteria: tuple[Criterion, ...]
+           ) -> Round | None:
+    r = problems.read(key, table, RoundTable)
+    if r is None:
+        return None
+    before = len(problems.found)
+    cut_table = given(r.cut, CutTable())
+    kinds = [k for k in ("eliminate_bottom", "advance", "below")
+             if getattr(cut_table, k) is not UNSET]
     cut = CutRule("none")
-    if kinds:
-        value = c.number(kinds[0])
+    if len(kinds) > 1:
+        problems.add(f"{key}.cut",
+                     f"give one of eliminate_bottom, advance, below, not {' and '.join(kinds)}")
+    elif kinds:
+        value = getattr(cut_table, kinds[0])
         if kinds[0] != "below" and (value < 0 or value != int(value)):
-            raise c.error("must be a whole number, 0 or more", kinds[0])
+            problems.add(f"{key}.cut.{kinds[0]}", "must be a whole number, 0 or more")
         cut = CutRule(kinds[0], value)
-    c.finish()
     known = {cr.id for cr in criteria}
-    tie_break = _array(r, "tie_break", [cr.id for cr in criteria])
+    tie_break = given(r.tie_break, [cr.id for cr in criteria])
     for i, name in enumerate(tie_break):
         if name not in known:
-            raise r.error(
-                f"{name!r} is not a criterion (criteria: {', '.join(sorted(known))})",
-                f"tie_break[{i}]"
-            )
-    reveal = _Reader(path, f"{key}.reveal", r.get("reveal", dict, {}))
-    order = _array(reveal, "order", list(REVEAL_ORDER))
+            problems.add(f"{key}.tie_break[{i}]",
+                         f"{name!r} is not a criterion (criteria: {', '.join(sorted(known))})")
+    reveal = given(r.reveal, RevealTable())
+    order = given(reveal.order, list(REVEAL_ORDER))
+    where = f"{key}.reveal"
     for i, section in enumerate(order):
         if section not in REVEAL_ORDER:
-            raise reveal.error(f"{section!r} is not a section of the reveal "
-                               f"({', '.join(REVEAL_ORDER)})", f"order[{i}]")
-        if section in order[:i]:
-            raise reveal.error(f"{section!r} is listed twice", f"order[{i}]")
+            problems.add(f"{where}.order[{i}]", f"{section!r} is not a section of the reveal "
+                         f"({', '.join(REVEAL_ORDER)})")
+        elif section in order[:i]:
+            problems.add(f"{where}.order[{i}]", f"{section!r} is listed twice")
     for section in REVEAL_REQUIRED:
         if section not in order:
-            raise reveal.error(f"must include {section!r}", "order")
+            problems.add(f"{where}.order", f"must include {section!r}")
     for section in ("cut", "eliminations", "survivors"):
-        if section in order and order.index(section) < order.index("points"):
-            raise reveal.error(f"{section!r} cannot come before 'points': it would give the "
-                               "results away", "order")
-    points = reveal.text("points", "team")
-    if points not in REVEAL_POINTS:
-        raise reveal.error(f"{points!r} is not one of {', '.join(REVEAL_POINTS)} (a step per "
-                           "team and criterion, per criterion, or per team)", "points")
-    reveal.finish()
-    rnd = Round(ident, r.text("name_ko", ident), r.text("name_en", ident), cut, tuple(tie_break),
-                tuple(order), points)
-    r.finish()
-    return rnd
+        if (section in order and "points" in order
+                and order.index(section) < order.index("points")):
+            problems.add(f"{where}.order", f"{section!r} cannot come before 'points': it "
+                         "would give the results away")
+    if len(problems.found) > before:
+        return None
+    return Round(r.id, given(r.name_ko, "").strip() or r.id,
+                 given(r.name_en, "").strip() or r.id, cut, tuple(tie_break), tuple(order),
+                 reveal.points)
 
 
 def parse_show(data: Any, path: str = "<show>") -> Show:
-    """Build a Show from the TOML structure (or the same structure read back from the log)."""
-    top = _Reader(path, "", data)
-    meta = _Reader(path, "show", top.get("show", dict, {}))
-    title_ko = meta.text("title_ko", "소버린 AI 경연")
-    title_en = meta.text("title_en", "Sovereign AI Showcase")
-    precision = int(meta.number("precision", 2))
-    if not 0 <= precision <= 6:
-        raise meta.error("must be between 0 and 6", "precision")
-    frame_rate = meta.number("frame_rate", 10)
-    if not 1 <= frame_rate <= 60:
-        raise meta.error("must be between 1 and 60 frames a second", "frame_rate")
-    meta.finish()
-
-    tokens_r = _Reader(path, "tokens", top.get("tokens", dict, {}))
-    tokens = {role: tokens_r.text(role, "") for role in ROLES_WITH_TOKENS}
+    """Build a Show from the TOML structure (or the same structure read back from the log).
+    Every problem of the file is reported in one ShowFileError, each with its key."""
+    problems = Problems(path)
+    problems.order = list(data) if isinstance(data, dict) else []
+    top = problems.read("", data, ShowFile, partial=True)
+    if top is None:
+        problems.raise_any()
+    assert top is not None
+    meta = given(top.show, None) or ShowTable()
+    tokens_table = given(top.tokens, None) or TokensTable()
+    tokens = {role: getattr(tokens_table, role) for role in ROLES_WITH_TOKENS}
     for role, token in tokens.items():
         if token and len(token) < 12:
-            raise tokens_r.error(
-                "must be at least 12 characters (or left out to generate one)", role)
-    tokens_r.finish()
+            problems.add(f"tokens.{role}",
+                         "must be at least 12 characters (or left out to generate one)")
 
-    judges: list[Judge] = []
-    for i, table in enumerate(_array(top, "judges", [])):
-        jr = _Reader(path, f"judges[{i}]", table)
-        judges.append(Judge(jr.ident(), jr.text("name", "")))
-        jr.finish()
-    _unique(path, "judges", [j.id for j in judges])
+    judges = [problems.read(f"judges[{i}]", table, JudgeTable)
+              for i, table in enumerate(top.judges)]
+    good_judges = tuple(Judge(j.id, j.name) for j in judges if j is not None)
+    _unique(problems, "judges", [j.id if j else None for j in judges])
 
-    team_tables = _array(top, "teams")
-    if not team_tables:
-        raise ShowFileError(path, "teams", "needs at least one [[teams]] entry")
-    teams = tuple(parse_team(path, f"teams[{i}]", t) for i, t in enumerate(team_tables))
-    _unique(path, "teams", [t.id for t in teams])
+    if not top.teams:
+        problems.add("teams", "needs at least one [[teams]] entry")
+    teams = [problems.read(f"teams[{i}]", t, TeamTable) for i, t in enumerate(top.teams)]
+    _unique(problems, "teams", [t.id if t else None for t in teams])
 
-    criteria = tuple(
-        _criterion(path, f"criteria[{i}]", c, tuple(judges))
-        for i, c in enumerate(_array(top, "criteria", DEFAULT_CRITERIA if judges else
-                                     [c for c in DEFAULT_CRITERIA if c.get("source") != "judges"]))
-    )
-    if not criteria:
-        raise ShowFileError(path, "criteria", "needs at least one [[criteria]] entry")
-    _unique(path, "criteria", [c.id for c in criteria])
+    default_criteria = (DEFAULT_CRITERIA if top.judges else
+                        [c for c in DEFAULT_CRITERIA if c.get("source") != "judges"])
+    criteria_tables = given(top.criteria, default_criteria)
+    if not criteria_tables:
+        problems.add("criteria", "needs at least one [[criteria]] entry")
+    criteria = [_criterion(problems, f"criteria[{i}]", c, good_judges)
+                for i, c in enumerate(criteria_tables)]
+    good_criteria = tuple(c for c in criteria if c is not None)
+    _unique(problems, "criteria", [c.id if c else None for c in criteria])
 
-    first_round = {"id": "r1", "name_ko": "1차 평가", "name_en": "Round 1"}
-    round_tables = _array(top, "rounds", [first_round])
+    round_tables = given(top.rounds, [{"id": "r1", "name_ko": "1차 평가",
+                                       "name_en": "Round 1"}])
     if not round_tables:
-        raise ShowFileError(path, "rounds", "needs at least one [[rounds]] entry")
-    rounds = tuple(_round(path, f"rounds[{i}]", r, criteria) for i, r in enumerate(round_tables))
-    _unique(path, "rounds", [r.id for r in rounds])
-    proxy = _proxy(path, top.get("proxy", dict, {}))
-    bench = _bench(path, top.get("bench", dict, {}), criteria)
-    top.finish()
-    return Show(title_ko, title_en, teams, criteria, rounds, tuple(judges), precision,
-                frame_rate, tokens, path, proxy, bench)
+        problems.add("rounds", "needs at least one [[rounds]] entry")
+    rounds = [_round(problems, f"rounds[{i}]", r, good_criteria)
+              for i, r in enumerate(round_tables)]
+    _unique(problems, "rounds", [r.id if r else None for r in rounds])
+    proxy = _proxy(problems, given(top.proxy, None) or ProxyTable())
+    bench = _bench(problems, path, top.bench, good_criteria)
+    problems.raise_any()
+    return Show(meta.title_ko, meta.title_en,
+                tuple(Team(t.id, t.name_ko, t.name_en, t.org, t.colour, t.endpoint,
+                           t.api_key_env, t.model) for t in teams if t is not None),
+                good_criteria, tuple(r for r in rounds if r is not None), good_judges,
+                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench)
+
+
+def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:
+    seen: set[str] = set()
+    for i, ident in enumerate(ids):
+        if ident is None:
+            continue
+        if ident in seen:
+            problems.add(f"{key}[{i}].id", f"{ident!r} is used twice")
+        seen.add(ident)
 
 
 BENCH_CATEGORIES = ("comprehension", "problem_solving", "writing")
 
 
-def _bench(path: str, table: dict[str, Any], criteria: tuple[Criterion, ...]) -> BenchSettings:
-    r = _Reader(path, "bench", table)
+def _bench(problems: Problems, path: str, table: BenchTable | UnsetType,
+           criteria: tuple[Criterion, ...]) -> BenchSettings:
     default = BenchSettings()
+    if table is UNSET:
+        return default
     base = Path(path).parent if path and not path.startswith("<") else Path(".")
-    suites = []
-    for i, entry in enumerate(_array(r, "suites", [])):
-        if not isinstance(entry, str) or not entry.strip():
-            raise r.error("must be a file or folder name", f"suites[{i}]")
-        suites.append(str(base / entry) if not Path(entry).is_absolute() else entry)
-    criterion = r.text("criterion", default.criterion)
-    if table and criterion not in {c.id for c in criteria}:
-        raise r.error(f"{criterion!r} is not a criterion of this show "
-                      f"({', '.join(c.id for c in criteria)})", "criterion")
-    weights_r = _Reader(path, "bench.weights", r.get("weights", dict, {}))
-    weights = {}
-    for category in BENCH_CATEGORIES:
-        if category in weights_r.table:
-            weight = weights_r.number(category)
-            if not 0 <= weight <= 1000:
-                raise weights_r.error("must be from 0 to 1000", category)
-            weights[category] = weight
-    weights_r.finish()
+    suites = tuple(str(base / entry) if not Path(entry).is_absolute() else entry
+                   for entry in table.suites)
+    criterion = given(table.criterion, default.criterion)
+    if criterion not in {c.id for c in criteria}:
+        problems.add("bench.criterion", f"{criterion!r} is not a criterion of this show "
+                     f"({', '.join(c.id for c in criteria)})")
+    weights_table = given(table.weights, WeightsTable())
+    weights = {c: float(getattr(weights_table, c)) for c in BENCH_CATEGORIES
+               if getattr(weights_table, c) is not UNSET}
     if weights and not any(weights.values()):
-        raise r.error("cannot all be 0", "weights")
-    counts = {}
-    for name, top in (("concurrency", 256), ("retries", 10)):
-        value = r.number(name, getattr(default, name))
-        low = 1 if name == "concurrency" else 0
-        if value != int(value) or not low <= value <= top:
-            raise r.error(f"must be a whole number from {low} to {top}", name)
-        counts[name] = int(value)
-    r.finish()
-    return BenchSettings(tuple(suites), criterion, weights, **counts)
+        problems.add("bench.weights", "cannot all be 0")
+    return BenchSettings(suites, criterion, weights,
+                         given(table.concurrency, default.concurrency),
+                         given(table.retries, default.retries))
 
 
-def _proxy(path: str, table: dict[str, Any]) -> ProxySettings:
-    r = _Reader(path, "proxy", table)
+def _proxy(problems: Problems, table: ProxyTable) -> ProxySettings:
     default = ProxySettings()
-    seconds: dict[str, Any] = {}
-    for name in ("connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout",
-                 "health_interval", "health_timeout"):
-        value = r.number(name, getattr(default, name))
-        if name == "health_interval" and value == 0:
-            pass  # no health checks: a show whose endpoints are not up (a scoring rehearsal)
-        elif not 0 < value <= 3600:
-            raise r.error("must be more than 0 and at most 3600 seconds", name)
-        seconds[name] = float(value)
-    counts: dict[str, Any] = {}
-    for name, top in (("max_connections", 1024), ("max_answer_bytes", 1 << 30),
-                      ("max_answer_tokens", 1 << 20)):
-        value = r.number(name, getattr(default, name))
-        if value != int(value) or not 1 <= value <= top:
-            raise r.error(f"must be a whole number from 1 to {top}", name)
-        counts[name] = int(value)
-    if 0 < seconds["health_interval"] <= seconds["health_timeout"]:
-        raise r.error("must be shorter than health_interval", "health_timeout")
-    r.finish()
-    return dataclasses.replace(default, **seconds, **counts)
+    values = {f: getattr(table, f) for f in table.__struct_fields__
+              if getattr(table, f) is not UNSET}
+    changes: dict[str, Any] = {k: float(v) if isinstance(getattr(default, k), float) else v
+                               for k, v in values.items()}
+    settings = dataclasses.replace(default, **changes)
+    if 0 < settings.health_interval <= settings.health_timeout:
+        problems.add("proxy.health_timeout", "must be shorter than health_interval")
+    return settings
 
 
 def load_show(path: str | Path) -> Show:

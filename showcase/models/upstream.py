@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
+from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import ProxySettings, Team
 from showcase.core.stats import percentile
 
@@ -55,15 +56,13 @@ DRAIN_SECONDS = 0.5  # after [DONE], how long to wait for the end of the body to
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
-class UpstreamError(Exception):
+class UpstreamError(ShowcaseError):
     """The team's endpoint could not be used; ``status`` is what the proxy answers with."""
 
     def __init__(self, status: int, result: str, message: str, detail: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, detail)
         self.status = status
         self.result = result
-        self.message = message
-        self.detail = detail
 
 
 # -- SSE -------------------------------------------------------------------------------

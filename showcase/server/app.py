@@ -22,6 +22,7 @@ from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.server import endpoints as api
+from showcase.server import openapi
 from showcase.server.auth import Tokens
 from showcase.server.pages import index, overlays_dir, remote
 from showcase.server.services import Services
@@ -105,6 +106,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/v1/teams/{team}/chat/completions", api.chat_completions, methods=["POST"]),
         Route("/v1/teams/{team}/models", api.team_models),
         Route("/api/reveal/script", api.reveal_script),
+        Route("/openapi.json", openapi.endpoint(commands.table)),
         # the commands the front also answers (commandpath.py), as ordinary routes
         *(Route(c.path, api.engine_command(c), methods=["POST"]) for c in commands.table),
     ]

@@ -24,7 +24,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from showcase.core import commands
-from showcase.core.errors import BadRequest, ShowcaseError
+from showcase.core.bodies import ChatBody
+from showcase.core.decode import decode_body
+from showcase.core.errors import ShowcaseError
 from showcase.models.teams import Teams
 from showcase.models.upstream import CANCELLED, OK, Exchange, UpstreamError, describe
 from showcase.server.auth import require
@@ -47,11 +49,7 @@ class Proxy:
         team = request.path_params["team"]
         client = self.teams.client(team)  # 404 for a team the show does not have
         body = await read_json(request, MAX_PROXY_BODY)
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object (an OpenAI chat completion "
-                             "request)")
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise BadRequest("field 'messages' must be a non-empty array")
+        decode_body(body, ChatBody)  # checked; the dict goes on to the team as it came
         if not body.get("model") or body.get("model") == team:
             # A client that does not know the team's model name may leave it to the server.
             body["model"] = await self.teams.model_of(team)

@@ -3,23 +3,29 @@ event, described once (path, roles, the words of a refusal, the core command it 
 
 The Starlette app serves these routes, and the lean command path answers the same table
 without the ASGI cycle (commandpath.py); both take their answers and refusals from here.
+Each command declares its body's type (core/bodies.py): ``bind`` decodes the request into
+it, so a malformed body is refused before the command sees the state, with the same words
+on both paths, and /openapi.json publishes the same types (server/openapi.py).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from showcase.core import commands, reveal
+from showcase.core import bodies, commands, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
-from showcase.core.errors import BadRequest, ShowcaseError
+from showcase.core.decode import Body, decode_body
+from showcase.core.errors import InvalidRequest, ShowcaseError
 from showcase.runtime.engine import Engine
 from showcase.server.auth import Tokens, require
+from showcase.server.web import status_of
 
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
 
@@ -32,7 +38,9 @@ class EngineCommand:
     path: str  # a Starlette path: "/api/teams/{team}/disqualify"
     roles: tuple[str, ...]
     what: str  # "entering a score": the words of a refusal
+    body: type[Body]  # the request body's declared type
     bind: Bind
+    event: str  # the type of the event it appends
 
 
 def engine_commands() -> list[EngineCommand]:
@@ -40,33 +48,41 @@ def engine_commands() -> list[EngineCommand]:
     operator, stage = ("operator",), ("operator", "presenter")
     table = [
         EngineCommand("/api/scores", ("operator", "judge"), "entering a score",
-                      lambda p, role, body: (commands.enter_score, (role, body))),
-        EngineCommand("/api/teams", operator, "adding a team",
-                      lambda p, role, body: (commands.add_team, (body,))),
+                      bodies.ScoreBody,
+                      lambda p, role, body: (commands.enter_score, (role, body)),
+                      ev.SCORE_ENTERED),
+        EngineCommand("/api/teams", operator, "adding a team", bodies.TeamBody,
+                      lambda p, role, body: (commands.add_team, (body,)), ev.TEAM_ADDED),
     ]
     for verb, doing, event_type in (("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
                                     ("withdraw", "withdrawing", ev.TEAM_WITHDRAWN),
                                     ("reinstate", "reinstating", ev.TEAM_REINSTATED)):
         table.append(EngineCommand(f"/api/teams/{{team}}/{verb}", operator, f"{doing} a team",
-                                   _team_status(event_type)))
-    for verb, what, fn in (("start", "starting a round", commands.start_round),
-                           ("jury", "recording a jury decision", commands.decide_jury),
-                           ("publish", "publishing a round", commands.publish_round),
-                           ("freeze", "freezing a round", commands.freeze_round),
-                           ("unfreeze", "unfreezing a round", commands.unfreeze_round)):
-        table.append(EngineCommand(f"/api/rounds/{{round}}/{verb}", operator, what,
-                                   _round_command(fn)))
+                                   bodies.StatusBody, _team_status(event_type), event_type))
+    for verb, what, body, fn, event_type in (
+            ("start", "starting a round", bodies.RoundBody, commands.start_round,
+             ev.ROUND_STARTED),
+            ("jury", "recording a jury decision", bodies.JuryBody, commands.decide_jury,
+             ev.JURY_DECIDED),
+            ("publish", "publishing a round", bodies.RoundBody, commands.publish_round,
+             ev.ROUND_PUBLISHED),
+            ("freeze", "freezing a round", bodies.RoundBody, commands.freeze_round,
+             ev.ROUND_FROZEN),
+            ("unfreeze", "unfreezing a round", bodies.UnfreezeBody, commands.unfreeze_round,
+             ev.ROUND_UNFROZEN)):
+        table.append(EngineCommand(f"/api/rounds/{{round}}/{verb}", operator, what, body,
+                                   _round_command(fn), event_type))
     table += [
-        EngineCommand("/api/reveal/arm", stage, "the reveal's arm",
-                      lambda p, role, body: (reveal.arm, (role, body))),
-        EngineCommand("/api/reveal/speed", stage, "the reveal's speed",
-                      lambda p, role, body: (reveal.speed, (role, body))),
-        EngineCommand("/api/reveal/lock", operator, "the reveal's lock",
-                      lambda p, role, body: (reveal.lock, (body,))),
+        EngineCommand("/api/reveal/arm", stage, "the reveal's arm", bodies.ArmBody,
+                      lambda p, role, body: (reveal.arm, (role, body)), ev.REVEAL_ARMED),
+        EngineCommand("/api/reveal/speed", stage, "the reveal's speed", bodies.SpeedBody,
+                      lambda p, role, body: (reveal.speed, (role, body)), ev.REVEAL_SPEED),
+        EngineCommand("/api/reveal/lock", operator, "the reveal's lock", bodies.LockBody,
+                      lambda p, role, body: (reveal.lock, (body,)), ev.REVEAL_LOCKED),
     ]
     for action in ("next", "back", "goto", "ff", "reset"):
         table.append(EngineCommand(f"/api/reveal/{action}", stage, f"the reveal's {action}",
-                                   _reveal_move(action)))
+                                   bodies.MoveBody, _reveal_move(action), ev.REVEAL_STEP))
     return table
 
 
@@ -79,14 +95,15 @@ def _round_command(fn: commands.RoundCommand) -> Bind:
 
 
 def _reveal_move(action: str) -> Bind:
-    return lambda p, role, body: (reveal.move, (action, role, body))
+    # The press's time, read here at the edge: the core reads no clock.
+    return lambda p, role, body: (reveal.move, (action, role, body, time.time()))
 
 
 def actor_of(role: str, user: bytes | None) -> str:
     """``role:user`` from the X-Showcase-User header (raw bytes, UTF-8 such as 김지원)."""
     name = user.decode("utf-8", "replace").strip() if user else ""
     if name and not USER_RE.match(name):
-        raise BadRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
+        raise InvalidRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
     return f"{role}:{name}" if name else role
 
 
@@ -129,9 +146,10 @@ class Commands:
     def bind(self, command: EngineCommand, params: dict[str, str], role: str,
              user: bytes | None, body: Any
              ) -> tuple[str, Callable[..., Command], tuple[Any, ...]]:
-        """The actor, the engine command and its arguments."""
+        """The actor, the engine command and its arguments; ``body`` (parsed JSON) is
+        decoded into the command's declared type, or refused with a 400 naming the field."""
         actor = actor_of(role, user)
-        fn, args = command.bind(params, role, body)
+        fn, args = command.bind(params, role, decode_body(body, command.body))
         return actor, fn, args
 
 
@@ -142,7 +160,7 @@ def answer(seq: int, event_type: str) -> bytes:
 def refusal(exc: BaseException) -> tuple[int, bytes]:
     """The status and body the app's exception handlers give for ``exc``."""
     if isinstance(exc, ShowcaseError):
-        return exc.status, orjson.dumps(exc.to_json())
+        return status_of(exc), orjson.dumps(exc.to_json())
     return 500, orjson.dumps({
         "error": "internal error; nothing was recorded unless a seq was returned",
         "detail": type(exc).__name__})

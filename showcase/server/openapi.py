@@ -1,0 +1,208 @@
+"""``GET /openapi.json``: the HTTP API as an OpenAPI 3.1 document, made from the code.
+
+The commands come from the command table (path, roles, body type, the event each appends);
+the app's other routes from ``ROUTES`` below, which names each one's roles, query
+parameters and body type. Every schema is the JSON Schema msgspec derives from the same
+declared types that check the requests, so the document cannot drift from what the server
+accepts; tests/test_openapi.py checks that it lists every route the app serves. Prose
+(the model, secrecy, the reveal, the streams' messages) stays in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from showcase import __version__
+from showcase.bench.runs import ApplyBody, ControlBody, ImportBody, StartBody
+from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody
+from showcase.core.decode import Body
+from showcase.server.table import EngineCommand
+
+ERRORS = {
+    "400": "the body or a parameter is malformed: the field and the problem are named",
+    "401": "no token, or not a valid one",
+    "403": "the token's role may not do this",
+    "404": "an unknown team, round, criterion, ...",
+    "409": "the command does not fit the show's state now (a stale seq, a frozen round); "
+           "the answer carries the log's seq",
+    "413": "the body is too large",
+    "503": "the event log cannot take writes now; nothing was recorded",
+}
+PUBLIC = ("public",)  # no token needed; a token gives its role's view
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: str  # "integer" | "string"
+    description: str
+    where: str = "query"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDoc:
+    """One route of the app that is not in the command table."""
+
+    method: str
+    path: str
+    roles: tuple[str, ...]
+    summary: str
+    body: type[Body] | None = None
+    params: tuple[Param, ...] = ()
+    media: str = "application/json"  # what a 2xx answer is
+    status: int = 200
+
+
+SINCE = Param("since", "integer", "resume after this seq; anything unusable: a snapshot first")
+TOKEN = Param("token", "string", "a role's token, for a browser that cannot send headers")
+ROUND = Param("round", "string", "the round; by default the current one")
+RUN = Param("run", "integer", "the run's id (the seq of its bench_started)", "path")
+TEAM = Param("team", "string", "a team's id", "path")
+OPERATOR, STAGE = ("operator",), ("operator", "presenter")
+
+ROUTES = (
+    RouteDoc("GET", "/", PUBLIC, "The gallery: every overlay's URL, for whoever sets up OBS",
+             media="text/html"),
+    RouteDoc("GET", "/remote", PUBLIC, "The presenter's remote (a phone page)",
+             media="text/html"),
+    RouteDoc("GET", "/overlays/{path}", PUBLIC, "The overlay pages, their scripts and styles",
+             params=(Param("path", "string", "a file under overlays/", "path"),),
+             media="text/html"),
+    RouteDoc("GET", "/healthz", PUBLIC, "Whether the node serves and its log takes writes "
+             "(503 when the log has failed)"),
+    RouteDoc("GET", "/metrics", PUBLIC, "Prometheus metrics", media="text/plain"),
+    RouteDoc("GET", "/openapi.json", PUBLIC, "This document"),
+    RouteDoc("GET", "/api/state", PUBLIC, "The show's state as the caller's role sees it",
+             params=(TOKEN,)),
+    RouteDoc("GET", "/api/log", OPERATOR, "Events of the log, oldest first", params=(
+        Param("since", "integer", "events after this seq (default 0)"),
+        Param("limit", "integer", "at most this many (default 200, at most 5000)"),
+        Param("last", "integer", "instead of since: the latest N (at most 5000)"),
+        Param("type", "string", "only these event types, comma-separated"))),
+    RouteDoc("GET", "/events", PUBLIC, "Server-sent events: a snapshot, then each event as "
+             "the caller's view shows it (docs/protocol.md, 'The streams'); Last-Event-ID "
+             "resumes", params=(SINCE, TOKEN), media="text/event-stream"),
+    RouteDoc("GET", "/ws", PUBLIC, "WebSocket: the same messages as /events; a refused token "
+             "closes with code 1008 (docs/protocol.md, 'The streams')", params=(SINCE, TOKEN),
+             media="application/json", status=101),
+    RouteDoc("GET", "/api/demo", PUBLIC, "The latest demo and its live answers",
+             params=(TOKEN,)),
+    RouteDoc("POST", "/api/demo", STAGE, "Start a demo: one prompt to several teams",
+             DemoBody, status=201),
+    RouteDoc("POST", "/api/demo/cancel", STAGE, "Cancel the demo in progress", CancelDemoBody,
+             status=201),
+    RouteDoc("GET", "/api/bench", PUBLIC, "The latest benchmark run and its progress",
+             params=(TOKEN,)),
+    RouteDoc("POST", "/api/bench", OPERATOR, "Start a benchmark run", StartBody, status=201),
+    RouteDoc("GET", "/api/bench/suites", OPERATOR, "The suites a run may use, and [bench]"),
+    RouteDoc("POST", "/api/bench/import", OPERATOR, "Import lm-evaluation-harness results "
+             "as a team's benchmark score (bodies up to 4 MiB)", ImportBody, status=201),
+    *(RouteDoc("POST", f"/api/bench/{action}", OPERATOR, f"{action.capitalize()} the "
+               "benchmark run in progress", ControlBody, status=201)
+      for action in ("pause", "resume", "cancel")),
+    RouteDoc("POST", "/api/bench/{run}/apply", OPERATOR, "Enter a finished run's results as "
+             "scores", ApplyBody, (RUN,), status=201),
+    RouteDoc("POST", "/v1/teams/{team}/chat/completions", STAGE, "The OpenAI-compatible "
+             "proxy to a team's endpoint: the answer (or its SSE stream) is the team's, "
+             "measured and recorded", ChatBody, (TEAM,)),
+    RouteDoc("GET", "/v1/teams/{team}/models", PUBLIC, "The team's models (OpenAI format)",
+             params=(TEAM,)),
+    RouteDoc("GET", "/api/reveal/script", STAGE, "A frozen round's reveal script, every step",
+             params=(ROUND,)),
+)
+
+
+def document(table: list[EngineCommand]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the app that serves ``table``."""
+    types: list[Any] = [c.body for c in table] + [r.body for r in ROUTES if r.body]
+    _, components = msgspec.json.schema_components(
+        list(dict.fromkeys(types)), ref_template="#/components/schemas/{name}")
+    components["Error"] = {
+        "type": "object", "required": ["error", "detail"],
+        "properties": {"error": {"type": "string", "description": "what is wrong"},
+                       "detail": {"type": "string", "description": "what would be right"}},
+        "description": "Every refusal. A 409 adds the log's seq (and what else it names: "
+                       "step, previous, ...)."}
+    components["Accepted"] = {
+        "type": "object", "required": ["seq", "type"],
+        "properties": {"seq": {"type": "integer", "description": "the event's seq: durable"},
+                       "type": {"type": "string", "description": "the event's type"}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for command in table:
+        params = tuple(Param(name, "string", f"the {name}'s id", "path")
+                       for name in re.findall(r"{(\w+)}", command.path))
+        paths.setdefault(command.path, {})["post"] = _operation(
+            _summary(command.body), command.roles, command.body, params, "application/json",
+            201, f"the {command.event} event is recorded", "Accepted")
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(
+            route.summary, route.roles, route.body, route.params, route.media, route.status,
+            "", None)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "showcase", "version": __version__,
+                 "description": "The HTTP API of a showcase server. The model of the show, "
+                                "secrecy, the reveal and the streams' messages: "
+                                "docs/protocol.md."},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(components.items())), "securitySchemes": {
+            "token": {"type": "http", "scheme": "bearer",
+                      "description": "the operator's, a presenter's or a judge's token"}}},
+    }
+
+
+def _summary(body: type[Body]) -> str:
+    return (body.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _operation(summary: str, roles: tuple[str, ...], body: type[Body] | None,
+               params: tuple[Param, ...], media: str, status: int, answer: str,
+               schema: str | None) -> dict[str, Any]:
+    public = roles == PUBLIC
+    out: dict[str, Any] = {
+        "summary": summary,
+        "description": "Anyone may call it; a token gives its role's view." if public
+        else f"Roles: {', '.join(roles)}.",
+        "x-roles": list(roles),
+        "responses": {str(status): {"description": answer or summary}},
+    }
+    if not public:
+        out["security"] = [{"token": []}]
+    if media:
+        content: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{schema}"}
+                                   } if schema else {}
+        out["responses"][str(status)]["content"] = {media: content}
+    if params:
+        out["parameters"] = [{"name": p.name, "in": p.where, "required": p.where == "path",
+                              "description": p.description, "schema": {"type": p.kind}}
+                             for p in params]
+    if body is not None:
+        out["requestBody"] = {"required": False, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
+            "description": "an empty body is {}"}
+    error = {"description": "", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    # Anyone may call a public route; a route with no body records nothing (no stale seq,
+    # no log to be down, nothing too large).
+    skip = ({"401", "403"} if public else set()) | ({"409", "413", "503"} if body is None
+                                                    else set())
+    for code, words in ERRORS.items():
+        if code not in skip:
+            out["responses"][code] = {**error, "description": words}
+    return out
+
+
+def endpoint(table: list[EngineCommand]) -> Any:
+    """The ``/openapi.json`` endpoint, its bytes made once."""
+    body = orjson.dumps(document(table))
+
+    async def openapi(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+    return openapi
