@@ -20,28 +20,22 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from msgspec import UNSET, Meta, UnsetType
-
+from showcase.bench import commands as runcmd
+from showcase.bench import lmeval
 from showcase.bench import suites as bn
+from showcase.bench.commands import PAUSED, RUNNING
 from showcase.core import commands
-from showcase.core import events as ev
-from showcase.core.bodies import ExpectSeq, Reason
-from showcase.core.checks import check_expected_seq, known_round, known_team
-from showcase.core.decode import Body, decode_body, given
-from showcase.core.errors import InvalidRequest, ShowcaseError, StateConflict, Unknown
+from showcase.core.errors import ShowcaseError
 from showcase.core.events import Event
 from showcase.core.showfile import BenchSettings
-from showcase.core.state import OPEN, State
 from showcase.models.teams import Teams
 from showcase.models.upstream import ERROR, OK, Exchange, TeamClient, UpstreamError
 
 log = logging.getLogger(__name__)
 
 SERVER_ACTOR = "server:bench"
-RUNNING, PAUSED = "running", "paused"
-MAX_CONCURRENCY = 64
 FAIL_AFTER = 5  # a team whose first items all fail this many times over is failed
 RETRY_PAUSE = (0.25, 1.0, 2.0)  # seconds before the 2nd, 3rd, 4th... try
 ANSWER_KEPT = 500  # characters of each answer recorded in its event
@@ -60,200 +54,6 @@ def available(settings: BenchSettings) -> dict[str, bn.Suite]:
                                 f"{suites[suite.id].path}")
         suites[suite.id] = suite
     return suites
-
-
-# -- commands (pure: checked against the state, no I/O) ----------------------------------
-
-class StartBody(Body):
-    """Start a benchmark run."""
-
-    suites: Annotated[list[str], Meta(description="suite ids; by default every suite")
-                      ] | UnsetType = UNSET
-    teams: Annotated[list[str], Meta(description="by default every active team with an "
-                                                 "endpoint")] | UnsetType = UNSET
-    concurrency: Annotated[int, Meta(ge=1, le=MAX_CONCURRENCY, description="items in flight "
-                                     "per team; by default the show file's")] | UnsetType = UNSET
-    round: Annotated[str | None, Meta(description="the round it feeds (sealed); null: an "
-                                                  "exhibition run; by default the open round")
-                     ] | UnsetType = UNSET
-    public: Annotated[bool, Meta(description="accuracy shown live; only for a run that "
-                                             "feeds no round")] | UnsetType = UNSET
-    expect_seq: ExpectSeq | UnsetType = UNSET
-
-
-def start(state: State, body: Any, suites: dict[str, bn.Suite], settings: BenchSettings
-          ) -> tuple[str, dict[str, Any]]:
-    body = decode_body(body, StartBody)
-    check_expected_seq(state, body.expect_seq)
-    if state.bench_running is not None:
-        run = state.benches[state.bench_running]
-        raise StateConflict(f"benchmark run {run['id']} is {run['phase']}",
-                            "wait for it to finish, or cancel it: POST /api/bench/cancel",
-                            seq=state.seq, run=run["id"])
-    chosen = given(body.suites, list(suites))
-    if not chosen:
-        raise InvalidRequest("field 'suites' is empty", "leave it out to run every suite")
-    for sid in chosen:
-        if sid not in suites:
-            raise Unknown(f"unknown suite {sid!r}", f"suites: {', '.join(suites)}")
-    if len(set(chosen)) != len(chosen):
-        raise InvalidRequest(f"suite {next(s for s in chosen if chosen.count(s) > 1)!r} is "
-                             "listed twice in 'suites'")
-    teams = commands.chosen_teams(state, body.teams, "run against")
-    concurrency = given(body.concurrency, settings.concurrency)
-    if body.round is not UNSET:
-        round_id = body.round
-        if round_id is not None:
-            known_round(state, round_id)
-    else:
-        current = state.rounds.get(state.current_round)
-        round_id = state.current_round if current and current.phase == OPEN else None
-    public = given(body.public, round_id is None)
-    if public and round_id is not None:
-        raise InvalidRequest(f"a run that feeds round {round_id!r} cannot be public: its "
-                             "results are sealed until the round is revealed",
-                             "send \"round\": null for an exhibition run with public accuracy")
-    return ev.BENCH_STARTED, {
-        "run": state.seq + 1, "suites": [suites[s].header() for s in chosen],
-        "teams": list(teams), "concurrency": concurrency, "round": round_id,
-        "public": public}
-
-
-class ControlBody(Body):
-    """Pause, resume or cancel the run in progress."""
-
-    reason: Reason = ""
-    expect_seq: ExpectSeq | UnsetType = UNSET
-
-
-def control(state: State, action: str, body: Any) -> tuple[str, dict[str, Any]]:
-    """Pause, resume or cancel the run in progress."""
-    body = decode_body(body, ControlBody)
-    check_expected_seq(state, body.expect_seq)
-    if state.bench_running is None:
-        raise StateConflict("no benchmark run is in progress", "start one: POST /api/bench",
-                            seq=state.seq)
-    run = state.benches[state.bench_running]
-    if action == "pause" and run["phase"] == PAUSED:
-        raise StateConflict(f"benchmark run {run['id']} is paused already", seq=state.seq)
-    if action == "resume" and run["phase"] == RUNNING:
-        raise StateConflict(f"benchmark run {run['id']} is running already", seq=state.seq)
-    reason = body.reason.strip()[:200]
-    kind = {"pause": ev.BENCH_PAUSED, "resume": ev.BENCH_RESUMED,
-            "cancel": ev.BENCH_CANCELLED}[action]
-    return kind, {"run": run["id"], "reason": reason}
-
-
-def item_scored(state: State, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    run = state.benches[data["run"]]
-    if run["phase"] not in (RUNNING, PAUSED):
-        raise StateConflict(f"benchmark run {run['id']} is {run['phase']}")
-    return ev.BENCH_ITEM, {**data, "public": run["public"]}
-
-
-def team_failed(state: State, run_id: int, team: str, reason: str
-                ) -> tuple[str, dict[str, Any]]:
-    if run_id not in state.benches:
-        raise KeyError(f"benchmark run {run_id}")
-    return ev.BENCH_TEAM_FAILED, {"run": run_id, "team": team, "reason": reason}
-
-
-def finished(state: State, run_id: int, weights: dict[str, float]
-             ) -> tuple[str, dict[str, Any]]:
-    run = state.benches[run_id]
-    return ev.BENCH_FINISHED, {"run": run_id, "public": run["public"],
-                               "results": results(run, weights)}
-
-
-def results(run: dict[str, Any], weights: dict[str, float]) -> dict[str, Any]:
-    """Each team's result per suite, and its benchmark score (0..100)."""
-    out: dict[str, Any] = {}
-    headers = {s["id"]: s for s in run["suites"]}
-    for team, suites in run["progress"].items():
-        per_suite = {}
-        for sid, c in suites.items():
-            graded = c["done"] - c["errors"]
-            h = headers[sid]
-            per_suite[sid] = {
-                "correct": c["correct"], "total": c["total"], "done": c["done"],
-                "errors": c["errors"], "category": h["category"], "baseline": h["baseline"],
-                "accuracy": round(c["correct"] / graded, 4) if graded else None,
-                "stderr": _round(bn.stderr(c["correct"], graded)),
-            }
-        score = bn.combine({s: dict(r) for s, r in per_suite.items()}, weights)
-        out[team] = {"suites": per_suite, "score": score,
-                     "complete": all(r["done"] == r["total"] and not r["errors"]
-                                     for r in per_suite.values()),
-                     "failed": run["failed"].get(team, "")}
-    return out
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-class ApplyBody(Body):
-    """Enter a finished run's results as values of the benchmark criterion."""
-
-    round: Annotated[str, Meta(description="by default the round the run fed")
-                     ] | UnsetType = UNSET
-    count_errors_as_wrong: Annotated[bool, Meta(description="enter the results although some "
-                                                "items failed or went unanswered")] = False
-    expect_seq: ExpectSeq | UnsetType = UNSET
-
-
-def apply_bodies(state: State, run_id: int, body: Any, settings: BenchSettings
-                 ) -> tuple[str, list[dict[str, Any]]]:
-    """The scores a finished run enters: one value of the benchmark criterion per team.
-
-    Refused while any team has errors or unanswered items, unless the operator says they
-    count as wrong: a failed request is never silently a wrong answer.
-    """
-    body = decode_body(body, ApplyBody)
-    check_expected_seq(state, body.expect_seq)
-    run = state.benches.get(run_id)
-    if run is None:
-        raise Unknown(f"unknown benchmark run {run_id}",
-                      f"runs: {', '.join(map(str, state.benches)) or 'none yet'}")
-    if run["phase"] != "finished":
-        raise StateConflict(f"benchmark run {run_id} is {run['phase']}; only a finished run's "
-                            "results can be entered", seq=state.seq)
-    if run["round"] is None and body.round is UNSET:
-        raise StateConflict(f"benchmark run {run_id} feeds no round: it was an exhibition run",
-                            "send 'round' to enter its results into a round all the same",
-                            seq=state.seq)
-    round_id = known_round(state, given(body.round, "") or run["round"])
-    show = state.require_show()
-    crit = show.criterion(settings.criterion)
-    if crit is None:
-        raise StateConflict(f"this show has no criterion {settings.criterion!r} for benchmark "
-                            "results", "set [bench] criterion in the show file", seq=state.seq)
-    res = results(run, settings.weights)
-    lax = body.count_errors_as_wrong
-    short = [f"{team} ({res[team]['failed'] or _missing(res[team])})"
-             for team in run["teams"] if not res[team]["complete"]]
-    if short and not lax:
-        raise StateConflict(f"not every team answered every item: {', '.join(short)}",
-                            "run them again, or send \"count_errors_as_wrong\": true to count "
-                            "errors and unanswered items as wrong", seq=state.seq)
-    bodies = []
-    for team in run["teams"]:
-        value = res[team]["score"]["value"]
-        lo, hi = crit.scale
-        bodies.append({"criterion": crit.id, "team": team, "round": round_id,
-                       "value": min(hi, max(lo, value)),
-                       "reason": f"benchmark run {run_id}"
-                                 + (" (errors counted as wrong)" if lax and short else "")})
-    for b in bodies:  # every score is checked before the first is entered
-        commands.enter_score(state, "operator", b)
-    return round_id, bodies
-
-
-def _missing(result: dict[str, Any]) -> str:
-    errors = sum(r["errors"] for r in result["suites"].values())
-    left = sum(r["total"] - r["done"] for r in result["suites"].values())
-    return ", ".join(p for p in (f"{errors} errors" if errors else "",
-                                 f"{left} unanswered" if left else "") if p)
 
 
 # -- asking one item ---------------------------------------------------------------------
@@ -336,7 +136,7 @@ class Progress:
             graded = self.done - self.errors
             out["correct"] = self.correct
             out["accuracy"] = round(self.correct / graded, 4) if graded else None
-            out["stderr"] = _round(bn.stderr(self.correct, graded))
+            out["stderr"] = runcmd.round_figure(bn.stderr(self.correct, graded))
         return out
 
 
@@ -357,12 +157,12 @@ class Bench:
 
     async def start(self, actor: str, body: Any) -> Event:
         suites = await asyncio.to_thread(available, self.settings)
-        event = await self.engine.run(actor, start, body, suites, self.settings)
+        event = await self.engine.run(actor, runcmd.start, body, suites, self.settings)
         self._launch(event.data["run"], suites)
         return event
 
     async def control(self, actor: str, action: str, body: Any) -> Event:
-        event = await self.engine.run(actor, control, action, body)
+        event = await self.engine.run(actor, runcmd.control, action, body)
         if action in ("pause", "resume"):
             if action == "pause":
                 self.gate.clear()
@@ -379,12 +179,12 @@ class Bench:
         return event
 
     async def apply(self, actor: str, run_id: int, body: Any) -> list[Event]:
-        _, bodies = apply_bodies(self.engine.head, run_id, body, self.settings)
+        _, bodies = runcmd.apply_bodies(self.engine.head, run_id, body, self.settings)
         return [await self.engine.run(actor, commands.enter_score, "operator", b)
                 for b in bodies]
 
     async def import_results(self, actor: str, body: Any) -> list[Event]:
-        event, score = import_results(self.engine.head, body, self.settings)
+        event, score = lmeval.import_results(self.engine.head, body, self.settings)
         recorded = await self.engine.run(actor, lambda state: event)
         return [recorded, await self.engine.run(actor, commands.enter_score, "operator", score)]
 
@@ -397,14 +197,14 @@ class Bench:
         try:
             suites = await asyncio.to_thread(available, self.settings)
         except bn.SuiteError as exc:
-            await self.engine.run(SERVER_ACTOR, control, "cancel",
+            await self.engine.run(SERVER_ACTOR, runcmd.control, "cancel",
                                   {"reason": f"cannot resume: {exc.message}"})
             return
         for header in run["suites"]:
             found = suites.get(header["id"])
             if found is None or found.digest != header["digest"]:
                 why = "is gone" if found is None else "has changed since the run started"
-                await self.engine.run(SERVER_ACTOR, control, "cancel",
+                await self.engine.run(SERVER_ACTOR, runcmd.control, "cancel",
                                       {"reason": f"cannot resume: suite {header['id']!r} {why}"})
                 return
         log.info("benchmark run %d: resuming after a restart", run_id)
@@ -448,7 +248,7 @@ class Bench:
                     p.status = "cancelled"
             self._frames(run_id, progress)
             return
-        await self.engine.run(SERVER_ACTOR, finished, run_id, self.settings.weights)
+        await self.engine.run(SERVER_ACTOR, runcmd.finished, run_id, self.settings.weights)
         self._frames(run_id, progress)
 
     def _frames(self, run_id: int, progress: dict[str, Progress]) -> None:
@@ -504,7 +304,7 @@ class Bench:
                 # The worker asks its next item while this one goes to disk: waiting for
                 # the fsync would cost every item a few ms (benchmarks/bench_bench.py).
                 recording = asyncio.ensure_future(self.engine.run(
-                    SERVER_ACTOR, item_scored, {"run": run_id, "team": team,
+                    SERVER_ACTOR, runcmd.item_scored, {"run": run_id, "team": team,
                                                 "suite": suite.id, "item": item.id, **result}))
                 appends.add(recording)
                 recording.add_done_callback(appends.discard)
@@ -528,99 +328,5 @@ class Bench:
         if progress.status == "failed":
             return
         progress.status, progress.reason = "failed", reason
-        await self.engine.run(SERVER_ACTOR, team_failed, run_id, team, reason)
+        await self.engine.run(SERVER_ACTOR, runcmd.team_failed, run_id, team, reason)
         self.engine.live.update_bench(run_id, team, progress.frame())
-
-
-
-# -- results computed elsewhere: lm-evaluation-harness --------------------------------------
-
-class TaskSpec(Body):
-    """How one task of the results counts."""
-
-    category: Literal["comprehension", "problem_solving", "writing"]
-    baseline: Annotated[float, Meta(ge=0, lt=1, description="the score of guessing (0.25 for "
-                                                            "four choices)")]
-    language: str = ""
-    metric: Annotated[str, Meta(description="the results' key; by default the first of "
-                                            "acc,none, acc, exact_match,...")] = ""
-
-
-class ImportBody(Body):
-    """A team's results computed offline by lm-evaluation-harness."""
-
-    team: str
-    results: Annotated[dict[str, Any], Meta(description="the results JSON that "
-                                                        "lm-evaluation-harness wrote")]
-    tasks: Annotated[dict[str, TaskSpec], Meta(
-        description='each task to count, e.g. {"kmmlu": {"category": "comprehension", '
-                    '"baseline": 0.25, "language": "ko"}}')]
-    round: str = ""
-    reason: Reason = ""
-    expect_seq: ExpectSeq | UnsetType = UNSET
-
-
-METRICS = ("acc,none", "acc", "exact_match,strict-match", "exact_match,none", "exact_match")
-
-
-def import_results(state: State, body: Any, settings: BenchSettings
-                   ) -> tuple[tuple[str, dict[str, Any]], dict[str, Any]]:
-    """A team's results computed offline by lm-evaluation-harness (its results JSON), as
-    suites of this show: the bench_imported event, and the score it enters."""
-    body = decode_body(body, ImportBody)
-    check_expected_seq(state, body.expect_seq)
-    team = known_team(state, body.team)
-    found = body.results.get("results")
-    if not isinstance(found, dict) or not found:
-        raise InvalidRequest("'results' must be the JSON that lm-evaluation-harness wrote, with "
-                             "its \"results\" object of tasks")
-    samples = body.results.get("n-samples") or {}
-    if not body.tasks:
-        raise InvalidRequest("'tasks' is empty: name each task to count, with its category and "
-                             "baseline", 'e.g. {"kmmlu": {"category": "comprehension", '
-                             '"baseline": 0.25, "language": "ko"}}')
-    suites: dict[str, dict[str, Any]] = {}
-    for task, spec in body.tasks.items():
-        where = f"tasks.{task}"
-        scores = found.get(task)
-        if not isinstance(scores, dict):
-            raise InvalidRequest(f"task {task!r} is not in the results",
-                                 f"tasks there: {', '.join(sorted(found))[:300]}")
-        metric = spec.metric or next((m for m in METRICS if m in scores), None)
-        value = scores.get(metric) if metric else None
-        if (not isinstance(value, int | float) or isinstance(value, bool)
-                or not 0 <= value <= 1):
-            raise InvalidRequest(f"task {task!r} has no accuracy from 0 to 1"
-                                 + (f" under {metric!r}" if metric else ""),
-                                 f"name the metric in {where}.metric; it has "
-                                 f"{', '.join(k for k in scores if k != 'alias')[:300]}")
-        assert isinstance(metric, str)
-        n = samples.get(task) if isinstance(samples, dict) else None
-        n = n if isinstance(n, dict) else {}
-        stderr_key = metric.replace(",", "_stderr,", 1) if "," in metric else f"{metric}_stderr"
-        suites[task] = {"accuracy": float(value), "category": spec.category,
-                        "baseline": float(spec.baseline), "language": spec.language,
-                        "metric": metric, "items": _count(n),
-                        "stderr": scores.get(stderr_key)}
-    combined = bn.combine({s: {**r, "correct": r["accuracy"], "total": 1}
-                           for s, r in suites.items()}, settings.weights)
-    round_id = known_round(state, body.round)
-    config = body.results.get("config") or {}
-    source = str(config.get("model_args") or config.get("model") or "")[:200]
-    event = (ev.BENCH_IMPORTED, {"team": team, "round": round_id, "suites": suites,
-                                 "score": combined, "source": source,
-                                 "reason": body.reason[:200]})
-    crit = state.require_show().criterion(settings.criterion)
-    if crit is None:
-        raise StateConflict(f"this show has no criterion {settings.criterion!r} for benchmark "
-                            "results", "set [bench] criterion in the show file", seq=state.seq)
-    score = {"criterion": crit.id, "team": team, "round": round_id,
-             "value": min(crit.scale[1], max(crit.scale[0], combined["value"])),
-             "reason": "imported lm-evaluation-harness results"}
-    commands.enter_score(state, "operator", score)  # checked before anything is written
-    return event, score
-
-
-def _count(samples: dict[str, Any]) -> int:
-    value = samples.get("effective") or samples.get("original") or 0
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

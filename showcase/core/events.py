@@ -34,7 +34,7 @@ REVEAL_STEP = "reveal_step"
 REVEAL_ARMED = "reveal_armed"
 REVEAL_LOCKED = "reveal_locked"
 REVEAL_SPEED = "reveal_speed"
-# Benchmark runs (benchrun.py).
+# Benchmark runs (bench/runs.py, bench/commands.py).
 BENCH_STARTED = "bench_started"
 BENCH_ITEM = "bench_item"
 BENCH_TEAM_FAILED = "bench_team_failed"

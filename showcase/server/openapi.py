@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from showcase import __version__
-from showcase.bench.runs import ApplyBody, ControlBody, ImportBody, StartBody
+from showcase.bench.commands import ApplyBody, ControlBody, StartBody
+from showcase.bench.lmeval import ImportBody
 from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody
 from showcase.core.decode import Body
 from showcase.server.table import EngineCommand
