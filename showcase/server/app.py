@@ -24,7 +24,7 @@ from showcase.log.base import EventLog
 from showcase.server import endpoints as api
 from showcase.server import openapi
 from showcase.server.auth import Tokens
-from showcase.server.pages import index, overlays_dir, remote
+from showcase.server.pages import index, overlays_dir, remote, verify
 from showcase.server.services import Services
 from showcase.server.table import Commands, refusal
 from showcase.server.web import JSON, error_response
@@ -79,6 +79,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
     return [
         Route("/", index),
         Route("/remote", remote),
+        Route("/verify", verify),
         Mount("/overlays", app=StaticFiles(directory=overlays_dir()), name="overlays"),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),

@@ -73,6 +73,8 @@ ROUTES = (
              media="text/html"),
     RouteDoc("GET", "/remote", PUBLIC, "The presenter's remote (a phone page)",
              media="text/html"),
+    RouteDoc("GET", "/verify", PUBLIC, "How anyone checks the results (Korean and English)",
+             media="text/html"),
     RouteDoc("GET", "/overlays/{path}", PUBLIC, "The overlay pages, their scripts and styles",
              params=(Param("path", "string", "a file under overlays/", "path"),),
              media="text/html"),

@@ -1,4 +1,5 @@
-"""The pages a person opens in a browser: the gallery of overlays and the presenter remote."""
+"""The pages a person opens in a browser: the gallery of overlays, the presenter remote and
+the page that explains how to verify the results."""
 
 from __future__ import annotations
 
@@ -47,9 +48,18 @@ async def remote(request: Request) -> Response:
     return HTMLResponse(_remote_page(), headers={"cache-control": "no-cache"})
 
 
-@functools.cache
+async def verify(request: Request) -> Response:
+    """How anyone checks the results: the signed checkpoint, the key, the commands."""
+    return HTMLResponse(_static("verify.html"), headers={"cache-control": "no-cache"})
+
+
 def _remote_page() -> bytes:
-    return (Path(__file__).parents[1] / "static" / "remote.html").read_bytes()
+    return _static("remote.html")
+
+
+@functools.cache
+def _static(name: str) -> bytes:
+    return (Path(__file__).parents[1] / "static" / name).read_bytes()
 
 
 def _index_page(show: Show) -> str:
@@ -58,6 +68,8 @@ def _index_page(show: Show) -> str:
         f'<li><a href="/overlays/{u}">{html.escape(t)}</a> <code>/overlays/{html.escape(u)}</code>'
         f"<br><small>{html.escape(d)}</small></li>" for u, t, d in OVERLAYS)
     links = [("/remote", "presenter remote (phone): step through the reveal"),
+             ("/verify", "how anyone checks the results (Korean and English)"),
+             ("/openapi.json", "every route, its body and its answers (OpenAPI 3.1)"),
              ("/api/state", "state of the show (JSON, public view without a token)"),
              ("/events", "event stream (server-sent events)"),
              ("/healthz", "health check"), ("/metrics", "Prometheus metrics")]
