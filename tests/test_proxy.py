@@ -259,6 +259,112 @@ def test_multi_token_chunks_count_tokens_from_usage(stage: Stage) -> None:
     assert m["chunks"] == 5 and m["output_tokens"] == 20 and not m["tokens_estimated"]
 
 
+@pytest.mark.parametrize("team", ["lg", "skt", "upstage"])
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_answer_cut_by_max_tokens_counts_max_tokens_in_every_dialect(
+        stage: Stage, team: str, stream: bool) -> None:
+    """Three tokens a chunk, and the plain dialect sends no usage: the chunks (3) would say
+    otherwise, but an answer that stopped on length generated exactly its cap."""
+    since = stage.seq()
+    body = {"messages": [{"role": "user", "content": "Say something."}], "stream": stream,
+            "max_tokens": 7, "mock": {"tokens": 20, "chunk_tokens": 3}}
+    r = httpx.post(f"{stage.url}/v1/teams/{team}/chat/completions", json=body,
+                   headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=20)
+    assert r.status_code == 200
+    m = stage.last_measured(team, since)["metrics"]
+    assert m["finish_reason"] == "length" and m["output_tokens"] == 7, m
+    assert m["tokens_method"] == ("max_tokens" if team == "upstage" else "usage"), m
+    assert m["tokens_estimated"] is False
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_without_usage_the_teams_tokenizer_counts_the_answer_and_the_prompt(
+        stage: Stage, stream: bool) -> None:
+    since = stage.seq()
+    body = {"messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "Say something nice."}],
+            "stream": stream, "mock": {"tokens": 12, "chunk_tokens": 5, "usage": False}}
+    r = httpx.post(f"{stage.url}/v1/teams/lg/chat/completions", json=body,
+                   headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=20)
+    assert r.status_code == 200 and b"usage" not in r.content
+    m = stage.last_measured("lg", since)["metrics"]
+    # The mock's tokenizer makes a token of each word, as its answers are generated.
+    assert (m["output_tokens"], m["tokens_method"], m["tokens_estimated"]) == (
+        12, "tokenize", False), m
+    assert (m["prompt_tokens"], m["prompt_tokens_method"]) == (5, "tokenize"), m
+    assert m["chunks"] == (3 if stream else 1)
+
+
+def test_the_wait_for_a_connection_is_queue_ms_not_the_teams_ttft(stage: Stage) -> None:
+    """Six streams at once to a team with four connections: two wait for a connection.
+    Their wait is the proxy's (queue_ms); the team's TTFT runs from the moment the request
+    is written, so it never holds the wait (issue 21: 8 of 24 streams showed 7x the team's
+    real TTFT on air). Bounds that hold on a busy machine: the mock never sends before its
+    TTFT, and this test's client sees each answer after the proxy does."""
+    since = stage.seq()
+    seen: dict[int, float] = {}
+    together = threading.Barrier(6)
+
+    def ask(cap: int) -> None:
+        body = {"messages": [{"role": "user", "content": "Say something."}], "stream": True,
+                "max_tokens": cap, "mock": {"ttft_ms": 250, "itl_ms": 5, "tokens": 20}}
+        with httpx.Client(headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=20) as c:
+            together.wait()  # the clients are made: the six requests leave together
+            sent = time.perf_counter()
+            with c.stream("POST", f"{stage.url}/v1/teams/lg/chat/completions", json=body) as r:
+                for chunk in r.iter_bytes():
+                    if cap not in seen and b'"content":"' in chunk.replace(b": ", b":"):
+                        seen[cap] = (time.perf_counter() - sent) * 1e3
+
+    threads = [threading.Thread(target=ask, args=(cap,)) for cap in range(2, 8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(seen) == 6
+    deadline = time.monotonic() + 5
+    while len(measured := stage.measured("lg", since)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(m["status"] == "ok" for m in measured), measured
+    by_cap = {m["metrics"]["output_tokens"]: m["metrics"] for m in measured}
+    assert sorted(by_cap) == list(range(2, 8)), by_cap
+    for cap, m in by_cap.items():
+        assert m["ttft_ms"] >= 250 - 2, m
+        assert m["queue_ms"] + m["ttft_ms"] <= seen[cap] + 2, (m, seen[cap])
+    waits = sorted(m["queue_ms"] for m in by_cap.values())
+    # Two waited for one of the first four answers to end (250 ms and more after it was
+    # sent); the bound leaves 100 ms for the six requests to leave less than together.
+    assert waits[-2] >= 150, waits
+    with stage.server.client(None) as c:
+        public = c.get("/api/state").json()["state"]["telemetry"]["lg"]
+    # On air: the team's figures only. Queued at the proxy, these would be 500 ms or more.
+    assert public["ttft_ms_p95"] < min(seen.values()) + max(waits), (public, seen, waits)
+
+
+def test_a_non_streamed_answer_has_no_ttft_and_leaves_the_ttft_figures_alone(
+        stage: Stage) -> None:
+    """lm-evaluation-harness sends whole requests: they count for end to end and tokens
+    only (issue 21: their whole time went into the team's TTFT)."""
+    before = stage.server.state(None)["state"]["telemetry"]["upstage"]
+    since = stage.seq()
+    client = openai.OpenAI(base_url=f"{stage.url}/v1/teams/upstage", api_key=PRESENTER)
+    started = time.perf_counter()
+    answer = client.chat.completions.create(
+        model="solar", messages=[{"role": "user", "content": "Whole, please."}],
+        max_tokens=10, extra_body={"mock": {"ttft_ms": 100, "itl_ms": 40, "tokens": 30}})
+    took = (time.perf_counter() - started) * 1e3
+    assert answer.choices[0].finish_reason == "length"
+    m = stage.last_measured("upstage", since)["metrics"]
+    assert m["ttft_ms"] is None and m["tpot_ms"] is None and m["decode_tps"] is None, m
+    assert m["itl_ms_p50"] is None and m["streamed"] is False
+    assert 100 + 9 * 40 - 2 <= m["e2e_ms"] <= took + 2, (m, took)
+    assert m["output_tokens"] == 10 and m["tokens_method"] == "max_tokens"
+    after = stage.server.state(None)["state"]["telemetry"]["upstage"]
+    assert after["requests"] == before["requests"] + 1
+    assert (after["ttft_ms_p50"], after["ttft_ms_p95"]) == (
+        before["ttft_ms_p50"], before["ttft_ms_p95"])
+
+
 @pytest.mark.parametrize("mock, status, result, error", [
     ({"fault": "http_error", "status": 500}, 502, "error", "answered 500"),
     ({"fault": "http_error", "status": 503}, 502, "error", "answered 503"),

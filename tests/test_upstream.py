@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -106,3 +108,73 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([10.0, 20.0], 95) == pytest.approx(19.5)
+
+
+def test_the_teams_clock_starts_when_the_request_is_written() -> None:
+    """The wait for a pooled connection is the proxy's (queue_ms), opening one is
+    connect_ms, and the team's TTFT and E2E run from the request written (issue 21)."""
+    m = Meter(t0=10.0)
+    m.trace("connection.connect_tcp.started", 11.0)   # a second in the pool's queue
+    m.trace("http11.send_request_headers.started", 11.002)
+    feed(m, 1.202, chunk("hi"))
+    feed(m, 1.302, chunk(" there", finish="stop"))
+    r = m.result()
+    assert r["queue_ms"] == pytest.approx(1000) and r["connect_ms"] == pytest.approx(2)
+    assert r["ttft_ms"] == pytest.approx(200) and r["e2e_ms"] == pytest.approx(300)
+    reused = Meter(t0=10.0)
+    reused.trace("http11.send_request_headers.started", 10.5)
+    assert reused.result()["queue_ms"] == pytest.approx(500)
+    assert reused.result()["connect_ms"] is None
+
+
+def test_an_empty_delta_is_a_token_and_the_role_chunk_is_not() -> None:
+    """llama.cpp's servers send "" for a token that ends inside a UTF-8 character."""
+    m = Meter(t0=0.0)
+    feed(m, 0.1, orjson.dumps({"choices": [{"delta": {"role": "assistant"}}]}))
+    feed(m, 0.2, orjson.dumps({"choices": [{"delta": {"content": ""}}]}))
+    feed(m, 0.3, chunk("\uac00"))
+    feed(m, 0.4, orjson.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}]}))
+    r = m.result()
+    assert r["ttft_ms"] == pytest.approx(200) and r["chunks"] == 2
+    assert (r["output_tokens"], r["tokens_method"], r["tokens_estimated"]) == (2, "chunks", True)
+    assert m.answer() == "\uac00"
+
+
+@pytest.mark.parametrize("extra, tokens, method", [
+    ({"usage": {"completion_tokens": 9, "prompt_tokens": 4}}, 9, "usage"),
+    ({"timings": {"predicted_n": 8, "prompt_n": 3}}, 8, "timings"),
+    ({}, 5, "max_tokens"),
+])
+def test_output_tokens_say_which_method_counted_them(extra: dict[str, Any], tokens: int,
+                                                     method: str) -> None:
+    m = Meter(t0=0.0, max_tokens=5)
+    for i in range(3):
+        feed(m, 0.1 * (i + 1), chunk("three tokens here"))
+    feed(m, 0.4, orjson.dumps({"choices": [{"delta": {}, "finish_reason": "length"}], **extra}))
+    r = m.result()
+    assert (r["output_tokens"], r["tokens_method"], r["tokens_estimated"]) == (
+        tokens, method, False)
+    assert (r["prompt_tokens"], r["prompt_tokens_method"]) == {
+        "usage": (4, "usage"), "timings": (3, "timings")}.get(method, (None, None))
+
+
+def test_a_tokenizer_count_is_used_when_nothing_better_came() -> None:
+    m = Meter(t0=0.0, max_tokens=50)
+    feed(m, 0.1, chunk("two words", finish="stop"))
+    assert m.needs_count and m.generated() == "two words"
+    m.counted, m.prompt_counted = 2, 7
+    r = m.result()
+    assert (r["output_tokens"], r["tokens_method"], r["tokens_estimated"]) == (2, "tokenize",
+                                                                              False)
+    assert (r["prompt_tokens"], r["prompt_tokens_method"]) == (7, "tokenize")
+
+
+def test_a_whole_answer_has_no_ttft() -> None:
+    m = Meter(t0=0.0, stream=False)
+    m.trace("http11.send_request_headers.started", 0.01)
+    m.whole({"choices": [{"message": {"content": "all of it"}, "finish_reason": "stop"}],
+             "usage": {"completion_tokens": 3, "prompt_tokens": 2}}, 0.51)
+    r = m.result()
+    assert r["ttft_ms"] is None and r["tpot_ms"] is None and r["itl_ms_p50"] is None
+    assert r["e2e_ms"] == pytest.approx(500) and r["output_tokens"] == 3
+    assert r["streamed"] is False and m.answer() == "all of it"

@@ -15,8 +15,11 @@ and every later line is one item: an ``id``, a ``prompt`` (or chat ``messages``)
 
 Answers are read the way evaluation harnesses read them, but more forgivingly: text is
 NFKC-normalised first, so full-width letters and digits (``Ｂ``, ``４２``) count as their
-ASCII forms; a choice letter is found in "The answer is (B).", "정답은 B입니다" or "**B**";
-a number is the one after "answer:"/"정답:" if there is one, else the last in the text.
+ASCII forms; a choice letter is found in "The answer is (B).", "정답은 B입니다" or "**B**"
+(but "The answer is a bit unclear" gives no A: an article is not a choice); a number is the
+first after the last answer mark ("answer:", "정답:", but not the "답" inside "대답"), else
+the last in the text, fractions ("3/4") and thousands separators read whole.
+tests/test_graders.py holds a table of the answer styles each grader reads.
 
 Scores follow the open LLM leaderboards: a suite's accuracy is normalised between its
 baseline (the score of guessing) and 1, and below the baseline counts as 0.
@@ -259,10 +262,23 @@ def _item(path: str, line: int, obj: dict[str, Any]) -> Item:
 
 # -- grading ---------------------------------------------------------------------------
 
+# An answer mark is a whole word: "답" inside "대답" (a reply) or "응답" is not one, nor is
+# "answer" inside "answered"; "정답", "해답" and "답변" are words of their own.
 _ANSWER_MARK = re.compile(
-    r"(?:final\s+answer|answer|정답|답|답변)\s*(?:is|은|는|:|=|：)?\s*[:：]?\s*", re.I)
-_NUMBER = re.compile(r"[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-−]?\d+(?:\.\d+)?")
+    r"(?:(?<![A-Za-z])(?:final\s+answer|correct\s+(?:answer|option|choice)|answer)"
+    r"(?![A-Za-z])|(?:최종\s*)?(?:정답|해답|답변|(?<![가-힣])답)"
+    r"|####|\\boxed\{)"
+    r"\s*(?:is|was|would\s+be|will\s+be|은|는|이|:|=|：)?\s*[:：]?\s*", re.I)
+_FRACTION = r"\d+\s*[/⁄]\s*\d+(?![/⁄\d])"
+_DECIMAL = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+"
+# A number as models write it: a mixed number ("1 1/2"), a fraction ("3/4"), thousands
+# separated by commas, a decimal with or without its leading zero; each may be negative.
+_NUMBER = re.compile(rf"(?<![\d.])([-−]?)(?:(\d+)\s+({_FRACTION})|({_FRACTION})|({_DECIMAL}))")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# Korean sentence endings after an exact answer: "서울입니다", "서울이다", "서울이에요".
+_KO_ENDING = re.compile(
+    r"\s*(?:입니다|이었습니다|였습니다|이에요|예요|이다|이요|요|다)?\s*[.!。]*\s*$")
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
 
 
 def normalise_text(text: str) -> str:
@@ -271,44 +287,93 @@ def normalise_text(text: str) -> str:
     return _PUNCT.sub(" ", text).strip()
 
 
+def _letter_at(text: str, letters: str) -> str | None:
+    """The choice letter that ``text`` (what follows an answer mark) starts with, if any.
+
+    A lower-case letter followed by a word is the article "a" or a word's start ("The
+    answer is a bit unclear"), not a choice; so is a capital "I" followed by a word (the
+    pronoun: "Answer: I think C"). "3번" and "③" after a mark name the third choice.
+    """
+    found = re.match(r"[\s*_(\[{\"'“‘「『]*(?:\\text\{|\\textbf\{)?([A-Za-z])(?![A-Za-z])"
+                     r"(\s+[a-z가-힣])?", text)
+    if found:
+        letter, word_after = found.group(1), found.group(2)
+        if letter.upper() not in letters:
+            return None
+        if word_after and (letter.islower() or letter == "I"):
+            return None
+        return letter.upper()
+    number = re.match(r"[\s*(\[]*(?:(\d{1,2})\s*번|([" + _CIRCLED + "]))", text)
+    if number:
+        index = int(number.group(1)) if number.group(1) else _CIRCLED.index(number.group(2)) + 1
+        if 1 <= index <= len(letters):
+            return letters[index - 1]
+    return None
+
+
 def extract_choice(answer: str, letters: str = LETTERS) -> str | None:
     """The choice letter a model gave, or None when it gave none (or several at once)."""
-    text = unicodedata.normalize("NFKC", answer)
+    # Circled digits are kept as they are (NFKC would make "③" a plain 3).
+    text = "".join(ch if ch in _CIRCLED else unicodedata.normalize("NFKC", ch) for ch in answer)
     valid = f"[{letters}]"
-    # 1. An explicit answer: "The answer is (B)", "정답은 B", "Answer: b".
-    for m in _ANSWER_MARK.finditer(text):
-        found = re.match(rf"[\s*(\[（「\"']*({valid})(?![A-Za-z])", text[m.end():], re.I)
-        if found:
-            return found.group(1).upper()
+    # 1. An explicit answer, the last one given: "The answer is (B)", "정답은 B", "Answer: b".
+    for m in reversed(list(_ANSWER_MARK.finditer(text))):
+        letter = _letter_at(text[m.end():], letters)
+        if letter:
+            return letter
     # 2. The answer starts with the letter: "B", "B.", "(B) Seoul", "**B**".
     found = re.match(rf"[\s*(\[]*({valid})(?:[).\]:*]|\s*$)", text, re.I)
     if found:
         return found.group(1).upper()
-    # 3. A single standalone letter in the text, e.g. "I think it is B because ...".
-    standalone = {m.group(1) for m in re.finditer(
-        rf"(?<![A-Za-z])\(?({valid})\)?(?![A-Za-z'’])", text)}
+    # 3. A single standalone capital letter, e.g. "I think it is B because ...": not the
+    # pronoun "I" before a word, nor a sentence's first word "A" before another.
+    standalone = set()
+    for m in re.finditer(rf"(?<![A-Za-z'’])\(?({valid})\)?(?![A-Za-z'’])", text):
+        # "A or B" and "A and C" name letters; "A city" and "I think" do not.
+        word_follows = re.match(r"\s+(?!(?:or|and|nor|vs)\b)[a-z]", text[m.end():]) is not None
+        starts_sentence = re.search(r"(?:^|[.!?:]\s+|\n\s*)$", text[:m.start()]) is not None
+        if word_follows and (m.group(1) == "I" or (m.group(1) == "A" and starts_sentence)):
+            continue
+        standalone.add(m.group(1))
     if len(standalone) == 1:
         return standalone.pop()
     return None
 
 
 def extract_number(answer: str) -> float | None:
-    """The number a model gave: after an answer mark if there is one, else the last one."""
+    """The number a model gave: the first after the last answer mark that has one, else
+    the last in the text."""
     text = unicodedata.normalize("NFKC", answer)
+    for m in reversed(list(_ANSWER_MARK.finditer(text))):
+        found = _NUMBER.search(text, m.end())
+        if found:
+            return _number_value(found)
+    numbers = list(_NUMBER.finditer(text))
+    return _number_value(numbers[-1]) if numbers else None
+
+
+def _number_value(m: re.Match[str]) -> float | None:
+    sign = -1.0 if m.group(1) else 1.0
+    whole, mixed, fraction, decimal = m.group(2), m.group(3), m.group(4), m.group(5)
+    if decimal is not None:
+        return sign * float(decimal.replace(",", ""))
+    top, bottom = (float(part) for part in re.split(r"\s*[/⁄]\s*", mixed or fraction))
+    if bottom == 0:
+        return None
+    return sign * ((float(whole) if whole else 0.0) + top / bottom)
+
+
+def _exact_candidates(answer: str) -> set[str]:
+    """The ways an exact answer may be read: the whole text, the line after the last
+    answer mark, and each without a Korean sentence ending ("서울입니다")."""
+    text = unicodedata.normalize("NFKC", answer)
+    found = [text]
     marks = list(_ANSWER_MARK.finditer(text))
     if marks:
-        found = _NUMBER.search(text, marks[-1].end())
-        if found:
-            return _to_float(found.group())
-    numbers = _NUMBER.findall(text)
-    return _to_float(numbers[-1]) if numbers else None
-
-
-def _to_float(text: str) -> float | None:
-    try:
-        return float(text.replace(",", "").replace("−", "-"))
-    except ValueError:
-        return None
+        tail = text[marks[-1].end():].strip()
+        found.append(tail.splitlines()[0] if tail else tail)
+    found += [_KO_ENDING.sub("", f) for f in found]
+    return {normalise_text(f) for f in found}
 
 
 def grade(item: Item, answer: str) -> tuple[bool, str]:
@@ -318,14 +383,8 @@ def grade(item: Item, answer: str) -> tuple[bool, str]:
         letter = extract_choice(answer, g["letters"])
         return letter == g["choice"], letter or ""
     if "exact" in g:
-        said = normalise_text(answer)
-        marked = list(_ANSWER_MARK.finditer(unicodedata.normalize("NFKC", answer)))
-        candidates = {said}
-        if marked:
-            tail = unicodedata.normalize("NFKC", answer)[marked[-1].end():]
-            candidates.add(normalise_text(tail.splitlines()[0] if tail.strip() else tail))
         right = {normalise_text(a) for a in g["exact"]}
-        return bool(candidates & right), said[:80]
+        return bool(_exact_candidates(answer) & right), normalise_text(answer)[:80]
     if "number" in g:
         value = extract_number(answer)
         if value is None:

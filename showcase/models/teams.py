@@ -206,6 +206,7 @@ class Teams:
             if new is not None:
                 live.update_team(demo_id, team, new[0], status="streaming",
                                  **meter.running(time.perf_counter()))
+        await exchange.count()
         return {"status": meter.status, "error": meter.error, "metrics": meter.result(),
                 "text": meter.answer(), "text_truncated": meter.text_truncated}
 

@@ -5,14 +5,10 @@ or dead team cannot take connections from the others. An ``Exchange`` is one req
 it sends the body, then yields the answer's SSE events as the team sent them, while a
 ``Meter`` timestamps each chunk on arrival (monotonic clock) and reads ``usage``.
 
-Metrics follow vLLM's benchmark definitions (benchmarks/backend_request_func.py):
-TTFT is the time to the first chunk that carries text, ITL the gaps between chunks that
-carry text, TPOT = (E2E - TTFT) / (output tokens - 1), E2E the time to the last chunk.
-Output tokens come from ``usage``; without it they are counted (one a chunk) and marked
-estimated. vLLM's own benchmark counts the first chunk with choices as the first token;
-vLLM sends its role chunk together with the first token, so the two agree there, and a
-server that sends an empty role chunk before it has generated anything is not credited
-with a first token it has not produced.
+What is measured, and how (the team's clock starts when the request is written; the wait
+for a pooled connection is the proxy's ``queue_ms``), is in meter.py. When a team sends no
+``usage``, the exchange may ask the team's own tokenizer afterwards (``count``): vLLM and
+llama.cpp serve ``/tokenize``, llama-cpp-python ``/extras/tokenize``.
 
 Stopping: a deadline (first token, idle, total), a cap, or the caller (``stop``) ends an
 exchange by moving one asyncio timeout to now. The read is interrupted once, and the
@@ -28,8 +24,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -37,9 +32,10 @@ import orjson
 
 from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import ProxySettings, Team
-from showcase.core.stats import percentile
+from showcase.models.meter import OK as OK
+from showcase.models.meter import Meter as Meter
+from showcase.models.meter import ms
 
-OK = "ok"
 ERROR = "error"
 TIMEOUT = "timeout"
 CANCELLED = "cancelled"
@@ -53,6 +49,14 @@ MAX_ERROR_BODY = 2000
 POOL_SIZE = 8  # connections per httpx pool of a team (see TeamClient)
 DRAIN_SECONDS = 0.5  # after [DONE], how long to wait for the end of the body to keep the
                      # connection (a new one per request costs a handshake, TLS included)
+# The tokenizers teams serve beside the OpenAI API, at the server's root: vLLM's and
+# llama.cpp's /tokenize (vLLM reads "prompt", llama.cpp "content"; each ignores the
+# other's), and llama-cpp-python's /extras/tokenize ("input").
+TOKENIZE_ROUTES: dict[str, Callable[[str, str], dict[str, Any]]] = {
+    "tokenize": lambda model, text: {"model": model, "prompt": text, "content": text,
+                                     "add_special_tokens": False},
+    "extras/tokenize": lambda model, text: {"model": model, "input": text},
+}
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
@@ -137,151 +141,6 @@ def _data(lines: list[bytes]) -> bytes | None:
     return data[0] if len(data) == 1 else b"\n".join(data)
 
 
-# -- measurement -----------------------------------------------------------------------
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
-
-
-@dataclass(slots=True)
-class Meter:
-    """Everything measured about one answer, fed one SSE event at a time."""
-
-    t0: float = field(default_factory=time.perf_counter)
-    first: float | None = None  # when the first chunk with text arrived
-    last_text: float | None = None
-    last: float | None = None  # the last data event before [DONE]
-    itl: list[float] = field(default_factory=list)
-    chunks: int = 0  # chunks that carried text
-    text: list[str] = field(default_factory=list)
-    text_chars: int = 0
-    reasoning_chars: int = 0
-    usage: dict[str, Any] | None = None
-    finish_reason: str | None = None
-    done: bool = False  # [DONE] seen
-    nbytes: int = 0
-    status: str = OK
-    error: str = ""
-    max_text: int = 16 * 1024  # text kept for the record; the rest is counted
-    text_truncated: bool = False
-    text_kept: int = 0
-    usage_only: bool = False  # the last event was a usage chunk with no choices
-
-    def on_data(self, data: bytes, now: float) -> tuple[str, str] | None:
-        """Account for one event's data. Returns (text, reasoning) new in it, if any.
-
-        Raises ValueError for an error reported inside the stream or unreadable data.
-        """
-        self.usage_only = False
-        if data == b"[DONE]":
-            self.done = True
-            return None
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"the team sent an unreadable chunk: {data[:80]!r}") from exc
-        if not isinstance(obj, dict):
-            raise ValueError(f"the team sent a chunk that is not an object: {data[:80]!r}")
-        self.last = now
-        if "error" in obj:
-            err = obj["error"]
-            message = err.get("message") if isinstance(err, dict) else err
-            raise ValueError(f"the team reported an error in its stream: {message}")
-        usage = obj.get("usage")
-        if isinstance(usage, dict):
-            self.usage = usage
-        choices = obj.get("choices")
-        self.usage_only = not choices and isinstance(usage, dict)
-        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-            return None
-        choice = choices[0]
-        if choice.get("finish_reason"):
-            self.finish_reason = str(choice["finish_reason"])
-        delta = choice.get("delta") or choice.get("message") or {}
-        if not isinstance(delta, dict):
-            return None
-        content = delta.get("content") or ""
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
-        if not isinstance(content, str) or not isinstance(reasoning, str):
-            return None
-        if not content and not reasoning:
-            return None
-        if self.first is None:
-            self.first = now
-        elif self.last_text is not None:
-            self.itl.append(now - self.last_text)
-        self.last_text = now
-        self.chunks += 1
-        self.reasoning_chars += len(reasoning)
-        if content:
-            self.text_chars += len(content)
-            if not self.text_truncated:
-                room = self.max_text - self.text_kept
-                if len(content) > room:
-                    content_kept = content[:room]
-                    self.text_truncated = True
-                else:
-                    content_kept = content
-                self.text.append(content_kept)
-                self.text_kept += len(content_kept)
-        return content, reasoning
-
-    @property
-    def output_tokens(self) -> int:
-        if self.usage and isinstance(self.usage.get("completion_tokens"), int):
-            return int(self.usage["completion_tokens"])
-        return self.chunks
-
-    @property
-    def estimated(self) -> bool:
-        return not (self.usage and isinstance(self.usage.get("completion_tokens"), int))
-
-    def answer(self) -> str:
-        return "".join(self.text)
-
-    def running(self, now: float) -> dict[str, Any]:
-        """Live figures while the answer streams (for the volatile channel)."""
-        elapsed = now - self.t0
-        tokens = self.chunks
-        decode = None
-        if self.first is not None and tokens > 1 and self.last_text is not None:
-            span = self.last_text - self.first
-            decode = round((tokens - 1) / span, 2) if span > 0 else None
-        return {"ttft_ms": _ms(None if self.first is None else self.first - self.t0),
-                "tokens": tokens, "decode_tps": decode, "elapsed_ms": _ms(elapsed)}
-
-    def result(self, end: float | None = None) -> dict[str, Any]:
-        """The finished answer's metrics, as they go into the log."""
-        last = self.last if self.last is not None else end
-        e2e = None if last is None else last - self.t0
-        ttft = None if self.first is None else self.first - self.t0
-        tokens = self.output_tokens
-        tpot = decode_tps = None
-        if ttft is not None and e2e is not None and tokens > 1 and e2e > ttft:
-            tpot = (e2e - ttft) / (tokens - 1)
-            decode_tps = round((tokens - 1) / (e2e - ttft), 3)
-        usage = self.usage or {}
-        prompt_tokens = usage.get("prompt_tokens")
-        return {
-            "ttft_ms": _ms(ttft),
-            "tpot_ms": _ms(tpot),
-            "itl_ms_p50": _ms(percentile(self.itl, 50)),
-            "itl_ms_p99": _ms(percentile(self.itl, 99)),
-            "itl_ms_max": _ms(max(self.itl) if self.itl else None),
-            "e2e_ms": _ms(e2e),
-            "output_tokens": tokens,
-            "tokens_estimated": self.estimated,
-            "prompt_tokens": prompt_tokens if isinstance(prompt_tokens, int) else None,
-            "decode_tps": decode_tps,
-            "e2e_tps": round(tokens / e2e, 3) if e2e and tokens else None,
-            "chunks": self.chunks,
-            "bytes": self.nbytes,
-            "finish_reason": self.finish_reason,
-            "done": self.done,
-        }
-
-
 # -- clients ---------------------------------------------------------------------------
 
 
@@ -319,6 +178,12 @@ class TeamClient:
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
             timeout=httpx.Timeout(settings.health_timeout))
         self.active = 0
+        # The team's tokenizer route once found ("" when it has none), and the tokens it
+        # adds to any text (a BOS that llama-cpp-python's route always puts first).
+        self.tokenizer: str | None = None
+        self.tokenizer_overhead = 0
+        root = base.rstrip("/")
+        self.root = root[:-3] if root.endswith("/v1") else root
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -341,7 +206,7 @@ class TeamClient:
                     "error": f"no answer within {self.settings.health_timeout:g} s"}
         except httpx.HTTPError as exc:
             return {"up": False, "latency_ms": None, "error": describe(exc)}
-        latency = _ms(time.perf_counter() - t0)
+        latency = ms(time.perf_counter() - t0)
         if response.status_code != 200:
             return {"up": False, "latency_ms": latency,
                     "error": f"GET models answered {response.status_code}"}
@@ -352,6 +217,41 @@ class TeamClient:
 
     def exchange(self, body: dict[str, Any]) -> Exchange:
         return Exchange(self, body)
+
+    async def count_tokens(self, text: str, model: str) -> int | None:
+        """How many tokens the team's own tokenizer makes of ``text``, or None when the
+        team serves no tokenizer (learnt once) or it did not answer."""
+        if self.tokenizer == "":
+            return None
+        routes = [self.tokenizer] if self.tokenizer else list(TOKENIZE_ROUTES)
+        for route in routes:
+            try:
+                if self.tokenizer is None:
+                    overhead = await self._tokenize(route, "", model)
+                    if overhead is None:
+                        continue
+                    self.tokenizer, self.tokenizer_overhead = route, overhead
+                count = await self._tokenize(route, text, model)
+            except httpx.HTTPError:
+                return None  # perhaps busy: asked again next time
+            return None if count is None else max(0, count - self.tokenizer_overhead)
+        self.tokenizer = ""
+        return None
+
+    async def _tokenize(self, route: str, text: str, model: str) -> int | None:
+        response = await self.http.post(f"{self.root}/{route}",
+                                        json=TOKENIZE_ROUTES[route](model, text),
+                                        timeout=self.settings.health_timeout)
+        if response.status_code != 200:
+            return None
+        with contextlib.suppress(orjson.JSONDecodeError):
+            answer = orjson.loads(response.content)
+            if isinstance(answer, dict):
+                if isinstance(answer.get("count"), int):
+                    return int(answer["count"])
+                if isinstance(answer.get("tokens"), list):
+                    return len(answer["tokens"])
+        return None
 
 
 def describe(exc: BaseException) -> str:
@@ -379,7 +279,9 @@ class Exchange:
         self.settings = client.settings
         self.body = body
         self.stream = bool(body.get("stream"))
-        self.meter = Meter()
+        cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        self.meter = Meter(stream=self.stream, max_tokens=cap if isinstance(cap, int)
+                           and not isinstance(cap, bool) and cap > 0 else None)
         self.response: httpx.Response | None = None
         self.stop_reason = ""
         self._deadline: asyncio.Timeout | None = None
@@ -438,6 +340,9 @@ class Exchange:
                                      headers={"content-type": "application/json",
                                               "accept": "text/event-stream"
                                               if self.stream else "application/json"})
+        # The team's clock starts when the request is written, not while it waits for a
+        # connection from the pool (queue_ms) or one is opened (connect_ms): httpx's trace.
+        request.extensions["trace"] = self._trace
         self.meter.t0 = time.perf_counter()
         self.client.active += 1
         try:
@@ -473,6 +378,27 @@ class Exchange:
             await self.close()
             raise UpstreamError(499, CANCELLED, self.stop_reason)
         return response
+
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        self.meter.trace(event, time.perf_counter())
+
+    async def count(self) -> None:
+        """After the answer: ask the team's tokenizer for the counts it did not send.
+
+        Called by whoever ran the exchange once its client has the whole answer, so the
+        extra request never delays it."""
+        meter = self.meter
+        if meter.status != OK:
+            return
+        model = str(self.body.get("model") or "")
+        if meter.needs_count:
+            meter.counted = await self.client.count_tokens(meter.generated(), model)
+        if meter.prompt_tokens()[0] is None:
+            messages = self.body.get("messages")
+            text = "\n".join(m["content"] for m in messages or ()
+                             if isinstance(m, dict) and isinstance(m.get("content"), str))
+            if text:
+                meter.prompt_counted = await self.client.count_tokens(text, model)
 
     async def _read_error_body(self, response: httpx.Response) -> str:
         try:
@@ -548,7 +474,7 @@ class Exchange:
             self._deadline = None
 
     async def read_all(self) -> bytes:
-        """A non-streamed answer, whole, measured (TTFT is the whole time)."""
+        """A non-streamed answer, whole, measured (no TTFT: end to end and tokens only)."""
         assert self.response is not None
         meter = self.meter
         body = bytearray()
@@ -561,21 +487,7 @@ class Exchange:
                                f"{self.settings.max_answer_bytes} bytes")
             now = time.perf_counter()
             meter.nbytes = len(body)
-            obj = orjson.loads(body)
-            meter.first = meter.last = meter.last_text = now
-            if isinstance(obj, dict):
-                if isinstance(obj.get("usage"), dict):
-                    meter.usage = obj["usage"]
-                choices = obj.get("choices")
-                if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-                    message = choices[0].get("message") or {}
-                    content = message.get("content") if isinstance(message, dict) else None
-                    if isinstance(content, str):
-                        meter.text.append(content[:meter.max_text])
-                        meter.text_chars = len(content)
-                        meter.chunks = 1
-                    meter.finish_reason = choices[0].get("finish_reason")
-            meter.done = True
+            meter.whole(orjson.loads(body), now)
         except TimeoutError:
             meter.status, meter.error = self._timeout_message()
         except _Cap as exc:

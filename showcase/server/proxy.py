@@ -9,7 +9,9 @@ The answer's bytes pass through as the team sent them, one whole SSE event at a 
 proxy asks for ``usage`` (``stream_options.include_usage``) to count tokens exactly, and
 drops the usage-only chunk again when the client had not asked for it, so a client that
 reads ``chunk.choices[0]`` is not surprised. Each answer is measured and recorded as a
-``request_measured`` event when it ends.
+``request_measured`` event when it ends, after its client has it whole: a team that sent
+no usage is asked to count the tokens first (models/meter.py says how each figure is
+measured; the wait for a connection to the team is ``queue_ms``, not the team's TTFT).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 
 import httpx
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -71,12 +74,15 @@ class Proxy:
         if not stream:
             answer = await exchange.read_all()
             meter = exchange.meter
-            await self._record(team, actor, exchange, meter.status, meter.error)
             if meter.status != OK:
+                await self._record(team, actor, exchange, meter.status, meter.error)
                 return JSON({"error": f"team {team!r}: {meter.error}", "detail": meter.status},
                             status_code=504 if meter.status == "timeout" else 502)
+            # Recorded once the client has its answer: counting tokens the team did not
+            # report asks the team's tokenizer, which must not delay the answer.
             return Response(answer, media_type="application/json",
-                            headers={"x-showcase-team": team})
+                            headers={"x-showcase-team": team},
+                            background=BackgroundTask(self._counted, team, actor, exchange))
         self.streams += 1
         return ProxyStream(self, team, actor, exchange, added_usage)
 
@@ -94,6 +100,10 @@ class Proxy:
                          "detail": response.text[:500]}, status_code=502)
         return Response(response.content, media_type="application/json",
                         headers={"x-showcase-team": team})
+
+    async def _counted(self, team: str, actor: str, exchange: Exchange) -> None:
+        await exchange.count()
+        await self._record(team, actor, exchange, exchange.meter.status, exchange.meter.error)
 
     async def _record(self, team: str, actor: str, exchange: Exchange, status: str,
                       error: str) -> None:
@@ -153,5 +163,5 @@ class ProxyStream(Response):
         finally:
             watcher.cancel()
             await exchange.close()
-            await self.proxy._record(self.team, self.actor, exchange, meter.status, meter.error)
+            await self.proxy._counted(self.team, self.actor, exchange)
 

@@ -105,42 +105,53 @@ def plan_answer(config: MockConfig, request: dict[str, Any], number: int, seed: 
     options = request.get("stream_options") or {}
     if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
         raise HttpError(400, "'stream_options' must be an object with a boolean include_usage")
-    count, finish = config.tokens, "stop"
+    limit: int | None = None  # the request's cap on the tokens generated
     for key in ("max_tokens", "max_completion_tokens"):
         cap = request.get(key)
         if cap is not None and (not is_int(cap) or cap < 1):
             raise HttpError(400, f"'{key}' must be a whole number >= 1")
-        if cap is not None and cap < count:
-            count, finish = cap, "length"
+        if cap is not None:
+            limit = cap if limit is None else min(limit, cap)
     messages = request["messages"]
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     asked = _text(users[-1].get("content")) if users else ""
     korean = bool(_HANGUL.search(asked))
     answer = _ANSWER_KO if korean else _ANSWER_EN
     keyed = answers.get(asked) if answers else None
+    # What the model would say unbounded: its reasoning (llamacpp) and its answer. The
+    # request's cap then cuts the whole, reasoning first, as an engine's max_tokens does,
+    # and only a cut answer ends on "length": the count is then exactly the cap.
+    thinking = 0
     if keyed is not None:
         # A benchmark item: right or wrong by a draw fixed per item, so a team's accuracy
         # over a suite is close to config.accuracy and the same on every run.
         right = random.Random(f"{seed}/{config.model}/{asked}").random() < config.accuracy
         answer = _words(keyed[0] if right else keyed[1])
-        if count > len(answer):
-            count = len(answer)
+        said = min(config.tokens, len(answer))
+        if config.dialect == "llamacpp":
+            # A keyed answer comes after a little reasoning, which yields to the answer
+            # under a cap: cut short, it would be graded wrong for the mock's reason.
+            thinking = 4 if limit is None else max(0, min(4, limit - said))
+    else:
+        thinking = config.tokens // 4 if config.dialect == "llamacpp" else 0
+        said = config.tokens - thinking
+    count, finish = thinking + said, "stop"
+    if limit is not None and limit < count:
+        count, finish = limit, "length"
+        said = min(said, count)
+        thinking = count - said if keyed is not None else min(thinking, count)
+        said = count - thinking
     size = config.chunk_tokens
     chunks: Iterable[tuple[str, str, int]]
     total: int | None = count
     if config.fault == "huge":
         chunks, total = _group("content", _tokens(answer, None), size), None
-    elif config.dialect == "llamacpp":
-        # A keyed answer is given whole after a little reasoning: cut short, it would be
-        # graded wrong for a reason that is the mock's, not the model's.
-        thinking = 4 if keyed is not None else count // 4
-        said = count if keyed is not None else count - thinking
+    elif thinking:
         chunks = [*_group("reasoning_content",
                           _tokens(_REASONING_KO if korean else _REASONING_EN, thinking), size),
                   *_group("content", _tokens(answer, said), size)]
-        total = thinking + said
     else:
-        chunks = list(_group("content", _tokens(answer, count), size))
+        chunks = list(_group("content", _tokens(answer, said), size))
     rng = random.Random(f"{seed}/{number}")
     return Plan(
         chunks=chunks, total=total, finish=finish,
@@ -157,6 +168,7 @@ class Wire:
     def __init__(self, config: MockConfig, plan: Plan) -> None:
         self.dialect = config.dialect
         self.model = config.model
+        self.sends_usage = config.usage
         self.plan = plan
         self._templates: dict[str, tuple[bytes, bytes]] = {}
         for field in ("content", "reasoning_content"):
@@ -213,11 +225,12 @@ class Wire:
         """What follows the last token: finish chunk, usage where the dialect sends it, [DONE]."""
         finish = self.plan.finish
         if self.dialect == "llamacpp":
-            extra = {"usage": self.usage(completion), "timings": timings} if done else {}
+            extra = ({"usage": self.usage(completion), "timings": timings}
+                     if done and self.sends_usage else {})
             events = [self._dumps(self._choice({}, finish), extra=extra)]
         else:
             events = [self._dumps(self._choice({}, finish, stop_reason=None))]
-            if self.dialect == "vllm" and self.plan.include_usage and done:
+            if self.dialect == "vllm" and self.plan.include_usage and done and self.sends_usage:
                 events.append(self._dumps(None, extra={"usage": self.usage(completion)}))
         return [*events, DONE] if done else events
 
@@ -229,6 +242,8 @@ class Wire:
                    timings: dict[str, Any]) -> bytes:
         """A whole (non-streamed) answer."""
         finish, content = self.plan.finish, text.get("content", "")
+        counts = ({"usage": self.usage(completion), "timings": timings}
+                  if self.sends_usage else {})
         if self.dialect == "llamacpp":
             message = {"role": "assistant", "content": content,
                        "reasoning_content": text.get("reasoning_content", "")}
@@ -236,16 +251,32 @@ class Wire:
                 "choices": [{"finish_reason": finish, "index": 0, "message": message}],
                 "created": self.plan.created, "model": self.model,
                 "system_fingerprint": _FINGERPRINT, "object": "chat.completion",
-                "usage": self.usage(completion), "id": self.plan.chat_id, "timings": timings})
+                "id": self.plan.chat_id, **counts})
         if self.dialect == "vllm":
             choice = {"index": 0, "message": {"role": "assistant", "content": content,
                                               "refusal": None, "tool_calls": [],
                                               "reasoning_content": None},
                       "logprobs": None, "finish_reason": finish, "stop_reason": None}
-            return self._dumps(choice, "chat.completion", {"usage": self.usage(completion),
-                                                           "prompt_logprobs": None})
+            return self._dumps(choice, "chat.completion",
+                               {**{k: v for k, v in counts.items() if k == "usage"},
+                                "prompt_logprobs": None})
         return self._dumps({"index": 0, "message": {"role": "assistant", "content": content},
                             "finish_reason": finish}, "chat.completion")
+
+
+def tokenize(dialect: str, request: object) -> bytes:
+    """The mock's tokenizer, one token a word as its answers are sent, in the shape of
+    vLLM's /tokenize ("prompt" in, "count" out) or llama.cpp's ("content" in, "tokens")."""
+    if not isinstance(request, dict):
+        raise HttpError(400, "the body must be a JSON object")
+    text = request.get("prompt" if dialect == "vllm" else "content")
+    if not isinstance(text, str):
+        raise HttpError(400, f"'{'prompt' if dialect == 'vllm' else 'content'}' must be a "
+                             "string")
+    tokens = list(range(100, 100 + len(text.split())))
+    if dialect == "vllm":
+        return orjson.dumps({"count": len(tokens), "max_model_len": 4096, "tokens": tokens})
+    return orjson.dumps({"tokens": tokens})
 
 
 def awkward_cuts(event: bytes) -> list[int]:

@@ -53,6 +53,7 @@ class MockConfig:
     api_key: str | None = None
     seed: int = 0
     accuracy: float = 1.0  # share of benchmark items answered right (with an answer key)
+    usage: bool = True  # False: never sends usage (nor timings), as some servers do
 
     def validate(self) -> None:
         """Raise :class:`MockConfigError` for the first field that cannot be used."""
@@ -81,6 +82,8 @@ class MockConfig:
                                             f"not {self.status!r}")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
             raise MockConfigError("api_key", "must be a non-empty string")
+        if not isinstance(self.usage, bool):
+            raise MockConfigError("usage", f"must be true or false, not {self.usage!r}")
         if not is_int(self.seed):
             raise MockConfigError("seed", f"must be a whole number, not {self.seed!r}")
 

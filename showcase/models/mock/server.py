@@ -24,6 +24,7 @@ from showcase.models.mock.answers import (
     awkward_cuts,
     delays,
     plan_answer,
+    tokenize,
 )
 from showcase.models.mock.config import MAX_BODY, SPLIT_PAUSE_S, MockConfig, MockConfigError
 from showcase.models.mock.connection import (
@@ -157,15 +158,28 @@ class MockServer:
         keep = request.keep_alive
         if route == ("GET", "/mock/stats"):
             return await self._json(conn, 200, orjson.dumps(self.stats), keep)
-        if route not in (("GET", "/v1/models"), ("POST", "/v1/chat/completions")):
+        config = self.config
+        routes = [("GET", "/v1/models"), ("POST", "/v1/chat/completions")]
+        if config.dialect != "plain":  # vLLM and llama.cpp serve a tokenizer
+            routes.append(("POST", "/tokenize"))
+        if route not in routes:
             return await self._json(conn, 404, error_body(
                 404, f"no route {request.method} {request.path} on this mock team"), keep)
-        config = self.config
         if route[1] == "/v1/chat/completions":
             self.stats["requests"] += 1
         if config.api_key is not None and not authorized(request, config.api_key):
             return await self._json(conn, 401, error_body(
                 401, "a valid API key is needed: Authorization: Bearer KEY"), keep)
+        if route[1] == "/tokenize":
+            try:
+                body = tokenize(config.dialect, orjson.loads(request.body))
+            except orjson.JSONDecodeError:
+                body = error_body(400, "the body is not valid JSON")
+                return await self._json(conn, 400, body, keep)
+            except HttpError as exc:
+                return await self._json(conn, exc.status, error_body(exc.status, exc.message),
+                                        keep)
+            return await self._json(conn, 200, body, keep)
         if route[1] == "/v1/models":
             owner = {"vllm": "vllm", "llamacpp": "llamacpp"}.get(config.dialect, "mockteam")
             return await self._json(conn, 200, orjson.dumps({"object": "list", "data": [
