@@ -2,21 +2,35 @@
 
 A value entered by a judge or an operator reaches the public view only through an event
 that announces it (a publication, an announced disqualification); until then it exists
-only in the operator's view. Every public message is built from these functions or from
-``events.public_data``, and nothing else.
+only in the operator's view. What each view may see of each piece is ``secrecy.py``'s to
+decide; this module lays the pieces out. Every public snapshot, state and event patch is
+built from ``view_state``, and nothing else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from showcase.core.events import JUDGE, OPERATOR, PRESENTER, PUBLIC
-from showcase.core.reveal import next_of, public_step
+from showcase.core.events import JUDGE, OPERATOR, PRESENTER
+from showcase.core.secrecy import (
+    VIEW_OF_ROLE,
+    bench_run,
+    next_of,
+    public_criterion,
+    public_health,
+    public_step,
+    public_team,
+    without_actor,
+)
 from showcase.core.state import State, Telemetry
+
+__all__ = ["VIEW_OF_ROLE", "latest_bench", "latest_demo", "operator_state", "public_state",
+           "team_telemetry", "view_state"]
 from showcase.core.stats import percentile
 
 
 def view_state(state: State, view: str) -> dict[str, Any]:
+    """What ``view`` shows of ``state``: the body of ``GET /api/state`` and of snapshots."""
     if state.show is None:
         return {"show": None, "teams": [], "rounds": [], "current_round": ""}
     if view == OPERATOR:
@@ -62,11 +76,11 @@ def public_state(state: State) -> dict[str, Any]:
     return {
         "show": {"title_ko": show.title_ko, "title_en": show.title_en,
                  "precision": show.precision, "frame_rate": show.frame_rate},
-        "criteria": [{"id": c.id, "name_ko": c.name_ko, "name_en": c.name_en,
-                      "points": c.points} for c in show.criteria],
+        "criteria": [public_criterion(c.config()) for c in show.criteria],
         "current_round": state.current_round,
         "teams": [
-            {**ts.team.public(), "status": ts.public_status, "reason": ts.public_reason}
+            {**public_team(ts.team.config()), "status": ts.public_status,
+             "reason": ts.public_reason}
             for ts in state.teams.values()
         ],
         "rounds": [
@@ -134,9 +148,7 @@ def team_telemetry(t: Telemetry, public: bool) -> dict[str, Any]:
     ttft = [r[0] for r in t.recent if r[2] and r[0] is not None]
     tps = [r[1] for r in t.recent if r[2] and r[1] is not None]
     recent_errors = sum(1 for r in t.recent if not r[2])
-    health = t.health
-    if health is not None and public:
-        health = {k: v for k, v in health.items() if k != "error"}
+    health = public_health(t.health) if public else t.health
     return {
         "requests": t.requests,
         "errors": t.errors,
@@ -158,10 +170,7 @@ def latest_demo(state: State, public: bool = False) -> dict[str, Any] | None:
     if not state.demos:
         return None
     demo = state.demos[max(state.demos)]
-    return {k: v for k, v in demo.items() if k != "actor"} if public else demo
-
-
-VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
+    return without_actor(demo) if public else demo
 
 
 def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
@@ -170,15 +179,4 @@ def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
     if not state.benches:
         return None
     run = state.benches[max(state.benches)]
-    sealed = public and not run["public"]
-    out = {k: v for k, v in run.items() if k not in ("done", "progress", "actor", "results")}
-    out["suites"] = [{k: v for k, v in s.items() if k != "digest"} if public else s
-                     for s in run["suites"]]
-    out["progress"] = {
-        team: {suite: ({k: v for k, v in c.items() if k != "correct"} if sealed else c)
-               for suite, c in suites.items()}
-        for team, suites in run["progress"].items()}
-    out["results"] = None if sealed else run["results"]
-    if not public:
-        out["actor"] = run["actor"]
-    return out
+    return bench_run(run, public)

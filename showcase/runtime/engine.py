@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import itertools
 import logging
 import time
 from collections import deque
@@ -31,6 +32,7 @@ import orjson
 from showcase.core import events as ev
 from showcase.core.errors import ShowFileError, Unavailable
 from showcase.core.events import Event
+from showcase.core.patches import Views
 from showcase.core.showfile import Show
 from showcase.core.state import State
 from showcase.core.views import team_telemetry, view_state
@@ -42,7 +44,6 @@ from showcase.runtime.live import Live
 log = logging.getLogger(__name__)
 
 HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
-MAX_REPLAY = 100_000  # past this gap a resuming viewer gets a snapshot instead
 TELEMETRY_EVENTS = frozenset({ev.DEMO_RESULT, ev.REQUEST_MEASURED, ev.TEAM_HEALTH})
 CONFLICT_RETRIES = 20  # a command re-checked this often while other nodes keep winning
 
@@ -57,6 +58,9 @@ class Engine:
         self.committed = State()
         self.head = State()
         self.history: deque[Event] = deque(maxlen=HISTORY)
+        # Each view's state as its clients hold it; each committed event's message per
+        # view (the event as the view may see it, and its patch) is prepared from it.
+        self.views = Views(self.committed)
         self.commands = 0
         self.conflicts = 0  # appends refused because another node took the seq first
         self._head_behind = False  # committed holds events that head lacks
@@ -73,6 +77,9 @@ class Engine:
                 for event in self.log.read(self.committed.seq):
                     self.committed.apply(event)
                     self.history.append(event)
+                # Events replayed here carry no messages: a viewer behind this point resumes
+                # from a snapshot (events_between), so start-up builds no view per event.
+                self.views = Views(self.committed)
                 check_show_change(self.committed, self.show)
                 if (self.committed.show is not None
                         and self.committed.show.config() == self.show.config()):
@@ -84,6 +91,7 @@ class Engine:
                 except SeqTaken:
                     continue  # another node starting at the same time: read what it wrote
                 self.committed.apply(event)
+                event.prepare(self.views.commit(self.committed, event))
                 self.history.append(event)
                 log.info("show file recorded in the log as seq %d", event.seq)
         except BaseException:
@@ -208,6 +216,7 @@ class Engine:
 
     def _commit(self, event: Event) -> None:
         self.committed.apply(event)
+        event.prepare(self.views.commit(self.committed, event))
         self.history.append(event)
         self.hub.publish(event.seq, event.wire)
         if event.type in TELEMETRY_EVENTS:
@@ -221,26 +230,28 @@ class Engine:
                 "state": view_state(self.committed, view)}
 
     def snapshot(self, view: str) -> bytes:
-        """The snapshot message for a view, serialised once per seq and view."""
+        """The snapshot message for a view, serialised once per seq and view: the state
+        that a client applying every event's patch holds at that seq."""
         cached = self._snapshots.get(view)
-        if cached is None or cached[0] != self.committed.seq:
-            body = self.state_message(view)
-            message = {"seq": body["seq"], "type": "snapshot",
-                       "data": {"view": view, "state": body["state"]}}
-            cached = (self.committed.seq, orjson.dumps(message))
+        if cached is None or cached[0] != self.views.seq:
+            message = {"seq": self.views.seq, "type": "snapshot",
+                       "data": {"view": view, "state": self.views.shown(view)}}
+            cached = (self.views.seq, orjson.dumps(message))
             self._snapshots[view] = cached
         return cached[1]
 
-    async def events_between(self, since: int, until: int) -> list[Event] | None:
-        """Committed events with since < seq <= until, or None when a snapshot is better."""
+    def events_between(self, since: int, until: int) -> list[Event] | None:
+        """Committed events with since < seq <= until, or None when the viewer needs a
+        snapshot instead: events older than the history, or replayed at start-up, have no
+        prepared messages (no patch to apply), and only events committed since the server
+        started do; those are contiguous, the newest of the history."""
         if since >= until:
             return []
-        if until - since > MAX_REPLAY:
+        if not self.history or self.history[0].seq > since + 1:
             return None
-        if self.history and self.history[0].seq <= since + 1:
-            first = self.history[0].seq
-            return list(self.history)[since + 1 - first: until + 1 - first]
-        return await asyncio.to_thread(lambda: list(self.log.read(since, until - since)))
+        first = self.history[0].seq
+        events = list(itertools.islice(self.history, since + 1 - first, until + 1 - first))
+        return events if events and events[0].prepared else None
 
     def read_latest(self, limit: int, types: set[str] | None) -> list[Event]:
         """The last ``limit`` committed events (of ``types``), oldest first: read backwards

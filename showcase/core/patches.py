@@ -1,0 +1,153 @@
+"""The change each event makes to each view's state, so that no client folds events.
+
+The state is folded once, here in Python (``state.py``). Every client (the overlays, the
+operator console, anyone's tool) holds the state of its view as ``GET /api/state`` or a
+snapshot gave it, and applies, for each event, the JSON Patch (RFC 6902) that the event
+makes to that view's state: ``add``, ``replace`` and ``remove`` operations on JSON Pointer
+paths (RFC 6901). A client applies them without knowing what the event means; it looks at
+the event's type only to animate.
+
+``Views`` keeps, for each view, the state that view's clients hold now, as JSON values;
+when the engine commits an event it builds each view's new state, compares the two and
+serialises that view's message once (the fan-out sends the same bytes to every connection
+of the view). An event sealed for a view changes nothing that view shows (secrecy.py), so
+its view state is not even built: the view gets the sealed placeholder and no patch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from showcase.core.events import OPERATOR, SEALED, VIEWS, Event
+from showcase.core.secrecy import event_data
+from showcase.core.state import State
+from showcase.core.views import view_state
+
+Op = dict[str, Any]  # {"op": "add" | "replace" | "remove", "path": "/a/0/b", "value"?: ...}
+
+
+class Views:
+    """Each view's state as its clients hold it, and each event's message per view."""
+
+    def __init__(self, state: State) -> None:
+        self.seq = state.seq
+        self._shown = {view: _as_json(view_state(state, view)) for view in VIEWS}
+
+    def shown(self, view: str) -> dict[str, Any]:
+        """The state of ``view`` at ``seq``: what a client that applied every patch holds."""
+        return self._shown[view]  # type: ignore[no-any-return]
+
+    def commit(self, state: State, event: Event) -> dict[str, bytes]:
+        """Each view's message for ``event``, which ``state`` has just applied."""
+        if event.seq != self.seq + 1:
+            raise ValueError(f"views at seq {self.seq} cannot take seq {event.seq}")
+        wires: dict[str, bytes] = {}
+        placeholder: bytes | None = None
+        for view in VIEWS:
+            data = event_data(event, view)
+            if data is None:
+                if placeholder is None:
+                    placeholder = orjson.dumps({"seq": event.seq, "ts": event.ts,
+                                                "type": SEALED, "data": {}})
+                wires[view] = placeholder
+                continue
+            now = _as_json(view_state(state, view))
+            ops = diff(self._shown[view], now)
+            self._shown[view] = now
+            message: dict[str, Any] = {"seq": event.seq, "ts": event.ts, "type": event.type}
+            if view == OPERATOR:
+                message["actor"] = event.actor
+            message["data"] = data
+            message["patch"] = ops
+            wires[view] = orjson.dumps(message)
+        self.seq = event.seq
+        return wires
+
+
+def _as_json(value: Any) -> Any:
+    """A copy made of JSON values only. The view states share dicts with the live state,
+    which the next event changes in place; what a client holds must not change with it."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def diff(old: Any, new: Any) -> list[Op]:
+    """The operations that turn ``old`` into ``new`` (JSON values). Lists of the same
+    length are compared item by item; a list that changed length is replaced whole."""
+    ops: list[Op] = []
+    if old != new:
+        _diff(old, new, [], ops)
+    return ops
+
+
+def _diff(old: Any, new: Any, path: list[str], ops: list[Op]) -> None:
+    """Called only where ``old != new``. Equal subtrees are skipped by one comparison in
+    C, so the walk costs what changed, not the size of the state. (That comparison takes
+    1 for 1.0 and True; the views never turn a number into a bool or an int into a float
+    of the same value, and a JavaScript client could not tell them apart anyway.)"""
+    if type(old) is dict and type(new) is dict:
+        for key, value in new.items():
+            if key not in old:
+                ops.append({"op": "add", "path": _pointer(path, key), "value": value})
+            elif old[key] != value:
+                path.append(key)
+                _diff(old[key], value, path, ops)
+                path.pop()
+        for key in old:
+            if key not in new:
+                ops.append({"op": "remove", "path": _pointer(path, key)})
+        return
+    if type(old) is list and type(new) is list and len(old) == len(new):
+        for index, (before, after) in enumerate(zip(old, new, strict=True)):
+            if before != after:
+                path.append(str(index))
+                _diff(before, after, path, ops)
+                path.pop()
+        return
+    ops.append({"op": "replace", "path": _pointer(path), "value": new})
+
+
+def _pointer(path: list[str], last: str | None = None) -> str:
+    parts = path if last is None else [*path, last]
+    return "".join("/" + escape(part) for part in parts)
+
+
+def escape(key: str) -> str:
+    """A key as one JSON Pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def apply_patch(doc: Any, ops: list[Op]) -> Any:
+    """``doc`` with ``ops`` applied (in place where it can be); returns the new document.
+
+    What every client does with an event's ``patch``; the server itself never needs it.
+    Raises ValueError for an operation that does not fit the document.
+    """
+    for op in ops:
+        path = op["path"]
+        if path == "":
+            if op["op"] == "remove":
+                raise ValueError("cannot remove the whole document")
+            doc = op["value"]
+            continue
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+        target = doc
+        try:
+            for part in parents:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            if isinstance(target, list):
+                index = len(target) if last == "-" else int(last)
+                if op["op"] == "remove":
+                    del target[index]
+                elif op["op"] == "add":
+                    target.insert(index, op["value"])
+                else:
+                    target[index] = op["value"]
+            elif op["op"] == "remove":
+                del target[last]
+            else:
+                target[last] = op["value"]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"patch operation {op!r} does not fit the document") from exc
+    return doc
