@@ -1,15 +1,29 @@
-"""The fold: a replay gives the identical state; rounds, replacement teams, reinstatement."""
+"""The fold: a replay gives the identical state; rounds, replacement teams, reinstatement;
+and the one fold reaches every client as patches that rebuild each view's state exactly."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
 import orjson
 import pytest
 
+from showcase.bench.suites import sample_suites_dir
 from showcase.core import commands
 from showcase.core import events as ev
 from showcase.core.errors import Conflict, LogError
+from showcase.core.patches import apply_patch
+from showcase.core.showfile import sample_show_path
 from showcase.core.state import State, fold
 from showcase.core.views import operator_state, public_state
+from tests.conftest import JUDGE, OPERATOR, PRESENTER, Server, score_sample_round
+from tests.streams import Viewer
+from tests.test_proxy import Mock
 from tests.test_scoring import Show, hand_round
 
 
@@ -106,3 +120,131 @@ def test_a_health_change_already_recorded_is_refused() -> None:
     up = s.run(commands.team_health, "a", {"up": True, "latency_ms": 12.0, "error": ""})
     assert up.data["up"] is True
     assert [e.data["up"] for e in s.events if e.type == ev.TEAM_HEALTH] == [False, True]
+
+
+# -- one fold: clients apply the server's patches ------------------------------------------
+
+
+class PatchClient:
+    """A client as the overlays and the console are: it holds its view's state from the
+    stream's snapshot and applies each event's ``patch``, knowing nothing of the events."""
+
+    def __init__(self, url: str, query: str = "", read: dict[str, Any] | None = None) -> None:
+        self.viewer = Viewer(url, query)
+        # A state read before (GET /api/state), then the stream resumed after its seq.
+        self.state: Any = read["state"] if read else None
+        self.seq = read["seq"] if read else 0
+        self.used = 0  # messages of the viewer consumed so far
+
+    def resume(self, url: str) -> PatchClient:
+        """Drop the connection after what it delivered, and go on with ``since``."""
+        self.catch_up(max(self.seq, max((m["seq"] or 0) for m in self.viewer.messages)))
+        self.viewer.close()
+        return PatchClient(url, f"since={self.seq}", {"state": self.state, "seq": self.seq})
+
+    def catch_up(self, seq: int) -> Any:
+        for message in self.viewer.wait_seq(seq, timeout=30)[self.used:]:
+            self.used += 1
+            if message["seq"] is None:
+                continue  # ticks and keepalives: volatile, not part of the state
+            if message["type"] == "snapshot":
+                self.state, self.seq = message["data"]["state"], message["seq"]
+                continue
+            assert message["seq"] == self.seq + 1, "a gap in the stream"
+            self.seq = message["seq"]
+            if message["type"] == "sealed":
+                assert "patch" not in message
+                continue
+            self.state = apply_patch(self.state, message["patch"])
+        return self.state
+
+
+def wait_until(what: str, predicate: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def live_show(tmp_path: Path) -> Iterator[Server]:
+    """The sample show with every team answered by one mock team (demos, a benchmark run)."""
+    mock = Mock("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "12", "--accuracy", "0.5",
+                "--answers", str(sample_suites_dir()))
+    try:
+        show = tmp_path / "show.toml"
+        text = re.sub(r"http://127\.0\.0\.1:910\d/v1", f"{mock.url}/v1",
+                      sample_show_path().read_text(encoding="utf-8"))
+        show.write_text(text + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
+        srv = Server(show, tmp_path / "data").start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+    finally:
+        mock.stop()
+
+
+def test_clients_applying_only_patches_end_with_the_state_of_every_view(
+        live_show: Server) -> None:
+    srv = live_show
+    tokens = {"public": None, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
+    clients = {view: PatchClient(srv.url, f"token={token}" if token else "")
+               for view, token in tokens.items()}
+    late: PatchClient | None = None
+    try:
+        def press(path: str, body: dict[str, Any], token: str = OPERATOR) -> int:
+            response = srv.post(path, body, token=token)
+            assert response.status_code == 201, response.text
+            return int(response.json()["seq"])
+
+        score_sample_round(srv)
+        press("/api/scores", {"criterion": "feedback", "team": "skt", "value": 4.1,
+                              "reason": "a late ballot"})
+        press("/api/teams/naver/disqualify", {"reason": "weights match a foreign model"})
+        # A viewer that joins now and then drops: it resumes with since, as client.js does.
+        start = srv.state(None)["seq"]
+        late = PatchClient(srv.url, f"since={start}", srv.state(None))
+        press("/api/rounds/r1/freeze", {})
+        steps = httpx.get(f"{srv.url}/api/reveal/script",
+                          headers={"Authorization": f"Bearer {PRESENTER}"}).json()["steps"]
+        for step in steps:
+            if step["kind"] == "eliminate":
+                press("/api/reveal/arm", {"to": step["n"]}, PRESENTER)
+            press("/api/reveal/next", {"to": step["n"]}, PRESENTER)
+            if step["n"] == 1:
+                press("/api/reveal/speed", {"speed": 1.5}, PRESENTER)
+                press("/api/reveal/lock", {"locked": True, "reason": "a word"})
+                press("/api/reveal/lock", {"locked": False})
+            if step["n"] == 2:  # the late viewer drops mid-reveal and resumes
+                late = late.resume(srv.url)
+        press("/api/rounds/r2/start", {})
+        press("/api/teams/skt/withdraw", {"reason": "the team asked", "announce": True})
+        press("/api/teams/skt/reinstate", {"reason": "it asked again", "announce": True})
+        demo = press("/api/demo", {"prompt": "Introduce yourself.", "max_tokens": 12}, PRESENTER)
+        wait_until("the demo", lambda: srv.state()["state"]["demo"]["phase"] == "finished")
+        run = press("/api/bench", {"suites": ["ko-math"], "concurrency": 4})
+        wait_until("the run", lambda: srv.state()["state"]["bench"]["phase"] == "finished")
+        assert srv.state()["state"]["bench"]["id"] == run and demo < run
+        with srv.client() as op:
+            r2 = op.get("/api/state").json()["state"]["rounds"][1]
+        for team in r2["roster"]:
+            press("/api/scores", {"round": "r2", "criterion": "benchmark", "team": team,
+                                  "value": 50})
+        press("/api/teams/upstage/disqualify", {"reason": "late weights", "announce": True})
+
+        last = srv.state()["seq"]
+        for view, client in {**clients, "late": late}.items():
+            token = tokens.get(view)
+            expected = srv.state(token)
+            assert expected["seq"] == last
+            assert client.catch_up(last) == expected["state"], view
+        # Every kind of event went by: the stream carried what each client needed.
+        kinds = {m["type"] for m in clients["operator"].viewer.messages}
+        assert {"score_entered", "team_disqualified", "round_frozen", "reveal_step",
+                "reveal_armed", "reveal_speed", "reveal_locked", "round_started", "team_withdrawn",
+                "team_reinstated", "demo_started", "demo_result", "bench_started",
+                "bench_item", "bench_finished"} <= kinds
+    finally:
+        for client in [*clients.values(), *([late] if late else [])]:
+            client.viewer.close()
