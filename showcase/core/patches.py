@@ -20,12 +20,48 @@ from typing import Any
 
 import orjson
 
+from showcase.core import events as ev
 from showcase.core.events import OPERATOR, SEALED, VIEWS, Event
 from showcase.core.secrecy import event_data
-from showcase.core.state import State
-from showcase.core.views import view_state
+from showcase.core.state import State, Telemetry
+from showcase.core.views import team_telemetry, view_section, view_state
 
 Op = dict[str, Any]  # {"op": "add" | "replace" | "remove", "path": "/a/0/b", "value"?: ...}
+
+
+# The entries of a view's state that an event of each type can change ("counts", which
+# every event changes, is added to all). A type not listed (the show file, a team added,
+# a round started) rebuilds every view whole. An entry missing here would leave clients
+# behind GET /api/state; tests/test_state.py and tests/test_secrecy.py replay whole shows
+# and compare, type by type.
+_ROUNDS = ("rounds", "presenter")
+AFFECTS: dict[str, tuple[str, ...]] = {
+    ev.SCORE_ENTERED: _ROUNDS,
+    ev.JURY_DECIDED: _ROUNDS,
+    ev.TEAM_DISQUALIFIED: ("teams", *_ROUNDS),
+    ev.TEAM_WITHDRAWN: ("teams", *_ROUNDS),
+    ev.TEAM_REINSTATED: ("teams", *_ROUNDS),
+    ev.ROUND_PUBLISHED: ("teams", *_ROUNDS),
+    ev.ROUND_FROZEN: _ROUNDS,
+    ev.ROUND_UNFROZEN: _ROUNDS,
+    ev.REVEAL_STEP: ("teams", *_ROUNDS),
+    ev.REVEAL_ARMED: _ROUNDS,
+    ev.REVEAL_LOCKED: _ROUNDS,
+    ev.REVEAL_SPEED: _ROUNDS,
+    ev.DEMO_STARTED: ("demo", "demo_running"),
+    ev.DEMO_RESULT: ("demo", "demo_running", "telemetry"),
+    ev.DEMO_CANCELLED: ("demo", "demo_running"),
+    ev.REQUEST_MEASURED: ("telemetry",),
+    ev.TEAM_HEALTH: ("telemetry",),
+    ev.BENCH_STARTED: ("bench",),
+    ev.BENCH_ITEM: ("bench",),
+    ev.BENCH_TEAM_FAILED: ("bench",),
+    ev.BENCH_PAUSED: ("bench",),
+    ev.BENCH_RESUMED: ("bench",),
+    ev.BENCH_CANCELLED: ("bench",),
+    ev.BENCH_FINISHED: ("bench",),
+    ev.BENCH_IMPORTED: ("bench_imports",),
+}
 
 
 class Views:
@@ -45,6 +81,8 @@ class Views:
             raise ValueError(f"views at seq {self.seq} cannot take seq {event.seq}")
         wires: dict[str, bytes] = {}
         placeholder: bytes | None = None
+        keys = AFFECTS.get(event.type)
+        built: dict[tuple[str, bool], Any] = {}  # sections the same for several views
         for view in VIEWS:
             data = event_data(event, view)
             if data is None:
@@ -53,17 +91,45 @@ class Views:
                                                 "type": SEALED, "data": {}})
                 wires[view] = placeholder
                 continue
-            now = _as_json(view_state(state, view))
-            ops = diff(self._shown[view], now)
-            self._shown[view] = now
             message: dict[str, Any] = {"seq": event.seq, "ts": event.ts, "type": event.type}
             if view == OPERATOR:
                 message["actor"] = event.actor
             message["data"] = data
-            message["patch"] = ops
+            message["patch"] = self._change(state, view, event, keys, built)
             wires[view] = orjson.dumps(message)
         self.seq = event.seq
         return wires
+
+    def _change(self, state: State, view: str, event: Event, keys: tuple[str, ...] | None,
+                built: dict[tuple[str, bool], Any]) -> list[Op]:
+        """The patch of ``view`` for ``event``; the view's state brought up to date."""
+        shown = self._shown[view]
+        if keys is None or state.show is None or "teams" not in shown:
+            now = _as_json(view_state(state, view))
+            self._shown[view] = now
+            return diff(shown, now)
+        ops: list[Op] = []
+        for key in (*keys, "counts"):
+            if key not in shown:
+                continue  # not part of this view (the presenter's read-ahead, counts)
+            if key == "telemetry":
+                # Only the event's team was measured: its figures alone are built.
+                team = event.data["team"]
+                public = view != OPERATOR
+                if (key, public) not in built:  # one public form for three views
+                    figures = state.telemetry.get(team) or Telemetry()
+                    built[key, public] = team_telemetry(figures, public=public)
+                now = _as_json(built[key, public])
+                if team in shown[key]:
+                    ops.extend(diff(shown[key][team], now, [key, team]))
+                else:
+                    ops.append({"op": "add", "path": _pointer([key], team), "value": now})
+                shown[key][team] = now
+                continue
+            now = _as_json(view_section(state, view, key))
+            ops.extend(diff(shown[key], now, [key]))
+            shown[key] = now
+        return ops
 
 
 def _as_json(value: Any) -> Any:
@@ -72,12 +138,13 @@ def _as_json(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
-def diff(old: Any, new: Any) -> list[Op]:
-    """The operations that turn ``old`` into ``new`` (JSON values). Lists of the same
-    length are compared item by item; a list that changed length is replaced whole."""
+def diff(old: Any, new: Any, at: list[str] | None = None) -> list[Op]:
+    """The operations that turn ``old`` into ``new`` (JSON values), found at the path
+    ``at`` of the document. Lists of the same length are compared item by item; a list
+    that changed length is replaced whole."""
     ops: list[Op] = []
     if old != new:
-        _diff(old, new, [], ops)
+        _diff(old, new, list(at or []), ops)
     return ops
 
 
