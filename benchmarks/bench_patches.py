@@ -93,7 +93,7 @@ def make_pass(kind: str, events: list[Any]) -> Callable[[], float]:
     try:
         from showcase.core.patches import Views
     except ImportError:
-        Views = None  # noqa: N806 - the code before: messages from the event alone
+        Views = None  # the code before: messages from the event alone
 
     def run() -> float:
         batch = fresh_events(events)
@@ -136,18 +136,22 @@ def replay_pass(data_dir: Path) -> Callable[[], float]:
 
 
 def child(args: argparse.Namespace) -> int:
-    import showcase
     from bench_replay import build
 
+    import showcase
     from showcase.core.showfile import load_show, sample_show_path
 
     out: dict[str, Any] = {"code": str(Path(showcase.__file__).parent)}
-    loads = workloads(args.events)
-    for name, events in loads.items():
-        for kind in ("fold", "messages", "fan-out"):
-            run = make_pass(kind, events)
-            run()  # warm-up
-            out[f"{name}/{kind}"] = [run() for _ in range(args.passes)]
+    if args.child == "events":
+        for name, events in workloads(args.events).items():
+            for kind in ("fold", "messages", "fan-out"):
+                run = make_pass(kind, events)
+                run()  # warm-up
+                out[f"{name}/{kind}"] = [run() for _ in range(args.passes)]
+        print(json.dumps(out))
+        return 0
+    # The replay in a process of its own: the heap the workloads leave behind would slow
+    # the allocations of a replay after them.
     with tempfile.TemporaryDirectory(prefix="showcase-patches-") as tmp:
         build(Path(tmp), load_show(sample_show_path()), args.replay)
         run = replay_pass(Path(tmp))
@@ -160,10 +164,10 @@ def child(args: argparse.Namespace) -> int:
 # -- the parent: both sides, alternating -------------------------------------------------
 
 
-def run_side(code_root: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_side(code_root: Path, args: argparse.Namespace, what: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(code_root)}
-    done = subprocess.run([sys.executable, __file__, "--child", "--events", str(args.events),
-                           "--replay", str(args.replay), "--passes", "3"],
+    done = subprocess.run([sys.executable, __file__, "--child", what, "--events",
+                           str(args.events), "--replay", str(args.replay), "--passes", "3"],
                           env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
@@ -176,7 +180,7 @@ def main() -> int:
     parser.add_argument("--replay", type=int, default=20_000, help="events replayed (20000)")
     parser.add_argument("--repeat", type=int, default=5, help="rounds of both sides (5)")
     parser.add_argument("--base", default="a1d7220", help="the code before (a1d7220)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("events", "replay"), help=argparse.SUPPRESS)
     parser.add_argument("--passes", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 10 <= args.events <= 100_000 or not 2 <= args.replay <= 200_000:
@@ -193,10 +197,11 @@ def main() -> int:
         runs: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
         for i in range(repeat):
             for side, root in (sides.items() if i % 2 == 0 else reversed(sides.items())):
-                got = run_side(root, args)
-                assert got.pop("code") == str(root / "showcase"), "measured the wrong code"
-                for key, values in got.items():
-                    runs[side].setdefault(key, []).extend(values)
+                for what in ("events", "replay"):
+                    got = run_side(root, args, what)
+                    assert got.pop("code") == str(root / "showcase"), "measured the wrong code"
+                    for key, values in got.items():
+                        runs[side].setdefault(key, []).extend(values)
             print(f"round {i + 1}/{repeat} done", file=sys.stderr, flush=True)
         print(f"machine: {describe(machine(tmp))}")
         print(f"before = {args.base}, now = this checkout; {repeat} rounds x 3 passes, "
