@@ -17,12 +17,41 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .patch import apply_patch
-
 Json = dict[str, Any]
 
 #: Events kept for the log screen: plenty for a show's last hour, bounded for a long day.
 EVENT_BUFFER = 2000
+
+def apply_patch(doc: Any, ops: list[Json]) -> Any:
+    """``doc`` with an event's patch applied (RFC 6902 ``add``, ``replace``, ``remove`` on
+    JSON Pointer paths), in place where it can be; returns the new document. Raises
+    ValueError for an operation that does not fit the document."""
+    for op in ops:
+        path = str(op.get("path", ""))
+        if path == "":
+            doc = op.get("value")
+            continue
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+        target = doc
+        try:
+            for part in parents:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            if isinstance(target, list):
+                index = len(target) if last == "-" else int(last)
+                if op["op"] == "remove":
+                    del target[index]
+                elif op["op"] == "add":
+                    target.insert(index, op["value"])
+                else:
+                    target[index] = op["value"]
+            elif op["op"] == "remove":
+                del target[last]
+            else:
+                target[last] = op["value"]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"patch operation {op!r} does not fit the state") from exc
+    return doc
+
 
 LANE_FIELDS = ("status", "chars", "ttft_ms", "tokens", "decode_tps", "elapsed_ms", "error")
 
