@@ -11,6 +11,19 @@ whichever comes first, this node's acknowledgement or the tail of the stream, an
 its seq (``SeqTaken``) makes the engine wait for its own appends to settle, fold what
 the others wrote, rebuild ``head`` from ``committed`` and check the command again. A
 command is answered only once durable, and never recorded twice.
+
+Each committed event is folded into ``committed`` at once, but its messages (the event as
+each view may see it, and its patch) are prepared per committed *batch*: ``patches.Views``
+builds each view's change once for the batch and gives it to the batch's last message.
+The batch is what one append made durable: on SQLite the writer resolves a batch's futures
+together, so their ``_on_commit`` callbacks run back to back in one turn of the loop, and
+the ``call_soon(self._prepare)`` that the first of them schedules runs after the rest; a
+shared log's tail hands ``_fold`` a list, prepared at its end. Until then the batch is
+``_unprepared``: not in the history, not published, not in ``views``. Every reader of
+those (``snapshot``, ``events_between``) prepares it first, so nothing that ran between
+the fold and the prepare (another callback of the same turn) sees a seq that ``committed``
+has and the messages lack; doing the preparation only at the end of the turn keeps the
+batch whole under load, and the readers' flush keeps it exact whatever runs in between.
 """
 
 from __future__ import annotations
@@ -66,6 +79,7 @@ class Engine:
         self._head_behind = False  # committed holds events that head lacks
         self._rebuild = asyncio.Lock()
         self._snapshots: dict[str, tuple[int, bytes]] = {}
+        self._unprepared: list[Event] = []  # folded into committed, messages not yet made
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -90,9 +104,8 @@ class Engine:
                     self.log.append_now([event])
                 except SeqTaken:
                     continue  # another node starting at the same time: read what it wrote
-                self.committed.apply(event)
-                event.prepare(self.views.commit(self.committed, event))
-                self.history.append(event)
+                self._commit(event)
+                self._prepare()
                 log.info("show file recorded in the log as seq %d", event.seq)
         except BaseException:
             self.log.close()
@@ -197,6 +210,10 @@ class Engine:
             log.error("seq %d acknowledged before %d; left to the tail", event.seq,
                       self.committed.seq + 1)
             return
+        if not self._unprepared:
+            # The log resolved this event's batch at once: the callbacks of its other
+            # events are already queued, so this runs after all of them.
+            asyncio.get_running_loop().call_soon(self._prepare)
         self._commit(event)
 
     def _fold(self, events: list[Event]) -> None:
@@ -213,14 +230,27 @@ class Engine:
                 self.head.apply(event)
             elif event.seq > self.head.seq:
                 self._head_behind = True  # rebuilt from committed before the next command
+        self._prepare()  # the list is one batch of the stream
 
     def _commit(self, event: Event) -> None:
+        """Fold a durable event; its messages follow with the rest of its batch."""
         self.committed.apply(event)
-        event.prepare(self.views.commit(self.committed, event))
-        self.history.append(event)
-        self.hub.publish(event.seq, event.wire)
-        if event.type in TELEMETRY_EVENTS:
-            team = event.data["team"]
+        self._unprepared.append(event)
+
+    def _prepare(self) -> None:
+        """Prepare, keep and publish the messages of the events folded since the last call
+        (one committed batch): each view's patch is built once for all of them."""
+        batch = self._unprepared
+        if not batch:
+            return
+        self._unprepared = []
+        for event, wires in zip(batch, self.views.commit_batch(self.committed, batch),
+                                strict=True):
+            event.prepare(wires)
+            self.history.append(event)
+            self.hub.publish(event.seq, event.wire)
+        telemetry = {e.data["team"] for e in batch if e.type in TELEMETRY_EVENTS}
+        for team in sorted(telemetry):
             self.live.update_telemetry(team, team_telemetry(self.committed.telemetry[team], True))
 
     # -- reading -------------------------------------------------------------
@@ -232,6 +262,7 @@ class Engine:
     def snapshot(self, view: str) -> bytes:
         """The snapshot message for a view, serialised once per seq and view: the state
         that a client applying every event's patch holds at that seq."""
+        self._prepare()
         cached = self._snapshots.get(view)
         if cached is None or cached[0] != self.views.seq:
             message = {"seq": self.views.seq, "type": "snapshot",
@@ -245,6 +276,7 @@ class Engine:
         snapshot instead: events older than the history, or replayed at start-up, have no
         prepared messages (no patch to apply), and only events committed since the server
         started do; those are contiguous, the newest of the history."""
+        self._prepare()
         if since >= until:
             return []
         if not self.history or self.history[0].seq > since + 1:
