@@ -3,6 +3,8 @@ and the one fold reaches every client as patches that rebuild each view's state 
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -247,4 +249,83 @@ def test_clients_applying_only_patches_end_with_the_state_of_every_view(
                 "bench_item", "bench_finished"} <= kinds
     finally:
         for client in [*clients.values(), *([late] if late else [])]:
+            client.viewer.close()
+
+
+def state_at(messages: list[dict[str, Any]], seq: int) -> Any:
+    """The state a client held after applying the stream's ``messages`` up to ``seq``."""
+    state = None
+    for message in messages:
+        if message["seq"] is None or message["seq"] > seq:
+            continue
+        if message["type"] == "snapshot":
+            state = message["data"]["state"]
+        elif "patch" in message:
+            state = apply_patch(copy.deepcopy(state), message["patch"])
+    return state
+
+
+async def _burst(url: str, bodies: list[tuple[str, dict[str, Any]]], writers: int) -> list[int]:
+    """Send every command at once from ``writers`` connections, as concurrent users do: the
+    log commits them in shared batches (one fsync for many)."""
+    limits = httpx.Limits(max_connections=writers, max_keepalive_connections=writers)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30,
+                                 headers={"Authorization": f"Bearer {OPERATOR}"}) as client:
+        answers = await asyncio.gather(*(client.post(path, json=body) for path, body in bodies))
+    assert [a.status_code for a in answers] == [201] * len(bodies), answers[0].text
+    return [int(a.json()["seq"]) for a in answers]
+
+
+def test_a_burst_of_commands_reaches_patch_clients_once_per_batch(server: Server) -> None:
+    """Commands that share a commit: the batch's last message carries the whole batch's
+    change and the earlier ones an empty patch; clients that follow, and one that resumes
+    from a seq inside a batch, still end with exactly GET /api/state's state."""
+    srv = server
+    score_sample_round(srv)
+    operator = PatchClient(srv.url, f"token={OPERATOR}")
+    public = PatchClient(srv.url)
+    resumed: list[PatchClient] = []
+    try:
+        # Corrections of two teams' scores (each changes the operator's live standings,
+        # none the public view) and, among them, announced changes the public sees.
+        bodies: list[tuple[str, dict[str, Any]]] = [
+            ("/api/scores", {"criterion": "benchmark", "team": ("lg", "skt")[i % 2],
+                             "value": 40 + i * 0.25, "reason": f"correction {i}"})
+            for i in range(240)]
+        bodies[80:80] = [("/api/teams/naver/disqualify", {"reason": "weights", "announce": True})]
+        bodies[160:160] = [("/api/teams/ncai/withdraw", {"reason": "asked", "announce": True})]
+        seqs = asyncio.run(_burst(srv.url, bodies, writers=50))
+        last = srv.state()["seq"]
+        assert max(seqs) == last
+
+        for client, token in ((operator, OPERATOR), (public, None)):
+            assert client.catch_up(last) == srv.state(token)["state"]
+        burst = [m for m in operator.viewer.messages if m.get("seq") in set(seqs)]
+        assert len(burst) == len(bodies)
+        # Every correction changed the standings, yet messages inside a batch carry no
+        # patch: the change went out once per batch, with its last message (the burst's
+        # last included). How many share a batch depends on the machine's speed; 50
+        # writers always make some.
+        empty = [m["seq"] for m in burst if m["patch"] == []]
+        assert empty, "no two commands of the burst shared a batch"
+        assert burst[-1]["patch"] != []
+        # The change is the batch's, taken at its end: the message that carries it is the
+        # batch's last, so a correction carrying a patch finds its own value there (the
+        # latest of its team), never a later one.
+        for message in burst:
+            if message["type"] == "score_entered" and message["patch"]:
+                team, value = message["data"]["team"], message["data"]["value"]
+                assert {"op": "replace", "path": f"/rounds/0/values/benchmark/{team}",
+                        "value": value} in message["patch"], message
+
+        # Viewers that dropped in the middle of a batch, holding the state as the stream
+        # gave it up to there (the view before the batch), resume with since.
+        middle = empty[len(empty) // 2]
+        for client, token in ((operator, OPERATOR), (public, None)):
+            held = {"state": state_at(client.viewer.messages, middle), "seq": middle}
+            query = f"since={middle}" + (f"&token={token}" if token else "")
+            resumed.append(PatchClient(srv.url, query, held))
+            assert resumed[-1].catch_up(last) == srv.state(token)["state"]
+    finally:
+        for client in (operator, public, *resumed):
             client.viewer.close()
