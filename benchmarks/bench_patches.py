@@ -10,9 +10,14 @@ Per event, on events already in memory (the engine's commit path, without the lo
 
   fold       ``State.apply`` alone
   messages   ``State.apply`` + the message of each of the four views (before: built from
-             the event; now: ``Views.commit``, which builds the views the event may change,
-             diffs them and serialises each view's message once)
+             the event; now: ``Views.commit_batch``, which builds the sections a batch's
+             events may change once per view, diffs them and serialises each message once)
   fan-out    ``messages`` + ``Hub.publish`` to 25 subscribers of each view (queued)
+
+``messages`` and ``fan-out`` are measured with the events committed in batches of 1, 8 and
+50 (``b1``, ``b8``, ``b50``): what the log's grouped fsync makes of 1, 8 and 50 concurrent
+writers. Code that prepares each event alone (``--base a1d7220``, or the per-event patches
+of ``--base f61fed3``) does the same work whatever the batch.
 
 over two workloads: ``scores`` (score_entered and corrections, as bench_replay.py makes
 them: sealed for every view but the operator's, whose live standings they change) and
@@ -42,6 +47,9 @@ from _common import describe, machine, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIBERS = 25  # per view, for the fan-out measurement
+# Events per committed batch: what the log groups into one fsync under 1, 8 and 50
+# concurrent writers (each writer has one command in flight).
+BATCHES = (1, 8, 50)
 
 
 # -- the child: measure the code on PYTHONPATH ------------------------------------------
@@ -84,8 +92,11 @@ def fresh_events(events: list[Any]) -> list[Any]:
     return [Event(e.seq, e.ts, e.type, e.actor, e.data) for e in events]
 
 
-def make_pass(kind: str, events: list[Any]) -> Callable[[], float]:
-    """One timed pass over ``events`` (after the first, which configures the show)."""
+def make_pass(kind: str, events: list[Any], size: int = 1) -> Callable[[], float]:
+    """One timed pass over ``events`` (after the first, which configures the show),
+    committed in batches of ``size`` as the engine does: fold the batch, then prepare its
+    messages (``Views.commit_batch``: each view's patch once per batch), then publish.
+    Code without ``commit_batch`` prepares each event alone, whatever the size."""
     from showcase.core.events import VIEWS
     from showcase.core.state import State
     from showcase.runtime.fanout import Hub
@@ -96,28 +107,37 @@ def make_pass(kind: str, events: list[Any]) -> Callable[[], float]:
         Views = None  # the code before: messages from the event alone
 
     def run() -> float:
-        batch = fresh_events(events)
+        fresh = fresh_events(events)
         state = State()
-        state.apply(batch[0])
+        state.apply(fresh[0])
         views = Views(state) if Views is not None else None
-        hub = Hub(queue_limit=len(batch) + 1)
+        batched = hasattr(views, "commit_batch")
+        hub = Hub(queue_limit=len(fresh) + 1)
         subs = [hub.subscribe(view) for view in VIEWS for _ in range(SUBSCRIBERS)]
+        todo = fresh[1:]
         gc.collect()
         started = time.process_time()
-        for event in batch[1:]:
-            state.apply(event)
+        for start in range(0, len(todo), size):
+            batch = todo[start:start + size]
+            for event in batch:
+                state.apply(event)
             if kind == "fold":
                 continue
-            if views is not None:
-                event.prepare(views.commit(state, event))
-            if kind == "messages":
-                for view in VIEWS:
-                    event.wire(view)
-            else:
-                hub.publish(event.seq, event.wire)
+            if batched:
+                for event, wires in zip(batch, views.commit_batch(state, batch), strict=True):
+                    event.prepare(wires)
+            elif views is not None:  # the per-event patches, prepared one by one
+                for event in batch:
+                    event.prepare(views.commit(state, event))
+            for event in batch:
+                if kind == "messages":
+                    for view in VIEWS:
+                        event.wire(view)
+                else:
+                    hub.publish(event.seq, event.wire)
         spent = time.process_time() - started
-        assert all(len(sub) == len(batch) - 1 for sub in subs) or kind != "fan-out"
-        return spent / (len(batch) - 1)
+        assert all(len(sub) == len(todo) for sub in subs) or kind != "fan-out"
+        return spent / len(todo)
     return run
 
 
@@ -144,10 +164,14 @@ def child(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"code": str(Path(showcase.__file__).parent)}
     if args.child == "events":
         for name, events in workloads(args.events).items():
-            for kind in ("fold", "messages", "fan-out"):
-                run = make_pass(kind, events)
-                run()  # warm-up
-                out[f"{name}/{kind}"] = [run() for _ in range(args.passes)]
+            run = make_pass("fold", events)
+            run()  # warm-up
+            out[f"{name}/fold"] = [run() for _ in range(args.passes)]
+            for kind in ("messages", "fan-out"):
+                for size in BATCHES:
+                    run = make_pass(kind, events, size)
+                    run()
+                    out[f"{name}/{kind} b{size}"] = [run() for _ in range(args.passes)]
         print(json.dumps(out))
         return 0
     # The replay in a process of its own: the heap the workloads leave behind would slow
@@ -206,12 +230,12 @@ def main() -> int:
         print(f"machine: {describe(machine(tmp))}")
         print(f"before = {args.base}, now = this checkout; {repeat} rounds x 3 passes, "
               f"medians; CPU time (process_time) per event")
-        print(f"\n{'':<22}{'before':>12}{'now':>12}{'now - before':>15}{'now / before':>14}")
+        print(f"\n{'':<26}{'before':>12}{'now':>12}{'now - before':>15}{'now / before':>14}")
         for key in runs["now"]:
             old, new = statistics.median(runs["before"][key]), statistics.median(runs["now"][key])
             unit, scale = ("s", 1.0) if key == "replay" else ("us", 1e6)
             label = f"replay {args.replay:,} events" if key == "replay" else key
-            print(f"{label:<22}{old * scale:>10.1f}{unit}{new * scale:>10.1f}{unit}"
+            print(f"{label:<26}{old * scale:>10.1f}{unit}{new * scale:>10.1f}{unit}"
                   f"{(new - old) * scale:>13.1f}{unit}{new / old:>13.2f}x")
     return 0
 
