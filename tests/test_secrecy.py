@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -108,9 +109,9 @@ def test_viewer_connections_never_carry_a_sealed_value_before_publication(
             viewer.close()
 
 
-def test_an_event_sealed_for_a_view_changes_nothing_that_view_shows(server: Server) -> None:
-    """What lets the server skip a sealed event's view (and send it no patch) is that the
-    event cannot change what the view shows: checked on a whole show's real log."""
+def whole_show_log(server: Server) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A whole show on a real server (scores, a correction, secret and announced team
+    changes, a frozen round's reveal with locks and arming): its log and reveal script."""
     score_sample_round(server)
     server.post("/api/scores", {"criterion": "feedback", "team": "lg", "value": 4.5,
                                 "reason": "recount"}).raise_for_status()
@@ -128,6 +129,13 @@ def test_an_event_sealed_for_a_view_changes_nothing_that_view_shows(server: Serv
         server.post("/api/reveal/next", {"to": step["n"]}, PRESENTER).raise_for_status()
     with server.client() as op:
         log = op.get("/api/log", params={"since": 0, "limit": 5000}).json()["events"]
+    return log, steps
+
+
+def test_an_event_sealed_for_a_view_changes_nothing_that_view_shows(server: Server) -> None:
+    """What lets the server skip a sealed event's view (and send it no patch) is that the
+    event cannot change what the view shows: checked on a whole show's real log."""
+    log, steps = whole_show_log(server)
     state = State()
     views = Views(state)
     sealed_for = {view: 0 for view in VIEWS}
@@ -152,3 +160,33 @@ def test_an_event_sealed_for_a_view_changes_nothing_that_view_shows(server: Serv
     assert sealed_for["public"] == sealed_for["judge"] == 35 + 1 + 3 + 2 + arms
     assert sealed_for["presenter"] == 35 + 1 + 3
     assert sealed_for["operator"] == 0
+
+
+def test_a_whole_show_committed_in_batches_reaches_clients_exactly(server: Server) -> None:
+    """The log commits events in batches; each view's change is sent once per batch, with
+    the last message the view may see, and the batch's earlier messages carry an empty
+    patch. A client applying every patch holds, after each batch, exactly the view's state,
+    whatever the batch sizes."""
+    log, _ = whole_show_log(server)
+    events = [event_from_json(raw) for raw in log]
+    # Every size from 1 to 8, each with its batches starting at every offset, so that
+    # each pair of neighbouring event types shares a batch in some replay.
+    for size, shift in [(n, k) for n in range(1, 9) for k in range(n)]:
+        state = State()
+        views = Views(state)
+        held = {view: orjson.loads(orjson.dumps(view_state(state, view))) for view in VIEWS}
+        bounds = [0, *range(shift + 1, len(events), size), len(events)]
+        for start, end in itertools.pairwise(bounds):
+            batch = events[start:end]
+            for event in batch:
+                state.apply(event)
+            wires = views.commit_batch(state, batch)
+            for view in VIEWS:
+                messages = [orjson.loads(w[view]) for w in wires]
+                visible = [m for m in messages if m["type"] != "sealed"]
+                assert all(m["patch"] == [] for m in visible[:-1]), (size, view)
+                for message in visible:
+                    held[view] = apply_patch(held[view], message["patch"])
+                assert held[view] == orjson.loads(orjson.dumps(view_state(state, view))), \
+                    (size, shift, view, batch[0].seq)
+        assert views.seq == events[-1].seq
