@@ -77,7 +77,8 @@ AFFECTS: dict[str, tuple[str, ...]] = {
 
 
 class Views:
-    """Each view's state as its clients hold it, and each event's message per view."""
+    """Each view's state as its clients hold it, and each event's message per view,
+    prepared a committed batch at a time (``commit_batch``)."""
 
     def __init__(self, state: State) -> None:
         self.seq = state.seq
