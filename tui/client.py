@@ -161,12 +161,14 @@ class ShowClient:
             self.model.attempts = 0
             self.model.set_connection("connected")
             if not first:
-                self._want_state.set()  # anything missed while away: read it fresh
-                self._want_demo.set()
+                self._want_demo.set()  # text streamed while away is in no event
             self.on_change(True)
             async for raw in ws:
-                self._act(self.model.apply_message(orjson.loads(raw)))
-                self.on_change(False)  # the state read that an event asks for is urgent
+                message = orjson.loads(raw)
+                self._act(self.model.apply_message(message))
+                # An event (its patch applied) is durable and shown at once; a tick frame
+                # waits for the console's next frame.
+                self.on_change(message.get("seq") is not None)
 
     def _act(self, effects: Effects) -> None:
         if effects.state:
@@ -251,7 +253,6 @@ class ShowClient:
                            "recorded.", "check the event log (5) before sending it again") from exc
         if response.status_code >= 400:
             raise _refusal(response)
-        self._want_state.set()
         answer: Json = response.json()
         return answer
 

@@ -1,9 +1,12 @@
 """What the console knows about the show: the operator state, live telemetry, the event log.
 
 Pure: no I/O, no Textual. The connection (``client.py``) feeds it messages and answers; the
-screens read it. Every change bumps a version number, so a screen repaints only when
-something it shows has changed, and at most at the console's own frame rate, however many
-messages arrive (tick frames are merged here, not queued).
+screens read it. The state is the server's operator view: each event message carries the
+change it makes (a JSON Patch, protocol 6.1), applied here without knowing what the event
+means, so the console never folds events nor re-reads the state after each one. Every
+change bumps a version number, so a screen repaints only when something it shows has
+changed, and at most at the console's own frame rate, however many messages arrive (tick
+frames are merged here, not queued).
 """
 
 from __future__ import annotations
@@ -18,6 +21,37 @@ Json = dict[str, Any]
 
 #: Events kept for the log screen: plenty for a show's last hour, bounded for a long day.
 EVENT_BUFFER = 2000
+
+def apply_patch(doc: Any, ops: list[Json]) -> Any:
+    """``doc`` with an event's patch applied (RFC 6902 ``add``, ``replace``, ``remove`` on
+    JSON Pointer paths), in place where it can be; returns the new document. Raises
+    ValueError for an operation that does not fit the document."""
+    for op in ops:
+        path = str(op.get("path", ""))
+        if path == "":
+            doc = op.get("value")
+            continue
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+        target = doc
+        try:
+            for part in parents:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            if isinstance(target, list):
+                index = len(target) if last == "-" else int(last)
+                if op["op"] == "remove":
+                    del target[index]
+                elif op["op"] == "add":
+                    target.insert(index, op["value"])
+                else:
+                    target[index] = op["value"]
+            elif op["op"] == "remove":
+                del target[last]
+            else:
+                target[last] = op["value"]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"patch operation {op!r} does not fit the state") from exc
+    return doc
+
 
 LANE_FIELDS = ("status", "chars", "ttft_ms", "tokens", "decode_tps", "elapsed_ms", "error")
 
@@ -45,7 +79,7 @@ class Lane:
 class Effects:
     """What a message asks the connection to do next."""
 
-    state: bool = False  # re-read /api/state
+    state: bool = False  # re-read /api/state: a patch did not fit (something was missed)
     script: bool = False  # re-read /api/reveal/script
     demo: bool = False  # re-read /api/demo: a tick frame was missed
     bench: bool = False  # re-read /api/bench: a run's first frame was missed
@@ -75,8 +109,6 @@ class ShowModel:
     demo_id: int | None = None
     lanes: dict[str, Lane] = field(default_factory=dict)
     script: Json | None = None
-    bench_run: Json | None = None  # the latest benchmark run, operator view, items folded in
-    bench_seq: int = -1  # the seq of the state or /api/bench answer it was read from
     bench_live_id: int | None = None
     bench_live: dict[str, Json] = field(default_factory=dict)  # team -> its latest tick entry
     events: dict[int, Json] = field(default_factory=dict)
@@ -90,7 +122,8 @@ class ShowModel:
     # -- feeding ---------------------------------------------------------------
 
     def apply_message(self, message: Json) -> Effects:
-        """One stream message (protocol 6.1), in order."""
+        """One stream message (protocol 6.1), in order. An event's ``patch`` is applied to
+        the state as it comes: the server folded the event, the console does not."""
         self.messages += 1
         kind = message.get("type")
         seq = message.get("seq")
@@ -108,17 +141,11 @@ class ShowModel:
                 self.script = None
                 effects.reload_log = True
             self.state_seq = -1  # the snapshot wins over any state read before it
-            self.bench_seq = -1
             self._set_state(data.get("state"), seq)
             effects.script = self._wants_script()
-        elif kind == "bench_item":
-            # A run logs every item it scores: fold them here rather than re-read the
-            # whole state for each (they change nothing else the console shows).
-            self.add_events([message])
-            self._fold_bench_item(message)
         elif kind != "sealed":
             self.add_events([message])
-            effects.state = True
+            effects.state = not self._apply_patch(seq, message.get("patch"))
             if kind in ("round_frozen", "round_unfrozen", "show_configured"):
                 effects.script = True
                 self.script = None
@@ -128,6 +155,22 @@ class ShowModel:
             self.last_seq = seq if self.last_seq is None else max(self.last_seq, seq)
         self.versions.connection += 1
         return effects
+
+    def _apply_patch(self, seq: int, patch: list[Json] | None) -> bool:
+        """Bring the state to ``seq`` with the event's patch; False when it cannot (the
+        state is missing, or something between was missed): then read it whole."""
+        if self.state is not None and seq <= self.state_seq:
+            return True  # the state was read after this event: it has it already
+        if self.state is None or seq != self.state_seq + 1 or patch is None:
+            return False
+        try:
+            self.state = apply_patch(self.state, patch)
+        except ValueError:
+            return False
+        self.state_seq = seq
+        self.telemetry = dict(self.state.get("telemetry") or {})
+        self.versions.state += 1
+        return True
 
     def apply_state(self, answer: Json) -> bool:
         """A ``GET /api/state`` answer; kept only if it is newer than what we hold."""
@@ -147,36 +190,7 @@ class ShowModel:
         self.state = state
         self.state_seq = seq
         self.telemetry = dict(state.get("telemetry") or {})
-        self._set_bench(state.get("bench"), seq)
         self.versions.state += 1
-
-    def _set_bench(self, run: Json | None, seq: int) -> None:
-        """The latest run as read at ``seq``, with the items logged after it folded in."""
-        if seq < self.bench_seq:
-            return
-        self.bench_seq = seq
-        if run is None:
-            self.bench_run = None
-            return
-        progress = run.get("progress") or {}
-        self.bench_run = {**run, "progress": {
-            team: {suite: dict(counts) for suite, counts in suites.items()}
-            for team, suites in progress.items()}}
-        for later in sorted(s for s in self.events if s > seq):
-            if self.events[later].get("type") == "bench_item":
-                self._fold_bench_item(self.events[later])
-
-    def _fold_bench_item(self, event: Json) -> None:
-        d = event.get("data") or {}
-        run = self.bench_run
-        if run is None or run.get("id") != d.get("run") or event["seq"] <= self.bench_seq:
-            return  # the run is read afresh soon, with this item in it
-        counts = ((run.get("progress") or {}).get(d.get("team")) or {}).get(d.get("suite"))
-        if counts is None:
-            return
-        counts["done"] = counts.get("done", 0) + 1
-        counts["errors"] = counts.get("errors", 0) + (d.get("status") != "ok")
-        counts["correct"] = counts.get("correct", 0) + bool(d.get("correct"))
 
     def apply_tick(self, data: Json) -> Effects:
         """Merge a tick frame (protocol 6.8). Asks for ``/api/demo`` when a frame was missed."""
@@ -218,8 +232,8 @@ class ShowModel:
         return effects
 
     def apply_bench(self, answer: Json) -> None:
-        """A ``GET /api/bench`` answer: the latest run and its live progress."""
-        self._set_bench(answer.get("bench"), int(answer.get("seq", -1)))
+        """A ``GET /api/bench`` answer: the live progress of the latest run (the run itself
+        is in the state, which each event's patch keeps up to date)."""
         live = answer.get("live")
         if live:
             self.bench_live_id = live.get("id")
@@ -350,12 +364,13 @@ class ShowModel:
         return running if isinstance(running, int) else None
 
     def bench(self) -> Json | None:
-        return self.bench_run
+        run = (self.state or {}).get("bench")
+        return run if isinstance(run, dict) else None
 
     def bench_entry(self, team: str) -> Json:
         """A team's live progress in the latest run: the tick frames' entry where there is
         one, else what the run's counts say."""
-        run = self.bench_run or {}
+        run = self.bench() or {}
         if self.bench_live_id == run.get("id") and team in self.bench_live:
             return self.bench_live[team]
         suites = (run.get("progress") or {}).get(team) or {}

@@ -1,16 +1,15 @@
-"""Events: every fact of the show, with its seq, and how each one looks to each role.
+"""Events: every fact of the show, with its seq.
 
-An event is never edited or deleted; a correction or an undo is a new event. What a
-connection of a given view receives for an event is decided here, from the event alone,
-so replaying history to a reconnecting viewer needs no state.
+An event is never edited or deleted; a correction or an undo is a new event. What each
+view may know of an event is ``secrecy.py``'s to decide; the message each view receives
+(the event as that view may see it, and the change it makes to that view's state) is
+prepared once, when the event is committed (``patches.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 SHOW_CONFIGURED = "show_configured"
 TEAM_ADDED = "team_added"
@@ -60,7 +59,7 @@ PRESENTER = "presenter"
 OPERATOR = "operator"
 VIEWS = (PUBLIC, JUDGE, PRESENTER, OPERATOR)
 
-SEALED = "sealed"
+SEALED = "sealed"  # the type of the placeholder sent for an event a view may not see
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,91 +77,19 @@ class Event:
                 "data": self.data}
 
     def wire(self, view: str) -> bytes:
-        """The message for a connection of ``view``: serialised once, then reused."""
-        cached = self._wire.get(view)
-        if cached is None:
-            cached = orjson.dumps(self.message(view))
-            self._wire[view] = cached
-        return cached
+        """The message a connection of ``view`` receives for this event, as the engine
+        prepared it when the event was committed (``patches.Views``): serialised once,
+        shared by every connection of that view. KeyError for an event not prepared."""
+        return self._wire[view]
 
-    def message(self, view: str) -> dict[str, Any]:
-        if view == OPERATOR:
-            return self.to_json()
-        data = presenter_data(self) if view == PRESENTER else public_data(self)
-        if data is None:
-            return {"seq": self.seq, "ts": self.ts, "type": SEALED, "data": {}}
-        return {"seq": self.seq, "ts": self.ts, "type": self.type, "data": data}
+    def prepare(self, wires: dict[str, bytes]) -> None:
+        """Keep the message of each view (the engine calls this once, at commit)."""
+        self._wire.update(wires)
 
-
-def public_data(event: Event) -> dict[str, Any] | None:
-    """What anyone may know of an event, or None when it is sealed."""
-    data = event.data
-    if event.type == SHOW_CONFIGURED:
-        cfg = data["config"]
-        return {
-            "show": cfg["show"],
-            "teams": [_public_team(t) for t in cfg["teams"]],
-            "criteria": [_public_criterion(c) for c in cfg["criteria"]],
-            "rounds": [{k: r[k] for k in ("id", "name_ko", "name_en")} for r in cfg["rounds"]],
-        }
-    if event.type == TEAM_ADDED:
-        return {"team": _public_team(data["team"]), "round": data["round"]}
-    if event.type == ROUND_STARTED:
-        return {"round": data["round"]}
-    if event.type in (TEAM_DISQUALIFIED, TEAM_WITHDRAWN, TEAM_REINSTATED):
-        if not data.get("announce"):
-            return None
-        return {k: data[k] for k in ("team", "round", "reason")}
-    if event.type == ROUND_PUBLISHED:
-        return data
-    if event.type in (DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED):
-        return data  # what happens on stage is public as it happens
-    if event.type == REQUEST_MEASURED:
-        return {k: v for k, v in data.items() if k != "actor"}  # who asked is not public
-    if event.type in (ROUND_FROZEN, ROUND_UNFROZEN):
-        return {"round": data["round"]}  # the script and the results stay sealed
-    if event.type == REVEAL_STEP:
-        # Only the step shown now: never the total, the next step or the script.
-        return {k: data[k] for k in ("round", "step", "from", "action", "reveal",
-                                     "publication") if k in data}
-    if event.type == REVEAL_SPEED:
-        return data
-    if event.type == BENCH_STARTED:
-        return {k: v for k, v in data.items() if k != "actor"}
-    if event.type == BENCH_ITEM:
-        # Progress is public; whether an answer was right is sealed when the run feeds a
-        # round's scores (``public`` false), like any score before its reveal.
-        if data.get("public"):
-            return data
-        return {k: data[k] for k in ("run", "team", "suite", "item", "status", "error")}
-    if event.type == BENCH_FINISHED:
-        return data if data.get("public") else {"run": data["run"], "public": False}
-    if event.type in (BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED, BENCH_CANCELLED):
-        return data
-    if event.type == TEAM_HEALTH:
-        # Up or down is public; the reason may name hosts and ports, which is not.
-        return {k: v for k, v in data.items() if k != "error"}
-    # Scores, sheets and jury decisions stay sealed until a publication reveals them.
-    return None
-
-
-def presenter_data(event: Event) -> dict[str, Any] | None:
-    """The presenter reads ahead: the next step of the reveal, arming and locking."""
-    if event.type == REVEAL_STEP:
-        public = public_data(event)
-        assert public is not None
-        return {**public, "next": event.data["next"], "total": event.data["total"]}
-    if event.type in (REVEAL_ARMED, REVEAL_LOCKED):
-        return event.data
-    return public_data(event)
-
-
-def _public_team(team: dict[str, Any]) -> dict[str, Any]:
-    return {k: team[k] for k in ("id", "name_ko", "name_en", "org", "colour") if k in team}
-
-
-def _public_criterion(crit: dict[str, Any]) -> dict[str, Any]:
-    return {k: crit[k] for k in ("id", "name_ko", "name_en", "points")}
+    @property
+    def prepared(self) -> bool:
+        """Whether the messages of this event were prepared (see ``wire``)."""
+        return bool(self._wire)
 
 
 def event_from_json(obj: Any, where: str = "") -> Event:

@@ -25,6 +25,7 @@ from showcase.core.checks import Command, known_round
 from showcase.core.decode import decode_body, given
 from showcase.core.errors import InvalidRequest, NotPermitted, StateConflict
 from showcase.core.scoring import ACTIVE, ELIMINATED
+from showcase.core.secrecy import next_of, public_step
 from showcase.core.showfile import Show
 from showcase.core.state import State
 
@@ -201,21 +202,6 @@ def _reorder(board: dict[str, Any], order: list[str]) -> None:
 def _copy(board: dict[str, Any]) -> dict[str, Any]:
     return {**board, "rows": [{**r, "points": dict(r["points"])} for r in board["rows"]],
             "cut": dict(board["cut"]) if board["cut"] else None}
-
-
-def public_step(step: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What a viewer gets of a step: everything but the flags meant for the presenter."""
-    if step is None:
-        return None
-    return {k: v for k, v in step.items() if k not in ("pause", "confirm")}
-
-
-def next_of(script: list[dict[str, Any]], step: int) -> dict[str, Any] | None:
-    """The presenter's read-ahead: the step after ``step``, without its board."""
-    if step >= len(script):
-        return None
-    nxt = script[step]
-    return {k: v for k, v in nxt.items() if k != "board"}
 
 
 # -- commands --------------------------------------------------------------------------

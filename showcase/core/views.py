@@ -2,21 +2,35 @@
 
 A value entered by a judge or an operator reaches the public view only through an event
 that announces it (a publication, an announced disqualification); until then it exists
-only in the operator's view. Every public message is built from these functions or from
-``events.public_data``, and nothing else.
+only in the operator's view. What each view may see of each piece is ``secrecy.py``'s to
+decide; this module lays the pieces out. Every public snapshot, state and event patch is
+built from ``view_state``, and nothing else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from showcase.core.events import JUDGE, OPERATOR, PRESENTER, PUBLIC
-from showcase.core.reveal import next_of, public_step
+from showcase.core.events import JUDGE, OPERATOR, PRESENTER
+from showcase.core.secrecy import (
+    VIEW_OF_ROLE,
+    bench_run,
+    next_of,
+    public_criterion,
+    public_health,
+    public_step,
+    public_team,
+    without_actor,
+)
 from showcase.core.state import State, Telemetry
+
+__all__ = ["VIEW_OF_ROLE", "latest_bench", "latest_demo", "operator_state", "public_state",
+           "team_telemetry", "view_section", "view_state"]
 from showcase.core.stats import percentile
 
 
 def view_state(state: State, view: str) -> dict[str, Any]:
+    """What ``view`` shows of ``state``: the body of ``GET /api/state`` and of snapshots."""
     if state.show is None:
         return {"show": None, "teams": [], "rounds": [], "current_round": ""}
     if view == OPERATOR:
@@ -62,24 +76,28 @@ def public_state(state: State) -> dict[str, Any]:
     return {
         "show": {"title_ko": show.title_ko, "title_en": show.title_en,
                  "precision": show.precision, "frame_rate": show.frame_rate},
-        "criteria": [{"id": c.id, "name_ko": c.name_ko, "name_en": c.name_en,
-                      "points": c.points} for c in show.criteria],
+        "criteria": [public_criterion(c.config()) for c in show.criteria],
         "current_round": state.current_round,
-        "teams": [
-            {**ts.team.public(), "status": ts.public_status, "reason": ts.public_reason}
-            for ts in state.teams.values()
-        ],
-        "rounds": [
-            {"id": r.id, "name_ko": r.name_ko, "name_en": r.name_en,
-             "phase": state.rounds[r.id].phase,
-             "standings": (state.rounds[r.id].published or {}).get("standings"),
-             "reveal": public_reveal(state, r.id)}
-            for r in show.rounds
-        ],
+        "teams": _public_teams(state),
+        "rounds": _public_rounds(state),
         "telemetry": telemetry(state, public=True),
         "demo": latest_demo(state, public=True),
         "bench": latest_bench(state, public=True),
     }
+
+
+def _public_teams(state: State) -> list[dict[str, Any]]:
+    return [{**public_team(ts.team.config()), "status": ts.public_status,
+             "reason": ts.public_reason} for ts in state.teams.values()]
+
+
+def _public_rounds(state: State) -> list[dict[str, Any]]:
+    assert state.show is not None
+    return [{"id": r.id, "name_ko": r.name_ko, "name_en": r.name_en,
+             "phase": state.rounds[r.id].phase,
+             "standings": (state.rounds[r.id].published or {}).get("standings"),
+             "reveal": public_reveal(state, r.id)}
+            for r in state.show.rounds]
 
 
 def operator_state(state: State) -> dict[str, Any]:
@@ -88,33 +106,8 @@ def operator_state(state: State) -> dict[str, Any]:
     return {
         "show": show.config(),
         "current_round": state.current_round,
-        "teams": [
-            {**ts.team.config(), "status": ts.status, "reason": ts.reason,
-             "public_status": ts.public_status, "public_reason": ts.public_reason,
-             "joined_round": ts.joined_round}
-            for ts in state.teams.values()
-        ],
-        "rounds": [
-            {
-                **r.config(),
-                "cut_rule": r.cut.describe(),
-                "phase": state.rounds[r.id].phase,
-                "roster": state.rounds[r.id].roster,
-                "standings": (state.standings(r.id).to_json()
-                              if state.rounds[r.id].phase != "pending" else None),
-                "sheets": state.rounds[r.id].sheets,
-                "values": state.rounds[r.id].values,
-                "jury_order": state.rounds[r.id].jury_order,
-                "published": state.rounds[r.id].published,
-                "reveal": None if state.rounds[r.id].frozen is None else {
-                    "step": state.rounds[r.id].step,
-                    "total": len(state.rounds[r.id].frozen["script"]),  # type: ignore[index]
-                    "armed": state.rounds[r.id].armed, "locked": state.rounds[r.id].locked,
-                    "lock_reason": state.rounds[r.id].lock_reason,
-                    "speed": state.rounds[r.id].speed},
-            }
-            for r in show.rounds
-        ],
+        "teams": _operator_teams(state),
+        "rounds": _operator_rounds(state),
         "counts": state.counts,
         "telemetry": telemetry(state, public=False),
         "demo": latest_demo(state),
@@ -122,6 +115,58 @@ def operator_state(state: State) -> dict[str, Any]:
         "bench": latest_bench(state, public=False),
         "bench_imports": state.bench_imports,
     }
+
+
+def _operator_teams(state: State) -> list[dict[str, Any]]:
+    return [{**ts.team.config(), "status": ts.status, "reason": ts.reason,
+             "public_status": ts.public_status, "public_reason": ts.public_reason,
+             "joined_round": ts.joined_round} for ts in state.teams.values()]
+
+
+def _operator_rounds(state: State) -> list[dict[str, Any]]:
+    assert state.show is not None
+    out = []
+    for cfg in state.show.rounds:
+        rnd = state.rounds[cfg.id]
+        out.append({
+            **cfg.config(),
+            "cut_rule": cfg.cut.describe(),
+            "phase": rnd.phase,
+            "roster": rnd.roster,
+            "standings": state.standings(cfg.id).to_json() if rnd.phase != "pending" else None,
+            "sheets": rnd.sheets,
+            "values": rnd.values,
+            "jury_order": rnd.jury_order,
+            "published": rnd.published,
+            "reveal": None if rnd.frozen is None else {
+                "step": rnd.step, "total": len(rnd.frozen["script"]), "armed": rnd.armed,
+                "locked": rnd.locked, "lock_reason": rnd.lock_reason, "speed": rnd.speed},
+        })
+    return out
+
+
+def view_section(state: State, view: str, key: str) -> Any:
+    """One top-level entry of ``view_state(state, view)``, built alone: what an event
+    changed, without building the rest (patches.py). KeyError for an entry it does not
+    build alone; the caller then builds the whole view."""
+    operator = view == OPERATOR
+    if key == "teams":
+        return _operator_teams(state) if operator else _public_teams(state)
+    if key == "rounds":
+        return _operator_rounds(state) if operator else _public_rounds(state)
+    if key == "presenter":
+        return presenter_reveal(state)
+    if key == "demo":
+        return latest_demo(state, public=not operator)
+    if key == "bench":
+        return latest_bench(state, public=not operator)
+    if key == "counts":
+        return state.counts
+    if key == "demo_running":
+        return state.demo_running
+    if key == "bench_imports":
+        return state.bench_imports
+    raise KeyError(key)
 
 
 def telemetry(state: State, public: bool) -> dict[str, Any]:
@@ -134,9 +179,7 @@ def team_telemetry(t: Telemetry, public: bool) -> dict[str, Any]:
     ttft = [r[0] for r in t.recent if r[2] and r[0] is not None]
     tps = [r[1] for r in t.recent if r[2] and r[1] is not None]
     recent_errors = sum(1 for r in t.recent if not r[2])
-    health = t.health
-    if health is not None and public:
-        health = {k: v for k, v in health.items() if k != "error"}
+    health = public_health(t.health) if public else t.health
     return {
         "requests": t.requests,
         "errors": t.errors,
@@ -158,10 +201,7 @@ def latest_demo(state: State, public: bool = False) -> dict[str, Any] | None:
     if not state.demos:
         return None
     demo = state.demos[max(state.demos)]
-    return {k: v for k, v in demo.items() if k != "actor"} if public else demo
-
-
-VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
+    return without_actor(demo) if public else demo
 
 
 def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
@@ -170,15 +210,4 @@ def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
     if not state.benches:
         return None
     run = state.benches[max(state.benches)]
-    sealed = public and not run["public"]
-    out = {k: v for k, v in run.items() if k not in ("done", "progress", "actor", "results")}
-    out["suites"] = [{k: v for k, v in s.items() if k != "digest"} if public else s
-                     for s in run["suites"]]
-    out["progress"] = {
-        team: {suite: ({k: v for k, v in c.items() if k != "correct"} if sealed else c)
-               for suite, c in suites.items()}
-        for team, suites in run["progress"].items()}
-    out["results"] = None if sealed else run["results"]
-    if not public:
-        out["actor"] = run["actor"]
-    return out
+    return bench_run(run, public)

@@ -11,6 +11,19 @@ whichever comes first, this node's acknowledgement or the tail of the stream, an
 its seq (``SeqTaken``) makes the engine wait for its own appends to settle, fold what
 the others wrote, rebuild ``head`` from ``committed`` and check the command again. A
 command is answered only once durable, and never recorded twice.
+
+Each committed event is folded into ``committed`` at once, but its messages (the event as
+each view may see it, and its patch) are prepared per committed *batch*: ``patches.Views``
+builds each view's change once for the batch and gives it to the batch's last message.
+The batch is what one append made durable: on SQLite the writer resolves a batch's futures
+together, so their ``_on_commit`` callbacks run back to back in one turn of the loop, and
+the ``call_soon(self._prepare)`` that the first of them schedules runs after the rest; a
+shared log's tail hands ``_fold`` a list, prepared at its end. Until then the batch is
+``_unprepared``: not in the history, not published, not in ``views``. Every reader of
+those (``snapshot``, ``events_between``) prepares it first, so nothing that ran between
+the fold and the prepare (another callback of the same turn) sees a seq that ``committed``
+has and the messages lack; doing the preparation only at the end of the turn keeps the
+batch whole under load, and the readers' flush keeps it exact whatever runs in between.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import itertools
 import logging
 import time
 from collections import deque
@@ -31,6 +45,7 @@ import orjson
 from showcase.core import events as ev
 from showcase.core.errors import ShowFileError, Unavailable
 from showcase.core.events import Event
+from showcase.core.patches import Views
 from showcase.core.showfile import Show
 from showcase.core.state import State
 from showcase.core.views import team_telemetry, view_state
@@ -42,7 +57,6 @@ from showcase.runtime.live import Live
 log = logging.getLogger(__name__)
 
 HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
-MAX_REPLAY = 100_000  # past this gap a resuming viewer gets a snapshot instead
 TELEMETRY_EVENTS = frozenset({ev.DEMO_RESULT, ev.REQUEST_MEASURED, ev.TEAM_HEALTH})
 CONFLICT_RETRIES = 20  # a command re-checked this often while other nodes keep winning
 
@@ -57,11 +71,15 @@ class Engine:
         self.committed = State()
         self.head = State()
         self.history: deque[Event] = deque(maxlen=HISTORY)
+        # Each view's state as its clients hold it; each committed event's message per
+        # view (the event as the view may see it, and its patch) is prepared from it.
+        self.views = Views(self.committed)
         self.commands = 0
         self.conflicts = 0  # appends refused because another node took the seq first
         self._head_behind = False  # committed holds events that head lacks
         self._rebuild = asyncio.Lock()
         self._snapshots: dict[str, tuple[int, bytes]] = {}
+        self._unprepared: list[Event] = []  # folded into committed, messages not yet made
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -73,6 +91,9 @@ class Engine:
                 for event in self.log.read(self.committed.seq):
                     self.committed.apply(event)
                     self.history.append(event)
+                # Events replayed here carry no messages: a viewer behind this point resumes
+                # from a snapshot (events_between), so start-up builds no view per event.
+                self.views = Views(self.committed)
                 check_show_change(self.committed, self.show)
                 if (self.committed.show is not None
                         and self.committed.show.config() == self.show.config()):
@@ -83,8 +104,8 @@ class Engine:
                     self.log.append_now([event])
                 except SeqTaken:
                     continue  # another node starting at the same time: read what it wrote
-                self.committed.apply(event)
-                self.history.append(event)
+                self._commit(event)
+                self._prepare()
                 log.info("show file recorded in the log as seq %d", event.seq)
         except BaseException:
             self.log.close()
@@ -189,6 +210,10 @@ class Engine:
             log.error("seq %d acknowledged before %d; left to the tail", event.seq,
                       self.committed.seq + 1)
             return
+        if not self._unprepared:
+            # The log resolved this event's batch at once: the callbacks of its other
+            # events are already queued, so this runs after all of them.
+            asyncio.get_running_loop().call_soon(self._prepare)
         self._commit(event)
 
     def _fold(self, events: list[Event]) -> None:
@@ -205,13 +230,27 @@ class Engine:
                 self.head.apply(event)
             elif event.seq > self.head.seq:
                 self._head_behind = True  # rebuilt from committed before the next command
+        self._prepare()  # the list is one batch of the stream
 
     def _commit(self, event: Event) -> None:
+        """Fold a durable event; its messages follow with the rest of its batch."""
         self.committed.apply(event)
-        self.history.append(event)
-        self.hub.publish(event.seq, event.wire)
-        if event.type in TELEMETRY_EVENTS:
-            team = event.data["team"]
+        self._unprepared.append(event)
+
+    def _prepare(self) -> None:
+        """Prepare, keep and publish the messages of the events folded since the last call
+        (one committed batch): each view's patch is built once for all of them."""
+        batch = self._unprepared
+        if not batch:
+            return
+        self._unprepared = []
+        for event, wires in zip(batch, self.views.commit_batch(self.committed, batch),
+                                strict=True):
+            event.prepare(wires)
+            self.history.append(event)
+            self.hub.publish(event.seq, event.wire)
+        telemetry = {e.data["team"] for e in batch if e.type in TELEMETRY_EVENTS}
+        for team in sorted(telemetry):
             self.live.update_telemetry(team, team_telemetry(self.committed.telemetry[team], True))
 
     # -- reading -------------------------------------------------------------
@@ -221,26 +260,30 @@ class Engine:
                 "state": view_state(self.committed, view)}
 
     def snapshot(self, view: str) -> bytes:
-        """The snapshot message for a view, serialised once per seq and view."""
+        """The snapshot message for a view, serialised once per seq and view: the state
+        that a client applying every event's patch holds at that seq."""
+        self._prepare()
         cached = self._snapshots.get(view)
-        if cached is None or cached[0] != self.committed.seq:
-            body = self.state_message(view)
-            message = {"seq": body["seq"], "type": "snapshot",
-                       "data": {"view": view, "state": body["state"]}}
-            cached = (self.committed.seq, orjson.dumps(message))
+        if cached is None or cached[0] != self.views.seq:
+            message = {"seq": self.views.seq, "type": "snapshot",
+                       "data": {"view": view, "state": self.views.shown(view)}}
+            cached = (self.views.seq, orjson.dumps(message))
             self._snapshots[view] = cached
         return cached[1]
 
-    async def events_between(self, since: int, until: int) -> list[Event] | None:
-        """Committed events with since < seq <= until, or None when a snapshot is better."""
+    def events_between(self, since: int, until: int) -> list[Event] | None:
+        """Committed events with since < seq <= until, or None when the viewer needs a
+        snapshot instead: events older than the history, or replayed at start-up, have no
+        prepared messages (no patch to apply), and only events committed since the server
+        started do; those are contiguous, the newest of the history."""
+        self._prepare()
         if since >= until:
             return []
-        if until - since > MAX_REPLAY:
+        if not self.history or self.history[0].seq > since + 1:
             return None
-        if self.history and self.history[0].seq <= since + 1:
-            first = self.history[0].seq
-            return list(self.history)[since + 1 - first: until + 1 - first]
-        return await asyncio.to_thread(lambda: list(self.log.read(since, until - since)))
+        first = self.history[0].seq
+        events = list(itertools.islice(self.history, since + 1 - first, until + 1 - first))
+        return events if events and events[0].prepared else None
 
     def read_latest(self, limit: int, types: set[str] | None) -> list[Event]:
         """The last ``limit`` committed events (of ``types``), oldest first: read backwards

@@ -49,7 +49,7 @@ async def messages(engine: Engine, view: str, since: int | None,
         at = engine.committed.seq
         backlog = None
         if since is not None and 0 <= since <= at:
-            backlog = await engine.events_between(since, at)
+            backlog = engine.events_between(since, at)
         if backlog is None:
             last = engine.committed.seq
             yield last, engine.snapshot(view)

@@ -41,15 +41,30 @@ def test_a_new_demo_and_a_full_frame_replace_what_was_held() -> None:
     assert model.health == {"lg": {"up": False, "latency_ms": None}}
 
 
-def test_events_ask_for_the_state_and_a_snapshot_of_another_show_resets_the_log() -> None:
+def test_events_apply_their_patch_and_a_gap_or_a_misfit_asks_for_the_state() -> None:
     model = ShowModel()
     model.apply_state({"seq": 3, "state": {"current_round": "r1", "rounds": [], "teams": []}})
-    effects = model.apply_message({"seq": 4, "ts": 1.0, "type": "score_entered",
-                                   "actor": "judge:lee", "data": {"team": "lg"}})
-    assert effects.state and model.last_seq == 4 and 4 in model.events
+    effects = model.apply_message({"seq": 4, "ts": 1.0, "type": "team_added", "actor": "op",
+                                   "data": {"team": {"id": "kakao"}}, "patch": [
+                                       {"op": "add", "path": "/teams/0", "value": {"id": "kakao"}},
+                                       {"op": "replace", "path": "/current_round",
+                                        "value": "r2"}]})
+    assert not effects.state and model.last_seq == 4 and 4 in model.events
+    assert model.teams() == [{"id": "kakao"}] and model.round_id() == "r2"
+    assert model.state_seq == 4
     effects = model.apply_message({"seq": 5, "ts": 2.0, "type": "round_frozen",
-                                   "data": {"round": "r1"}})
-    assert effects.script
+                                   "data": {"round": "r1"}, "patch": []})
+    assert effects.script and not effects.state
+    # Seq 6 never came: seq 7's patch would apply to the wrong state, so read it whole.
+    effects = model.apply_message({"seq": 7, "ts": 3.0, "type": "reveal_speed",
+                                   "data": {}, "patch": []})
+    assert effects.state and model.state_seq == 5
+    # A patch that does not fit what is held is not half-applied: the state is read again.
+    model.apply_state({"seq": 7, "state": {"current_round": "r2", "rounds": [], "teams": []}})
+    effects = model.apply_message({"seq": 8, "ts": 4.0, "type": "round_started", "data": {},
+                                   "patch": [{"op": "replace", "path": "/rounds/3/phase",
+                                              "value": "open"}]})
+    assert effects.state and model.state_seq == 7
     # The same URL now serves a fresh data directory: its snapshot is behind us.
     effects = model.apply_message({"seq": 2, "type": "snapshot",
                                    "data": {"view": "operator", "state": {"teams": []}}})
@@ -87,29 +102,37 @@ def test_the_command_line_needs_a_token_and_never_loads_textual_for_the_server()
     assert hygiene.stdout.strip() == "False"
 
 
-def test_bench_items_are_folded_once_and_a_fresh_read_keeps_the_later_ones() -> None:
+def test_bench_items_change_the_run_by_their_patch_and_a_late_read_is_not_applied_twice(
+        ) -> None:
     run = {"id": 42, "phase": "running", "teams": ["lg"], "failed": {}, "results": None,
            "progress": {"lg": {"ko-math": {"done": 1, "errors": 0, "correct": 1, "total": 4}}}}
     model = ShowModel()
     model.apply_state({"seq": 43, "state": {"bench": run}})
 
-    def item(seq: int, correct: bool | None, status: str = "ok") -> dict[str, object]:
-        return {"seq": seq, "type": "bench_item", "data": {
-            "run": 42, "team": "lg", "suite": "ko-math", "item": f"km{seq}", "status": status,
-            "correct": correct}}
+    def item(seq: int, done: int, errors: int, correct: int) -> dict[str, object]:
+        path = "/bench/progress/lg/ko-math"
+        return {"seq": seq, "type": "bench_item", "data": {"run": 42, "team": "lg"},
+                "patch": [{"op": "replace", "path": f"{path}/done", "value": done},
+                          {"op": "replace", "path": f"{path}/errors", "value": errors},
+                          {"op": "replace", "path": f"{path}/correct", "value": correct}]}
 
-    # Items need no state read: they are counted here, and only once.
-    assert not model.apply_message(item(44, False)).state
-    model.apply_message(item(45, None, status="error"))
-    model.apply_message(item(46, True))
+    # Items need no state read: the server says what each changes.
+    assert not model.apply_message(item(44, 2, 0, 1)).state
+    model.apply_message(item(45, 3, 1, 1))
+    model.apply_message(item(46, 4, 1, 2))
     counts = (model.bench() or {})["progress"]["lg"]["ko-math"]
     assert (counts["done"], counts["errors"], counts["correct"]) == (4, 1, 2)
-    # A state read from before 46 arrives late: it has 44 and 45, and 46 is folded again.
-    model.apply_state({"seq": 45, "state": {"bench": {**run, "progress": {"lg": {"ko-math": {
-        "done": 3, "errors": 1, "correct": 1, "total": 4}}}}}})
+    # A state read from before 46 arrives late: it is older than what is held, and dropped.
+    assert not model.apply_state({"seq": 45, "state": {"bench": {**run, "progress": {"lg": {
+        "ko-math": {"done": 3, "errors": 1, "correct": 1, "total": 4}}}}}})
     counts = (model.bench() or {})["progress"]["lg"]["ko-math"]
     assert (counts["done"], counts["errors"], counts["correct"]) == (4, 1, 2)
-    assert run["progress"]["lg"]["ko-math"]["done"] == 1  # what was read is not changed
+    # A read from after 46 already holds 46: replayed again, its patch is not applied twice.
+    model.apply_state({"seq": 46, "state": {"bench": {**run, "progress": {"lg": {
+        "ko-math": {"done": 4, "errors": 1, "correct": 2, "total": 4}}}}}})
+    assert not model.apply_message(item(46, 4, 1, 2)).state
+    model.apply_message(item(47, 5, 1, 3))
+    assert (model.bench() or {})["progress"]["lg"]["ko-math"]["done"] == 5
 
 
 def test_bench_frames_replace_each_teams_entry_and_a_missed_start_asks_for_the_run() -> None:

@@ -1,5 +1,7 @@
 // The client every overlay shares: it fetches the public state, then follows the stream
-// (WebSocket /ws), applying each event to its copy of the state. After any disconnect it
+// (WebSocket /ws), applying each event's patch (the change the server computed for the
+// public view, RFC 6902) to its copy of the state: the page never folds events itself, and
+// looks at an event's type only to choose an animation. After any disconnect it
 // reconnects by itself, with backoff, and resumes with ?since= so nothing is missed or
 // shown twice; a server restart needs no reload (OBS browser sources are rarely reloaded).
 // Only the public view ever reaches a page: it sends no token.
@@ -66,8 +68,16 @@ export class ShowClient extends EventTarget {
       return;
     }
     if (m.seq === null || m.seq <= this.seq) return;  // already applied: resumed streams overlap
+    if (m.patch && this.state) {
+      try {
+        this.state = applyPatch(this.state, m.patch);
+      } catch {
+        this.seq = m.seq;
+        this.fetchState();  // it did not fit what we hold: read the state whole
+        return;
+      }
+    }
     this.seq = m.seq;
-    apply(this.state, m, this);
     this.emit("event", m);
   }
 
@@ -127,86 +137,33 @@ export class ShowClient extends EventTarget {
   }
 }
 
-// The public state, event by event: the same rules as the server's public view.
-export function apply(state, m, client) {
-  const d = m.data;
-  const round = (id) => state.rounds.find((r) => r.id === id);
-  const team = (id) => state.teams.find((t) => t.id === id);
-  switch (m.type) {
-    case "show_configured":
-      client.fetchState();
-      break;
-    case "team_added":
-      state.teams.push({ ...d.team, status: "active", reason: "" });
-      break;
-    case "round_started":
-      round(d.round).phase = "open";
-      state.current_round = d.round;
-      break;
-    case "team_disqualified":
-    case "team_withdrawn":
-    case "team_reinstated": {
-      const t = team(d.team);
-      t.status = { team_disqualified: "disqualified", team_withdrawn: "withdrawn",
-                   team_reinstated: "active" }[m.type];
-      t.reason = d.reason;
-      break;
+// An event's patch (RFC 6902: add, replace, remove on JSON Pointer paths) applied to the
+// state; returns the new state. Generic: it knows nothing of what the event means.
+export function applyPatch(doc, ops) {
+  for (const op of ops) {
+    if (op.path === "") {
+      doc = op.value;
+      continue;
     }
-    case "round_published":
-      publish(state, d);
-      break;
-    case "round_frozen":
-      round(d.round).reveal = { step: 0, speed: 1, current: null };
-      break;
-    case "round_unfrozen":
-      round(d.round).reveal = null;
-      break;
-    case "reveal_step": {
-      const r = round(d.round);
-      r.reveal = { ...(r.reveal || { speed: 1 }), step: d.step, current: d.reveal };
-      if (d.publication) publish(state, d.publication);
-      break;
+    const parts = op.path.slice(1).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const last = parts.pop();
+    let target = doc;
+    for (const part of parts) {
+      target = target[Array.isArray(target) ? Number(part) : part];
+      if (target === null || typeof target !== "object") throw new Error(`no ${op.path}`);
     }
-    case "reveal_speed":
-      if (round(d.round).reveal) round(d.round).reveal.speed = d.speed;
-      break;
-    case "demo_started":
-      state.demo = { id: d.demo, prompt: d.prompt, system: d.system, teams: d.teams,
-                     max_tokens: d.max_tokens, temperature: d.temperature, results: {},
-                     cancelled: false, phase: "running", ts: m.ts };
-      break;
-    case "demo_result":
-      if (state.demo && state.demo.id === d.demo) {
-        const { demo, team: who, ...result } = d;
-        state.demo.results[who] = result;
-        if (Object.keys(state.demo.results).length === state.demo.teams.length) {
-          state.demo.phase = "finished";
-        }
-      }
-      break;
-    case "demo_cancelled":
-      if (state.demo && state.demo.id === d.demo) state.demo.cancelled = true;
-      break;
-    case "team_health":
-      if (state.telemetry[d.team]) {
-        state.telemetry[d.team].health = { ...d, seq: m.seq, ts: m.ts };
-      }
-      break;
-    case "request_measured":
-      break;  // the rolling figures it changes arrive in the next tick frame
-    default:
-      break;  // sealed, and what no page shows
+    if (Array.isArray(target)) {
+      const i = last === "-" ? target.length : Number(last);
+      if (op.op === "remove") target.splice(i, 1);
+      else if (op.op === "add") target.splice(i, 0, op.value);
+      else target[i] = op.value;
+    } else if (op.op === "remove") {
+      delete target[last];
+    } else {
+      target[last] = op.value;
+    }
   }
-}
-
-function publish(state, d) {
-  const r = state.rounds.find((x) => x.id === d.round);
-  r.phase = "published";
-  r.standings = d.standings;
-  for (const row of d.standings.rows) {
-    const t = state.teams.find((x) => x.id === row.team);
-    if (t) { t.status = row.status; t.reason = row.reason || ""; }
-  }
+  return doc;
 }
 
 // At most one draw a frame, however many events and frames arrive: returns request(animate).
