@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--redis", metavar="URL", help=(
         "keep the event log in Redis (redis://HOST:PORT/DB) instead of the data directory, "
         "shared by every node given the same URL (docs/scale.md)"))
+    serve.add_argument("--log-key", metavar="PATH", help=(
+        "the Ed25519 key (PEM) that signs the log's checkpoints (default: DATA/log.key, made "
+        "on first start); give every node of one show the same key"))
     serve.add_argument("--redis-relaxed", action="store_true", help=(
         "accept a Redis that does not fsync every write (appendfsync always): a crash of "
         "Redis may then take back acknowledged events"))

@@ -46,7 +46,7 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
          on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
          mocks: Sequence[tuple[MockConfig, int]] = (),
          answers: dict[str, tuple[str, str]] | None = None,
-         event_log: EventLog | None = None) -> int:
+         event_log: EventLog | None = None, log_key: str | None = None) -> int:
     import uvicorn
 
     from showcase.server.app import build_app
@@ -55,7 +55,7 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
 
     if not isinstance(show, Show):
         show = load_show(show)
-    app = build_app(show, data_dir, event_log=event_log)
+    app = build_app(show, data_dir, event_log=event_log, log_key=log_key)
     app.state.engine.open()  # here, so that a refused log or show file is a clear message
     try:
         sock = _bind(host, port)
@@ -124,13 +124,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
     return _run(args.showfile, args.data, args.host, args.port, _print_access,
-                event_log=event_log)
+                event_log=event_log, log_key=args.log_key)
 
 
 async def _print_access(url: str, app: Any) -> None:
     tokens = app.state.tokens.by_role
     print(f"\n  operator token:  {tokens['operator']}\n  presenter token: {tokens['presenter']}"
           f"\n  judge token:     {tokens['judge']}\n", flush=True)
+    print(f"  the log's verifier key (for showcase verify; also at {url}/api/log/key):\n"
+          f"  {app.state.engine.transparency.verifier}\n", flush=True)
 
 
 # The demo's simulated teams: each speaks like a different server, at its own pace.

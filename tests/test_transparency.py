@@ -3,17 +3,28 @@ events, and when checkpoints are signed."""
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 
+from showcase.cli import main
 from showcase.core import checkpoint as cp
 from showcase.core import events as ev
 from showcase.core.errors import LogError
-from showcase.core.merkle import MerkleTree, canonical_line, leaf_hash
+from showcase.core.merkle import (
+    MerkleTree,
+    canonical_line,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
+from tests.conftest import Server, score_sample_round
+from tests.streams import Viewer
 
 
 def event(seq: int, event_type: str = ev.SCORE_ENTERED, **data: object) -> ev.Event:
@@ -60,3 +71,63 @@ def test_transparency_tree_is_the_exports_and_signs_at_publication(tmp_path: Pat
                              "data": {"size": 3, "note": note}}
     with pytest.raises(LogError, match="seq 5 cannot follow"):
         log.append(event(5))
+
+
+# -- over HTTP, on a real server ------------------------------------------------------------
+
+def b64(value: str) -> bytes:
+    return base64.b64decode(value)
+
+
+def test_a_published_round_is_signed_and_verifies_from_outside(
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert stat.S_IMODE((server.data / "log.key").stat().st_mode) == 0o600
+    viewer = Viewer(server.url)
+    try:
+        score_sample_round(server)
+        published = server.post("/api/rounds/r1/publish").json()["seq"]
+        seen = viewer.wait_for(lambda ms: any(
+            m.get("type") == "checkpoint" and m["data"]["size"] >= published for m in ms))
+    finally:
+        viewer.close()
+    note = httpx.get(f"{server.url}/api/log/checkpoint").text
+    key = httpx.get(f"{server.url}/api/log/key").text.strip()
+    signed = cp.verify(note, cp.parse_verifier(key))  # signed at the publication itself
+    assert signed.size == published
+    assert note in [m["data"]["note"] for m in seen if m.get("type") == "checkpoint"]
+    out = tmp_path / "export"
+    assert main(["export", "--data", str(server.data), "--out", str(out)]) == 0
+    (tmp_path / "checkpoint.txt").write_text(note, encoding="utf-8")
+    assert main(["verify", str(out / "events.ndjson"), "--checkpoint",
+                 str(tmp_path / "checkpoint.txt"), "--key", key]) == 0
+    assert f"at size {published}: signature good, root matches" in capsys.readouterr().out
+
+
+def test_proofs_show_public_events_and_only_the_hash_of_sealed_ones(server: Server) -> None:
+    score_sample_round(server)
+    score = server.post("/api/scores", {"criterion": "benchmark", "team": "lg", "value": 77.25,
+                                        "reason": "re-run"}).json()["seq"]
+    sealed = server.post("/api/teams/naver/withdraw", {"reason": "asked to leave"}).json()["seq"]
+    size = server.post("/api/rounds/r1/publish").json()["seq"]
+    for seq in (score, sealed, size):
+        answer = httpx.get(f"{server.url}/api/log/proof",
+                           params={"seq": seq, "size": size}).json()
+        assert answer["size"] == size and len(answer["proof"]) <= size.bit_length()
+        verify_inclusion(seq - 1, size, b64(answer["leaf_hash"]),
+                         [b64(h) for h in answer["proof"]], b64(answer["root"]))
+        if seq == size:  # the publication: public as the log holds it
+            assert leaf_hash(answer["line"].encode()) == b64(answer["leaf_hash"])
+        else:  # a correction and a withdrawal the public was never told: provably in the
+            # log, and still sealed
+            assert "line" not in answer
+            assert "asked to leave" not in str(answer) and "77.25" not in str(answer)
+    later = httpx.get(f"{server.url}/api/log/consistency",
+                      params={"from": 2, "to": size}).json()
+    verify_consistency(2, size, [b64(h) for h in later["proof"]], b64(later["from_root"]),
+                       b64(later["to_root"]))
+    for bad, words in (({"seq": "x"}, "whole number"), ({"seq": size + 50}, "not in the"),
+                       ({}, "give ?seq=N")):
+        refused = httpx.get(f"{server.url}/api/log/proof", params=bad)
+        assert refused.status_code == 400 and words in refused.json()["error"], refused.text
+    refused = httpx.get(f"{server.url}/api/log/consistency", params={"from": size + 9})
+    assert refused.status_code == 400 and "prefix" in refused.json()["error"]

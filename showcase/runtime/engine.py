@@ -53,6 +53,7 @@ from showcase.log.base import EventLog, SeqTaken
 from showcase.log.sqlite import SQLiteLog
 from showcase.runtime.fanout import Hub
 from showcase.runtime.live import Live
+from showcase.runtime.transparency import Transparency, publishes
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,11 @@ CONFLICT_RETRIES = 20  # a command re-checked this often while other nodes keep 
 
 class Engine:
     def __init__(self, show: Show, data_dir: str | Path, *, queue_limit: int = 1024,
-                 log: EventLog | None = None) -> None:
+                 log: EventLog | None = None,
+                 transparency: Transparency | None = None) -> None:
         self.show = show
+        # The Merkle tree over every committed event and its signed checkpoints (issue 16).
+        self.transparency = transparency
         self.log: EventLog = log if log is not None else SQLiteLog(data_dir)
         self.hub = Hub(queue_limit)
         self.live = Live(self.hub, show.frame_rate)
@@ -91,6 +95,8 @@ class Engine:
                 for event in self.log.read(self.committed.seq):
                     self.committed.apply(event)
                     self.history.append(event)
+                    if self.transparency is not None:
+                        self.transparency.append(event)
                 # Events replayed here carry no messages: a viewer behind this point resumes
                 # from a snapshot (events_between), so start-up builds no view per event.
                 self.views = Views(self.committed)
@@ -235,6 +241,8 @@ class Engine:
     def _commit(self, event: Event) -> None:
         """Fold a durable event; its messages follow with the rest of its batch."""
         self.committed.apply(event)
+        if self.transparency is not None:
+            self.transparency.append(event)
         self._unprepared.append(event)
 
     def _prepare(self) -> None:
@@ -252,6 +260,38 @@ class Engine:
         telemetry = {e.data["team"] for e in batch if e.type in TELEMETRY_EVENTS}
         for team in sorted(telemetry):
             self.live.update_telemetry(team, team_telemetry(self.committed.telemetry[team], True))
+        self.sign_if_due(next((e for e in batch if publishes(e)), batch[-1]))
+
+    def sign_if_due(self, event: Event | None = None) -> None:
+        """Sign a checkpoint if one is due (results just announced, or events waiting longer
+        than the interval) and send it to every screen; the public stream carries each one."""
+        t = self.transparency
+        if t is None or not t.due(event, time.time()):
+            return
+        t.sign(time.time())
+        payload = orjson.dumps(t.message())
+        self.hub.publish(None, lambda view: payload)
+
+    @contextlib.asynccontextmanager
+    async def signing(self) -> AsyncIterator[None]:
+        """Checkpoints for events that arrived and no publication followed: at least one
+        every ``interval`` seconds while events arrive."""
+        if self.transparency is None:
+            yield
+            return
+        period = max(0.2, self.transparency.interval / 4)
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(period)
+                self.sign_if_due()
+
+        async with asyncio.TaskGroup() as tasks:
+            ticker = tasks.create_task(tick())
+            try:
+                yield
+            finally:
+                ticker.cancel()
 
     # -- reading -------------------------------------------------------------
 

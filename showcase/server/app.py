@@ -23,6 +23,7 @@ from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.server import endpoints as api
 from showcase.server import openapi
+from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
 from showcase.server.pages import index, overlays_dir, remote, verify
 from showcase.server.services import Services
@@ -33,9 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
-              event_log: EventLog | None = None) -> Starlette:
-    """The server; ``event_log`` replaces the SQLite log in ``data_dir`` (``--redis``)."""
-    parts = Services.build(show, data_dir, tokens, event_log)
+              event_log: EventLog | None = None, log_key: str | Path | None = None
+              ) -> Starlette:
+    """The server; ``event_log`` replaces the SQLite log in ``data_dir`` (``--redis``);
+    ``log_key`` is the checkpoints' signing key (``--log-key``)."""
+    parts = Services.build(show, data_dir, tokens, event_log, log_key)
     app = Starlette(
         routes=routes(parts.commands),
         lifespan=lifespan,
@@ -63,7 +66,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     log.info("show %r at seq %d from %s", parts.show.title_en, engine.committed.seq,
              parts.data_dir)
     try:
-        async with engine.running(), engine.live.running(), parts.teams.running_checks():
+        async with engine.running(), engine.signing(), engine.live.running(), \
+                parts.teams.running_checks():
             await parts.bench.recover()
             try:
                 yield
@@ -108,6 +112,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/v1/teams/{team}/models", api.team_models),
         Route("/api/reveal/script", api.reveal_script),
         Route("/openapi.json", openapi.endpoint(commands.table)),
+        *proofs.ROUTES,
         # the commands the front also answers (commandpath.py), as ordinary routes
         *(Route(c.path, api.engine_command(c), methods=["POST"]) for c in commands.table),
     ]

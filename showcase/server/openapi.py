@@ -89,6 +89,18 @@ ROUTES = (
         Param("limit", "integer", "at most this many (default 200, at most 5000)"),
         Param("last", "integer", "instead of since: the latest N (at most 5000)"),
         Param("type", "string", "only these event types, comma-separated"))),
+    RouteDoc("GET", "/api/log/checkpoint", PUBLIC, "The latest signed checkpoint of the log "
+             "(C2SP signed note: origin, size, root hash, time; Ed25519)", media="text/plain"),
+    RouteDoc("GET", "/api/log/key", PUBLIC, "The verifier key of the checkpoints "
+             "(name+id+key)", media="text/plain"),
+    RouteDoc("GET", "/api/log/proof", PUBLIC, "An inclusion proof (RFC 6962) for one event; "
+             "its line only when the public already sees the event whole", params=(
+                 Param("seq", "integer", "the event"),
+                 Param("size", "integer", "the tree size (default: the latest checkpoint's)"))),
+    RouteDoc("GET", "/api/log/consistency", PUBLIC, "A consistency proof (RFC 6962) between "
+             "two tree sizes: the later only appended to the earlier", params=(
+                 Param("from", "integer", "the earlier size"),
+                 Param("to", "integer", "the later size (default: the latest checkpoint's)"))),
     RouteDoc("GET", "/events", PUBLIC, "Server-sent events: a snapshot, then each event as "
              "the caller's view shows it (docs/protocol.md, 'The streams'); Last-Event-ID "
              "resumes", params=(SINCE, TOKEN), media="text/event-stream"),

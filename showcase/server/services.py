@@ -12,6 +12,7 @@ from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.models.teams import Teams
 from showcase.runtime.engine import Engine
+from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
 from showcase.server.auth import Tokens
 from showcase.server.proxy import Proxy
 from showcase.server.table import Commands
@@ -32,9 +33,13 @@ class Services:
 
     @classmethod
     def build(cls, show: Show, data_dir: str | Path, tokens: Tokens | None = None,
-              event_log: EventLog | None = None) -> Services:
-        """The parts for ``show``; ``event_log`` replaces the SQLite log in ``data_dir``."""
-        engine = Engine(show, data_dir, log=event_log)
+              event_log: EventLog | None = None, log_key: str | Path | None = None
+              ) -> Services:
+        """The parts for ``show``; ``event_log`` replaces the SQLite log in ``data_dir``;
+        ``log_key`` is the checkpoints' signing key (default: made in ``data_dir``)."""
+        transparency = Transparency(load_or_create_key(data_dir, log_key),
+                                    origin_of(show.title_en))
+        engine = Engine(show, data_dir, log=event_log, transparency=transparency)
         tokens = tokens or Tokens.resolve(show, data_dir)
         teams = Teams(engine)
         return cls(show, Path(data_dir), engine, tokens, teams, Proxy(teams), Bench(teams),
