@@ -7,6 +7,7 @@ import base64
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -25,6 +26,12 @@ from showcase.core.merkle import (
 from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
 from tests.conftest import Server, score_sample_round
 from tests.streams import Viewer
+
+if TYPE_CHECKING:  # the browser stack loads only for the page's test
+    from playwright.sync_api import Browser
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
 
 
 def event(seq: int, event_type: str = ev.SCORE_ENTERED, **data: object) -> ev.Event:
@@ -131,3 +138,25 @@ def test_proofs_show_public_events_and_only_the_hash_of_sealed_ones(server: Serv
         assert refused.status_code == 400 and words in refused.json()["error"], refused.text
     refused = httpx.get(f"{server.url}/api/log/consistency", params={"from": size + 9})
     assert refused.status_code == 400 and "prefix" in refused.json()["error"]
+
+
+def test_the_verify_page_shows_the_signed_checkpoint_in_both_languages(
+        server: Server, browser: Browser) -> None:
+    score_sample_round(server)
+    size = server.post("/api/rounds/r1/publish").json()["seq"]
+    note = httpx.get(f"{server.url}/api/log/checkpoint").text
+    key = httpx.get(f"{server.url}/api/log/key").text.strip()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        for lang, says in (("en", f"The first {size} entries of the log are signed."),
+                           ("ko", f"로그의 처음 {size}개 기록이 서명되어 있습니다.")):
+            page.goto(f"{server.url}/verify?lang={lang}")
+            page.wait_for_function("document.getElementById('state').textContent !== ''")
+            assert page.inner_text("#state") == says
+            assert page.inner_text("#checkpoint").strip() == note.strip()
+            assert page.inner_text("#key").strip() == key
+            assert f"{server.url}/api/log/checkpoint" in page.inner_text("#commands")
+            page.screenshot(path=str(ARTIFACTS / f"verify-{lang}.png"), full_page=True)
+    finally:
+        context.close()

@@ -467,6 +467,11 @@ def describe(event: Json) -> str:
             if metrics.get("ttft_ms") is not None:
                 figures = (f" ttft {fmt_ms(metrics['ttft_ms'])} ms,"
                            f" {fmt_num(metrics.get('decode_tps'), 1)} tok/s")
+            elif metrics.get("e2e_ms") is not None:  # a whole answer: no first token to time
+                figures = f" e2e {fmt_ms(metrics['e2e_ms'])} ms"
+            if (metrics.get("queue_ms") or 0) >= 1:
+                # The proxy's own wait for a connection: the desk sees it, the air never does.
+                figures += f", queued {fmt_ms(metrics['queue_ms'])} ms"
             error = f": {d['error']}" if d.get("error") else ""
             source = f"demo {d.get('demo')}" if kind == "demo_result" else "proxy"
             return f"{d.get('team')} {source} {d.get('status')}{figures}{error}"

@@ -143,3 +143,14 @@ def test_bench_frames_replace_each_teams_entry_and_a_missed_start_asks_for_the_r
         "lg": {"status": "paused", "done": 2, "total": 4, "errors": 0, "ips": 3.5}}}))
     assert model.bench_live["lg"]["status"] == "paused"
     assert model.apply_message(tick(bench={"id": 50, "teams": {"lg": {"done": 1}}})).bench
+
+
+def test_log_line_of_a_measured_request_shows_the_proxys_queue_apart() -> None:
+    streamed = {"seq": 9, "type": "request_measured", "data": {
+        "team": "lg", "source": "proxy", "status": "ok", "error": "",
+        "metrics": {"ttft_ms": 230.4, "decode_tps": 41.25, "queue_ms": 1120.0}}}
+    whole = {"seq": 10, "type": "request_measured", "data": {
+        "team": "skt", "source": "proxy", "status": "ok", "error": "",
+        "metrics": {"ttft_ms": None, "e2e_ms": 812.0, "queue_ms": 0.2}}}
+    assert describe(streamed) == "lg proxy ok ttft 230 ms, 41.2 tok/s, queued 1120 ms"
+    assert describe(whole) == "skt proxy ok e2e 812 ms"
