@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOWCASE_LAYERS = (("core", ""), ("log",), ("runtime",), ("models",), ("voting",), ("bench",),
                    ("server",), ("cli", "__main__", "serving", "archive", "verify"))
 #: The console's: the model and client, then widgets, then screens, then the app.
-TUI_LAYERS = (("client", "model"), ("desk", "widgets"), ("screens",), ("app", ""))
+TUI_LAYERS = (("client", "model", "wording"), ("desk", "widgets"), ("screens",), ("app", ""))
 
 #: The one module allowed to use another package's private internals, and why it may
 #: (its docstring says so; tests/test_frames.py fails when the dependency changes).

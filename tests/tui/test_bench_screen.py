@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from showcase_tui.app import ConsoleApp
-from showcase_tui.model import fmt_num
 from showcase_tui.screens.bench import StartDialog
 from showcase_tui.widgets.dialog import ActionDialog
+from showcase_tui.wording import fmt_num
 from textual.widgets import Input, SelectionList
 
 import showcase

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from showcase_tui.model import ShowModel, describe, matches
+from showcase_tui.model import ShowModel
+from showcase_tui.wording import describe, matches
 
 
 def tick(**data: object) -> dict[str, object]:

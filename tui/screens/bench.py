@@ -15,10 +15,11 @@ from textual.widgets import Button, DataTable, Input, Label, Select, SelectionLi
 
 from ..client import CommandError
 from ..desk import Desk
-from ..model import Json, ShowModel, accuracy, fmt_num
+from ..model import Json, ShowModel
 from ..widgets.dialog import ActionDialog, Field, Values
 from ..widgets.style import team_style
 from ..widgets.table import fill_table
+from ..wording import accuracy, fmt_num
 from .base import ConsoleScreen
 
 STATUS_STYLE = {"running": "bold cyan", "paused": "bold yellow", "finished": "bold green",

@@ -15,8 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from ..model import Json, Lane, ShowModel, fmt_ms, fmt_num
+from ..model import Json, Lane, ShowModel
 from ..widgets.style import team_style
+from ..wording import fmt_ms, fmt_num
 from .base import ConsoleScreen
 
 LANE_WIDTH = 26  # the narrowest column an answer is readable in

@@ -13,8 +13,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
-from ..model import Json, ShowModel, describe, fmt_clock, matches
+from ..model import Json, ShowModel
 from ..widgets.table import current_row_key, fill_table
+from ..wording import describe, fmt_clock, matches
 from .base import ConsoleScreen
 
 SHOWN = 300  # rows in the table; the filter searches every event the console holds

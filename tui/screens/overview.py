@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
-from ..model import Json, ShowModel, describe, fmt_clock, fmt_ms, fmt_num, fmt_points
+from ..model import Json, ShowModel
 from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import fill_table
+from ..wording import describe, fmt_clock, fmt_ms, fmt_num, fmt_points
 from .base import ConsoleScreen
 
 

@@ -13,10 +13,11 @@ from textual.containers import Container, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from ..model import Json, ShowModel, fmt_num, fmt_points
+from ..model import Json, ShowModel
 from ..widgets.dialog import Field
 from ..widgets.style import team_style
 from ..widgets.table import current_row_key, fill_table
+from ..wording import fmt_num, fmt_points
 from .base import ConsoleScreen
 
 

@@ -13,10 +13,11 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from ..client import Refused
-from ..model import Json, ShowModel, fmt_num
+from ..model import Json, ShowModel
 from ..widgets.dialog import Field
 from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import current_row_key, fill_table
+from ..wording import fmt_num
 from .base import ConsoleScreen
 
 SEALED_NOTE = ("Nothing of it is public until the round is published or revealed.")
