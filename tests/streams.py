@@ -69,7 +69,11 @@ class Viewer:
             return list(self.messages)
 
     def wait_seq(self, seq: int, timeout: float = 10) -> list[dict[str, Any]]:
-        return self.wait_for(lambda ms: any(m.get("seq") == seq for m in ms), timeout)
+        """The messages up to and including event ``seq`` (what came later is left out: a
+        checkpoint or a tick may follow it at any time)."""
+        messages = self.wait_for(lambda ms: any(m.get("seq") == seq for m in ms), timeout)
+        end = next(i for i, m in enumerate(messages) if m.get("seq") == seq)
+        return messages[:end + 1]
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)

@@ -115,6 +115,20 @@ def mock_team() -> Iterator[Mock]:
 
 
 @pytest.fixture
+def long_stage(tmp_path: Path) -> Iterator[Server]:
+    """The scored show with teams whose answers last a minute (6,000 tokens, 10 ms apart):
+    still streaming when a console on a busy machine first looks."""
+    mock = Mock("--dialect", "vllm", "--ttft-ms", "20", "--itl-ms", "10", "--tokens", "6000")
+    srv = Server(write_show(tmp_path, f"{mock.url}/v1", 0.5), tmp_path / "data").start()
+    try:
+        score(srv)
+        yield srv
+    finally:
+        srv.stop()
+        mock.stop()
+
+
+@pytest.fixture
 def stage(tmp_path: Path, mock_team: Mock) -> Iterator[Server]:
     """A scored show whose teams answer (the mock) and are health-checked twice a second."""
     srv = Server(write_show(tmp_path, f"{mock_team.url}/v1", 0.5), tmp_path / "data").start()

@@ -98,7 +98,9 @@ async def test_demo_streams_picked_teams_side_by_side_with_figures(stage: Server
         assert demo["demo"]["actor"] == "operator:desk-test"
 
 
-async def test_demo_cancel_stops_the_answers(stage: Server) -> None:
+async def test_demo_cancel_stops_the_answers(long_stage: Server) -> None:
+    # Answers long enough to be cancelled mid-stream however slowly the console looks.
+    stage = long_stage
     async with console(stage) as pilot:
         app: ConsoleApp = pilot.app  # type: ignore[assignment]
         await pilot.press("2")
