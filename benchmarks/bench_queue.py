@@ -17,30 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from _common import spawn
 
 PRESENTER = "bench-presenter-token-0123456789"
 OPERATOR = "bench-operator-token-0123456789"
-
-
-def start(args: list[str], pattern: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "showcase", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        found = re.search(pattern, line)
-        if found:
-            return proc, found.group(1)
-    raise RuntimeError(f"{args[0]} did not start")
 
 
 async def stream(client: httpx.AsyncClient, url: str, gate: asyncio.Event) -> float:
@@ -80,10 +66,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=24)
     parser.add_argument("--connections", type=int, default=16)
     opts = parser.parse_args()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SHOWCASE_OPERATOR_TOKEN": OPERATOR,
-           "SHOWCASE_PRESENTER_TOKEN": PRESENTER}
+    env = {"SHOWCASE_OPERATOR_TOKEN": OPERATOR, "SHOWCASE_PRESENTER_TOKEN": PRESENTER}
     with tempfile.TemporaryDirectory() as tmp:
-        mock, mock_url = start(["mock-team", "--port", "0", "--ttft-ms", "230", "--itl-ms",
+        mock, mock_url = spawn(["mock-team", "--port", "0", "--ttft-ms", "230", "--itl-ms",
                                 "20", "--tokens", "50"], r"listening on (http://\S+)", env)
         try:
             show = Path(tmp) / "show.toml"
@@ -92,7 +77,7 @@ def main() -> None:
                 f'name_en = "t"\nendpoint = "{mock_url}"\nmodel = "mock-model"\n'
                 f"[proxy]\nmax_connections = {opts.connections}\nhealth_interval = 0\n",
                 encoding="utf-8")
-            serve, url = start(["serve", str(show), "--port", "0", "--data", f"{tmp}/data"],
+            serve, url = spawn(["serve", str(show), "--port", "0", "--data", f"{tmp}/data"],
                                r"serving .* on (http://\S+)", env)
             try:
                 seen = asyncio.run(run(url, "t", opts.streams))

@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 import orjson
+from showcase_tui.model import apply_patch
 
 from showcase.core.events import VIEWS, event_from_json
-from showcase.core.patches import Views, apply_patch
+from showcase.core.patches import Views
 from showcase.core.secrecy import sealed
 from showcase.core.state import State
 from showcase.core.views import view_state

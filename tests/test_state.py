@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from showcase_tui.model import apply_patch
 
 from showcase.bench.suites import sample_suites_dir
 from showcase.core import commands
 from showcase.core import events as ev
 from showcase.core.errors import Conflict, LogError
-from showcase.core.patches import apply_patch
 from showcase.core.showfile import sample_show_path
 from showcase.core.state import State, fold
 from showcase.core.views import operator_state, public_state

@@ -226,38 +226,3 @@ def _pointer(path: list[str], last: str | None = None) -> str:
 def escape(key: str) -> str:
     """A key as one JSON Pointer segment (RFC 6901)."""
     return key.replace("~", "~0").replace("/", "~1")
-
-
-def apply_patch(doc: Any, ops: list[Op]) -> Any:
-    """``doc`` with ``ops`` applied (in place where it can be); returns the new document.
-
-    What every client does with an event's ``patch``; the server itself never needs it.
-    Raises ValueError for an operation that does not fit the document.
-    """
-    for op in ops:
-        path = op["path"]
-        if path == "":
-            if op["op"] == "remove":
-                raise ValueError("cannot remove the whole document")
-            doc = op["value"]
-            continue
-        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-        target = doc
-        try:
-            for part in parents:
-                target = target[int(part)] if isinstance(target, list) else target[part]
-            if isinstance(target, list):
-                index = len(target) if last == "-" else int(last)
-                if op["op"] == "remove":
-                    del target[index]
-                elif op["op"] == "add":
-                    target.insert(index, op["value"])
-                else:
-                    target[index] = op["value"]
-            elif op["op"] == "remove":
-                del target[last]
-            else:
-                target[last] = op["value"]
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ValueError(f"patch operation {op!r} does not fit the document") from exc
-    return doc
