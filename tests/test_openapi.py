@@ -119,8 +119,9 @@ def test_every_command_refuses_bad_bodies_by_name_and_records_nothing(server: Se
             continue
         name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         targets.append((path.format(**PARAMS), components[name]))
-    # every command of the table, and the demo's 2 and the benchmark runs' 6 other POSTs
-    assert len(targets) == len(engine_commands()) + 8
+    # every command of the table, and the demo's 2, the benchmark runs' 6 and the round
+    # log's publication: the other POSTs
+    assert len(targets) == len(engine_commands()) + 9
     with httpx.Client(base_url=server.url, timeout=10,
                       headers={"Authorization": f"Bearer {OPERATOR}"}) as client:
         seq = client.get("/healthz").json()["seq"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import commands, reveal
+from showcase.core import commands, disclosure, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.errors import LogError, ShowcaseError
@@ -53,6 +53,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.DEMO_RESULT: ("server",),
     ev.REQUEST_MEASURED: ("server",),
     ev.TEAM_HEALTH: ("server",),
+    ev.LOG_PUBLISHED: ("operator",),
 }
 FOLD_ONLY = frozenset({ev.BENCH_STARTED, ev.BENCH_ITEM, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED,
                        ev.BENCH_RESUMED, ev.BENCH_CANCELLED, ev.BENCH_FINISHED,
@@ -139,6 +140,7 @@ REDO: dict[str, Callable[[State, str, dict[str, Any], float], Command]] = {
         s, d.get("team", ""), _rest(d, "team")),
     ev.TEAM_HEALTH: lambda s, role, d, _: commands.team_health(s, d.get("team", ""),
                                                                _rest(d, "team")),
+    ev.LOG_PUBLISHED: _round(disclosure.publish_log),
 }
 
 

@@ -64,6 +64,7 @@ class RoundState:
     locked: bool = False
     lock_reason: str = ""
     speed: float = 1.0
+    log_size: int = 0  # its log's first events, published whole (0: not published)
     _standings: Standings | None = None
 
 
@@ -444,6 +445,10 @@ def _bench_imported(state: State, event: ev.Event) -> None:
     state.bench_imports[d["team"]] = {**d, "seq": event.seq, "actor": event.actor}
 
 
+def _log_published(state: State, event: ev.Event) -> None:
+    state._round(event.data["round"]).log_size = event.data["size"]
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -473,4 +478,5 @@ _HANDLERS = {
     ev.BENCH_CANCELLED: _bench_phase,
     ev.BENCH_FINISHED: _bench_phase,
     ev.BENCH_IMPORTED: _bench_imported,
+    ev.LOG_PUBLISHED: _log_published,
 }

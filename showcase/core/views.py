@@ -96,7 +96,8 @@ def _public_rounds(state: State) -> list[dict[str, Any]]:
     return [{"id": r.id, "name_ko": r.name_ko, "name_en": r.name_en,
              "phase": state.rounds[r.id].phase,
              "standings": (state.rounds[r.id].published or {}).get("standings"),
-             "reveal": public_reveal(state, r.id)}
+             "reveal": public_reveal(state, r.id),
+             "log": state.rounds[r.id].log_size or None}
             for r in state.show.rounds]
 
 
@@ -141,6 +142,7 @@ def _operator_rounds(state: State) -> list[dict[str, Any]]:
             "reveal": None if rnd.frozen is None else {
                 "step": rnd.step, "total": len(rnd.frozen["script"]), "armed": rnd.armed,
                 "locked": rnd.locked, "lock_reason": rnd.lock_reason, "speed": rnd.speed},
+            "log": rnd.log_size or None,
         })
     return out
 

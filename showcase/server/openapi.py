@@ -22,7 +22,7 @@ from starlette.responses import Response
 from showcase import __version__
 from showcase.bench.commands import ApplyBody, ControlBody, StartBody
 from showcase.bench.lmeval import ImportBody
-from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody
+from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody, RoundBody
 from showcase.core.decode import Body
 from showcase.server.table import EngineCommand
 
@@ -66,6 +66,7 @@ TOKEN = Param("token", "string", "a role's token, for a browser that cannot send
 ROUND = Param("round", "string", "the round; by default the current one")
 RUN = Param("run", "integer", "the run's id (the seq of its bench_started)", "path")
 TEAM = Param("team", "string", "a team's id", "path")
+ROUND_PATH = Param("round", "string", "the round's id", "path")
 OPERATOR, STAGE = ("operator",), ("operator", "presenter")
 
 ROUTES = (
@@ -101,6 +102,16 @@ ROUTES = (
              "two tree sizes: the later only appended to the earlier", params=(
                  Param("from", "integer", "the earlier size"),
                  Param("to", "integer", "the later size (default: the latest checkpoint's)"))),
+    RouteDoc("GET", "/api/log/rounds/{round}/events.ndjson", PUBLIC, "A published round's "
+             "full log: the first events of events.ndjson, byte for byte, up to the event "
+             "that published the round (404 until the operator publishes it)",
+             params=(ROUND_PATH,), media="application/x-ndjson"),
+    RouteDoc("GET", "/api/log/rounds/{round}/checkpoint", PUBLIC, "The checkpoint signed at "
+             "the size of a published round's log", params=(ROUND_PATH,), media="text/plain"),
+    RouteDoc("POST", "/api/rounds/{round}/publish-log", OPERATOR, "Publish a published "
+             "round's full log (sealed values included, now revealed) for anyone to verify; "
+             "refused while it holds anything still sealed", RoundBody, (ROUND_PATH,),
+             status=201),
     RouteDoc("GET", "/events", PUBLIC, "Server-sent events: a snapshot, then each event as "
              "the caller's view shows it (docs/protocol.md, 'The streams'); Last-Event-ID "
              "resumes", params=(SINCE, TOKEN), media="text/event-stream"),
