@@ -165,6 +165,8 @@ def test_the_verify_page_shows_the_signed_checkpoint_in_both_languages(
             assert page.inner_text("#state") == says
             assert page.inner_text("#checkpoint").strip() == note.strip()
             assert page.inner_text("#key").strip() == key
+            hexed = base64.b64decode(note.split("\n")[2])[:6].hex().upper()  # as on air
+            assert page.inner_text("#fingerprint") == f"{hexed[:4]} {hexed[4:8]} {hexed[8:]}"
             expect(page.locator("#logs")).to_have_text(listed)
             commands = page.inner_text("#commands")
             assert f"{server.url}/api/log/rounds/r1/events.ndjson > events.ndjson" in commands

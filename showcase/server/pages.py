@@ -84,6 +84,8 @@ def _index_page(show: Show) -> str:
             "(the page is transparent). Options: <code>?lang=ko</code> or <code>?lang=en</code>, "
             "<code>?bg=000000</code> for a solid background, <code>?team=ID</code> for one "
             "team: the lower third shows it, the scoreboard and the reveal outline its row, "
-            f"and the ticker shows it alone.</p><ul>{cards}</ul>"
+            "and the ticker shows it alone; <code>?proof=1</code> on the scoreboard and the "
+            "reveal shows, under a published result, the fingerprint of the log's signed "
+            f"checkpoint and the address of <a href=\"/verify\">/verify</a>.</p><ul>{cards}</ul>"
             f"<h2>Control and data</h2><ul>{items}</ul>"
             "<p>WebSocket: <code>/ws?since=N</code>. Commands: see docs/protocol.md.</p>")

@@ -4,13 +4,15 @@ test-artifacts/overlays/ for a person to look at."""
 
 from __future__ import annotations
 
+import base64
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import OPERATOR, PRESENTER, Server, score_sample_round
 from tests.overlays.conftest import ARTIFACTS
@@ -181,3 +183,37 @@ def test_every_page_takes_its_options_and_asks_only_for_the_public_view(
             expect(page.locator("[data-team]:visible")).to_have_count(1)
             expect(page.locator('[data-team="skt"]').first).to_be_visible()
     assert not sent, f"a page sent a token: {sent}"
+
+
+def test_with_proof_1_a_published_result_shows_the_signed_roots_fingerprint(
+        server: Server, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        board = context.new_page()
+        board.goto(f"{server.url}/overlays/scoreboard.html?proof=1&lang=ko&bg=101820")
+        plain = context.new_page()
+        plain.goto(f"{server.url}/overlays/scoreboard.html")
+        expect(board.locator(".board .row")).to_have_count(5)
+        score_sample_round(server)
+        board.wait_for_timeout(300)
+        expect(board.locator("#proof")).to_have_class("proof-line")  # nothing published yet
+        assert server.post("/api/rounds/r1/publish").status_code == 201
+        note = httpx.get(f"{server.url}/api/log/checkpoint").text.split("\n")
+        size, root = note[1], note[2]
+        host = server.url.removeprefix("http://")
+        hexed = base64.b64decode(root)[:6].hex().upper()
+        print_ = f"{hexed[:4]} {hexed[4:8]} {hexed[8:]}"  # as /verify shows it
+        expect(board.locator("#proof")).to_have_text(
+            f"검증 가능한 결과 · 기록 {size}개 서명 · {print_} · {host}/verify")
+        expect(board.locator("#proof")).to_have_class("proof-line on")
+        expect(plain.locator('.row[data-team="lg"] .total')).to_have_text("80.65")
+        expect(plain.locator("#proof")).to_have_text("")  # only with ?proof=1
+        board.wait_for_timeout(1500)
+        board.screenshot(path=str(ARTIFACTS / "scoreboard-proof-ko.png"))
+        # A page opened after the checkpoint was sent reads it from /api/log/checkpoint.
+        late = context.new_page()
+        late.goto(f"{server.url}/overlays/reveal.html?proof=1&lang=en")
+        expect(late.locator("#proof")).to_have_text(
+            f"Verifiable result · {size} entries signed · {print_} · {host}/verify")
+    finally:
+        context.close()

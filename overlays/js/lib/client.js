@@ -61,6 +61,7 @@ export class ShowClient extends EventTarget {
     if (this.status !== "live") this.setStatus("live");
     if (m.type === "keepalive") return;
     if (m.type === "tick") { this.mergeLive(m.data, true); return; }
+    if (m.type === "checkpoint") { this.checkpoint = m.data; this.emit("checkpoint"); return; }
     if (m.type === "snapshot") {
       this.state = m.data.state;
       this.seq = m.seq;
