@@ -25,7 +25,7 @@ from showcase.server import endpoints as api
 from showcase.server import openapi
 from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
-from showcase.server.pages import index, overlays_dir, remote, verify
+from showcase.server.pages import favicon, index, overlays_dir, remote, verify
 from showcase.server.services import Services
 from showcase.server.table import Commands, refusal
 from showcase.server.web import JSON, error_response
@@ -84,6 +84,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/", index),
         Route("/remote", remote),
         Route("/verify", verify),
+        Route("/favicon.ico", favicon),
         Mount("/overlays", app=StaticFiles(directory=overlays_dir()), name="overlays"),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),

@@ -76,6 +76,8 @@ ROUTES = (
              media="text/html"),
     RouteDoc("GET", "/verify", PUBLIC, "How anyone checks the results (Korean and English)",
              media="text/html"),
+    RouteDoc("GET", "/favicon.ico", PUBLIC, "The icon browsers ask for (SVG)",
+             media="image/svg+xml"),
     RouteDoc("GET", "/overlays/{path}", PUBLIC, "The overlay pages, their scripts and styles",
              params=(Param("path", "string", "a file under overlays/", "path"),),
              media="text/html"),

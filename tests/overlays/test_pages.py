@@ -217,3 +217,64 @@ def test_with_proof_1_a_published_result_shows_the_signed_roots_fingerprint(
             f"Verifiable result · {size} entries signed · {print_} · {host}/verify")
     finally:
         context.close()
+
+
+def test_with_the_server_down_pages_keep_their_last_frame_and_print_no_trouble_on_air(
+        server: Server, browser: Browser) -> None:
+    """Issue 19, finding 1: no "Reconnecting…" on air. A page keeps its last good frame;
+    with ?fade=N it fades out after N seconds without its stream, and back in once it has
+    caught up."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        score_sample_round(server)
+        assert server.post("/api/rounds/r1/publish").status_code == 201
+        pages = {}
+        for path in ("scoreboard.html?lang=ko", "reveal.html?lang=ko", "ticker.html?lang=ko",
+                     "scoreboard.html?lang=en&fade=1"):
+            pages[path] = context.new_page()
+            pages[path].goto(f"{server.url}/overlays/{path}")
+            expect(pages[path].locator("body")).to_have_attribute("data-link", "live")
+        held = pages["scoreboard.html?lang=ko"]
+        expect(held.locator('.row[data-team="lg"] .total')).to_have_text("80.65")
+        port = server.port
+        server.stop()
+        for path, page in pages.items():
+            expect(page.locator("body")).to_have_attribute("data-link", "down")
+            text = page.inner_text("body")
+            assert "연결" not in text and "onnect" not in text, (path, text)
+        expect(held.locator('.row[data-team="lg"] .total')).to_have_text("80.65")
+        assert held.evaluate("getComputedStyle(document.body).opacity") == "1"
+        faded = pages["scoreboard.html?lang=en&fade=1"]
+        expect(faded.locator("body")).to_have_class("stale", timeout=5000)
+        faded.wait_for_function("getComputedStyle(document.body).opacity === '0'")
+        held.screenshot(path=str(ARTIFACTS / "scoreboard-server-down-ko.png"))
+        server.start(port)
+        expect(faded.locator("body")).to_have_attribute("data-link", "live", timeout=20000)
+        expect(faded.locator("body")).not_to_have_class("stale")
+        expect(faded.locator('.row[data-team="lg"] .total')).to_have_text("80.65")
+    finally:
+        context.close()
+
+
+def test_no_page_asks_for_anything_the_server_does_not_have(
+        server: Server, browser: Browser) -> None:
+    """Issue 19, finding 8: /favicon.ico was a 404 on every page."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    failed: list[str] = []
+    context.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400
+               else None)
+    try:
+        for path in [f"/overlays/{p}" for p in (*PAGES, "bench.html")] + ["/", "/remote",
+                                                                          "/verify"]:
+            page = context.new_page()
+            page.goto(f"{server.url}{path}")
+            page.wait_for_timeout(200)
+            page.close()
+        assert not failed, failed
+        # Headless Chromium asks for no icon; a desktop browser and OBS's do.
+        icon = context.request.get(f"{server.url}/favicon.ico")
+        assert icon.status == 200
+        assert icon.headers["content-type"] == "image/svg+xml"
+        assert icon.body().startswith(b"<svg")
+    finally:
+        context.close()

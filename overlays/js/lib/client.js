@@ -46,6 +46,7 @@ export class ShowClient extends EventTarget {
     if (this.state) url.searchParams.set("since", String(this.seq));
     const ws = new WebSocket(url);
     this.ws = ws;
+    ws.onopen = () => { if (this.ws === ws) this.setStatus("live"); };
     ws.onmessage = (e) => this.onMessage(JSON.parse(e.data));
     ws.onclose = () => {
       if (this.ws !== ws) return;
@@ -201,12 +202,24 @@ export function options() {
   return { lang, team: q.get("team"), bg };
 }
 
-// A small "Reconnecting…" line while the stream is down, so a frozen page never passes
-// for a live one.
-export function showStatus(client, lang, element = document.getElementById("status")) {
+// Connection trouble never goes on air: the page keeps its last good frame while the
+// stream is down and catches up when it is back. It says so only to those who look at the
+// page itself (<body data-link="down">, for the desk and for tests), and with ?fade=N it
+// fades out after N seconds without a connection rather than hold a stale picture for good,
+// and fades back in once it has caught up.
+export function holdOnTrouble(client) {
+  const fade = Number(new URLSearchParams(location.search).get("fade"));
+  let timer = null;
   client.addEventListener("status", () => {
-    element.textContent = TEXT[lang].reconnecting;
-    element.classList.toggle("on", client.status !== "live");
+    const live = client.status === "live";
+    document.body.dataset.link = live ? "live" : "down";
+    if (live) {
+      clearTimeout(timer);
+      timer = null;
+      document.body.classList.remove("stale");
+    } else if (fade > 0 && timer === null) {
+      timer = setTimeout(() => document.body.classList.add("stale"), fade * 1000);
+    }
   });
 }
 
@@ -226,13 +239,13 @@ export function fmt(value, digits = 2) {
 
 export const TEXT = {
   en: { active: "", eliminated: "Eliminated", disqualified: "Disqualified",
-        withdrawn: "Withdrawn", total: "Total", cut: "Cut", reconnecting: "Reconnecting…",
+        withdrawn: "Withdrawn", total: "Total", cut: "Cut",
         waiting: "waiting", connecting: "connecting", streaming: "live", ok: "done",
         error: "error", timeout: "timed out", skipped: "down", cancelled: "cancelled",
         interrupted: "interrupted", rejected: "refused", ttft: "TTFT", tps: "tok/s",
         down: "down", through: "Through", latency: "latency" },
   ko: { active: "", eliminated: "탈락", disqualified: "실격", withdrawn: "기권",
-        total: "총점", cut: "컷", reconnecting: "다시 연결 중…", waiting: "대기",
+        total: "총점", cut: "컷", waiting: "대기",
         connecting: "연결 중", streaming: "생성 중", ok: "완료", error: "오류",
         timeout: "시간 초과", skipped: "중단", cancelled: "취소", interrupted: "중단됨",
         rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "중단", through: "진출",
