@@ -278,3 +278,53 @@ def test_no_page_asks_for_anything_the_server_does_not_have(
         assert icon.body().startswith(b"<svg")
     finally:
         context.close()
+
+
+# Each character of the answer whose line is below the one before it, with the characters
+# either side: a break inside a word when neither side is a space.
+BREAKS_INSIDE_WORDS = """(selector) => {
+  const node = document.querySelector(selector).firstChild;
+  const range = document.createRange();
+  const inside = [];
+  let top = null;
+  for (let i = 0; i < node.data.length; i++) {
+    range.setStart(node, i); range.setEnd(node, i + 1);
+    const rect = range.getClientRects()[0];
+    if (!rect) continue;
+    if (top !== null && rect.top > top + 5 && !/\\s/.test(node.data[i - 1] + node.data[i]))
+      inside.push(node.data.slice(Math.max(0, i - 3), i) + "/" + node.data.slice(i, i + 3));
+    top = rect.top;
+  }
+  return inside;
+}"""
+
+
+def test_korean_breaks_between_words_and_failures_read_kindly_with_no_control_characters(
+        server: Server, page: Page) -> None:
+    """Issue 19, findings 2 and 3: Korean broke in the middle of words (모/든, 드립니/다);
+    the Korean page showed raw English engine errors; control characters from a model's
+    answer reached the page."""
+    page.goto(f"{server.url}/overlays/demo.html?lang=ko")
+    started = server.post("/api/demo", {"prompt": "모델을 두 문장으로 소개해 주세요.",
+                                        "teams": ["lg", "skt", "upstage", "naver", "ncai"],
+                                        "max_tokens": 120}, token=OPERATOR)
+    assert started.status_code == 201, started.text
+    column = '.col[data-team="lg"] .answer'
+    expect(page.locator(column)).to_contain_text("질문해 주셔서 감사합니다", timeout=15000)
+    expect(page.locator('.col[data-team="lg"] .state')).to_have_text("완료", timeout=15000)
+    lines = page.evaluate("(s) => document.querySelector(s).getClientRects().length", column)
+    assert lines >= 1
+    assert page.evaluate(BREAKS_INSIDE_WORDS, column) == []
+    # Finding 2: the teams that could not answer say so kindly, in Korean; no engine error
+    # ("team 'skt': connection refused") and no rate reach the screen.
+    for team in ("skt", "upstage", "naver", "ncai"):
+        expect(page.locator(f'.col[data-team="{team}"] div.error')).to_have_text(
+            "이번에는 답을 받지 못했습니다")
+        expect(page.locator(f'.col[data-team="{team}"] .tps')).to_have_text("–")
+    assert "team '" not in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "demo-korean.png"))
+    shown = page.evaluate("""async () => {
+        const { plainText } = await import("/overlays/js/lib/client.js");
+        return plainText("a\\u0007b\\u202ec\\u2066d\\u0000e\\nf\\tg\\u200bh");
+    }""")
+    assert shown == "abcde\nf\tg\u200bh"

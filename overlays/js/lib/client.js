@@ -223,6 +223,14 @@ export function holdOnTrouble(client) {
   });
 }
 
+// What of a model's (or anyone's) text may reach the screen: no control characters but the
+// line break and the tab, and no bidirectional overrides or isolates, which would reorder
+// the text around them on air.
+const UNSHOWN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export function plainText(text) {
+  return text.replace(UNSHOWN, "");
+}
+
 function codePoints(text) {
   let n = 0;
   for (const _ of text) n += 1;
@@ -241,13 +249,13 @@ export const TEXT = {
   en: { active: "", eliminated: "Eliminated", disqualified: "Disqualified",
         withdrawn: "Withdrawn", total: "Total", cut: "Cut",
         waiting: "waiting", connecting: "connecting", streaming: "live", ok: "done",
-        error: "error", timeout: "timed out", skipped: "down", cancelled: "cancelled",
+        error: "error", timeout: "timed out", skipped: "offline", cancelled: "cancelled",
         interrupted: "interrupted", rejected: "refused", ttft: "TTFT", tps: "tok/s",
         down: "down", through: "Through", latency: "latency" },
   ko: { active: "", eliminated: "탈락", disqualified: "실격", withdrawn: "기권",
         total: "총점", cut: "컷", waiting: "대기",
         connecting: "연결 중", streaming: "생성 중", ok: "완료", error: "오류",
-        timeout: "시간 초과", skipped: "중단", cancelled: "취소", interrupted: "중단됨",
+        timeout: "시간 초과", skipped: "연결 안 됨", cancelled: "취소", interrupted: "중단됨",
         rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "중단", through: "진출",
         latency: "지연" },
 };
