@@ -70,6 +70,9 @@ class TeamBody(Body):
     api_key_env: Annotated[str, Meta(description=(
         "the environment variable on the server that holds the team's API key (like "
         "SHOWCASE_KEY_KAKAO); the key itself never travels"))] | UnsetType = UNSET
+    model_name: Annotated[str, Meta(description="the model's name as viewers read it, like "
+                                                "'EXAONE 4.0'; at most 64 characters")
+                          ] | UnsetType = UNSET
     round: Annotated[str, Meta(description="the round it joins; by default the next "
                                            "pending one")] = ""
     reason: Reason = ""

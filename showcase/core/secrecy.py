@@ -22,7 +22,7 @@ from showcase.core.events import JUDGE, OPERATOR, PRESENTER, PUBLIC, Event
 
 VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
 
-TEAM_FIELDS = ("id", "name_ko", "name_en", "org", "colour")
+TEAM_FIELDS = ("id", "name_ko", "name_en", "org", "colour", "model_name")
 CRITERION_FIELDS = ("id", "name_ko", "name_en", "points")
 ROUND_FIELDS = ("id", "name_ko", "name_en")
 # Of a reveal step: everything but the flags meant for the presenter.

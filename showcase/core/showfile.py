@@ -50,16 +50,20 @@ class Team:
     endpoint: str = ""
     api_key_env: str = ""
     model: str = ""  # the model name the endpoint serves; learnt from GET /models if empty
+    model_name: str = ""  # the model's name as viewers read it (the lower third)
 
     def public(self) -> dict[str, Any]:
         """What viewers may see: no endpoint, no key name."""
-        return {
+        out = {
             "id": self.id,
             "name_ko": self.name_ko,
             "name_en": self.name_en,
             "org": self.org,
             "colour": self.colour,
         }
+        if self.model_name:
+            out["model_name"] = self.model_name
+        return out
 
     def config(self) -> dict[str, Any]:
         out = self.public()
@@ -270,8 +274,12 @@ def parse_team(path: str, key: str, table: Any, problems: Problems | None = None
         mine.raise_any()
     if read is None:
         return Team("", "", "", "", "")  # never used: the file's problems are raised
+    return _team(read)
+
+
+def _team(read: TeamTable) -> Team:
     return Team(read.id, read.name_ko, read.name_en, read.org, read.colour, read.endpoint,
-                read.api_key_env, read.model)
+                read.api_key_env, read.model, read.model_name.strip())
 
 
 def _criterion(problems: Problems, key: str, table: Any, judges: tuple[Judge, ...]
@@ -407,8 +415,7 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
     bench = _bench(problems, path, top.bench, good_criteria)
     problems.raise_any()
     return Show(meta.title_ko, meta.title_en,
-                tuple(Team(t.id, t.name_ko, t.name_en, t.org, t.colour, t.endpoint,
-                           t.api_key_env, t.model) for t in teams if t is not None),
+                tuple(_team(t) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
                 meta.precision, float(meta.frame_rate), tokens, path, proxy, bench)
 

@@ -68,6 +68,8 @@ class TeamTable(Table):
     endpoint: Endpoint = ""
     api_key_env: EnvName = ""
     model: str = ""
+    # The model's name as viewers read it (the lower third): "EXAONE 4.0", not the API's id.
+    model_name: Annotated[str, Meta(max_length=64)] = ""
 
 
 class CriterionTable(Table):
