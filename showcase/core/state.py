@@ -395,6 +395,7 @@ def _bench_started(state: State, event: ev.Event) -> None:
         "id": event.seq, **{k: v for k, v in d.items() if k != "run"},
         "ts": event.ts, "actor": event.actor, "phase": "running", "reason": "",
         "failed": {}, "results": None,
+        "during": state.current_round,  # the round the show was in: screens leave it after
         "progress": {t: {s["id"]: {"done": 0, "correct": 0, "errors": 0, "total": s["items"]}
                          for s in d["suites"]} for t in d["teams"]},
         "done": {t: set() for t in d["teams"]},  # (suite, item) scored, for a resume

@@ -32,7 +32,8 @@ def showfile(tmp_path: Path, lg_mock: Mock) -> Path:
     text = sample_show_path().read_text(encoding="utf-8").replace(
         'endpoint = "http://127.0.0.1:9101/v1"', f'endpoint = "{lg_mock.url}/v1"')
     path = tmp_path / "show.toml"
-    path.write_text(text + "\n[proxy]\nhealth_interval = 1\nhealth_timeout = 0.5\n", encoding="utf-8")
+    path.write_text(text + "\n[proxy]\nhealth_interval = 1\nhealth_timeout = 0.5\n",
+                    encoding="utf-8")
     return path
 
 
