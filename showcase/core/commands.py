@@ -251,7 +251,10 @@ def freeze_round(state: State, round_id: str, body: Any) -> Command:
     names = {t: ts.team.name_en for t, ts in state.teams.items()}
     announced = frozenset(t for t, ts in state.teams.items()
                           if ts.public_status == ts.status and ts.status != "active")
-    script = build_script(state.require_show(), round_id, data, names, announced)
+    # Reinstated under seal: the public still knows them as out, until the reveal says so.
+    believed_out = {t: ts.public_status for t, ts in state.teams.items()
+                    if ts.status == "active" and ts.public_status != "active"}
+    script = build_script(state.require_show(), round_id, data, names, announced, believed_out)
     return ev.ROUND_FROZEN, {"round": round_id, "publication": data, "script": script}
 
 

@@ -76,3 +76,35 @@ def test_a_disqualified_team_reads_the_same_after_a_published_reveal(server: Ser
             shot(page, "reveal-elimination-card.png")
     expect(page.locator('.row[data-team="lg"] .total')).to_have_text("80.65")
     reads_disqualified(page)
+
+
+def test_a_team_reinstated_under_seal_comes_back_at_a_step_and_every_page_agrees(
+        server: Server, page: Page) -> None:
+    """Issue 19, finding 4: after a sealed reinstatement the reveal ranked the team #1 from
+    the start while the lower third still said 실격."""
+    score_sample_round(server)
+    disqualify_naver(server)  # announced
+    assert server.post("/api/teams/naver/reinstate", {"reason": "appeal upheld"}).status_code \
+        == 201  # under seal
+    assert server.post("/api/rounds/r1/freeze").status_code == 201
+    with server.client(PRESENTER) as c:
+        steps = c.get("/api/reveal/script").json()["steps"]
+    back = next(s for s in steps if s["kind"] == "status" and s["team"] == "naver")
+    assert back["status"] == "reinstated" and back["text"] == "Naver Cloud is reinstated"
+    first = {r["team"]: r for r in steps[0]["board"]["rows"]}
+    assert (first["naver"]["status"], first["naver"]["position"]) == ("disqualified", None)
+    after = {r["team"]: r for r in back["board"]["rows"]}
+    assert after["naver"]["status"] == "active" and after["naver"]["position"] is not None
+
+    lower = page.context.new_page()
+    lower.goto(f"{server.url}/overlays/lower-third.html?team=naver&lang=ko")
+    page.goto(f"{server.url}/overlays/reveal.html?lang=ko")
+    for step in steps[:back["n"]]:
+        answer = server.post("/api/reveal/next", {"to": step["n"]}, token=PRESENTER)
+        assert answer.status_code == 201, answer.text
+        if step["n"] == back["n"] - 1:  # before its step: out, on both pages
+            expect(page.locator('.row[data-team="naver"] .badge')).to_have_text("실격")
+            expect(lower.locator("#org")).to_have_text("HyperCLOVA X SEED · 실격")
+    expect(page.locator("#card .kind")).to_have_text("복귀")
+    expect(page.locator('.row[data-team="naver"] .badge')).to_have_text("")
+    expect(lower.locator("#org")).to_have_text("HyperCLOVA X SEED")

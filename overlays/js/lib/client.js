@@ -251,10 +251,11 @@ export const TEXT = {
         waiting: "waiting", connecting: "connecting", streaming: "live", ok: "done",
         error: "error", timeout: "timed out", skipped: "offline", cancelled: "cancelled",
         interrupted: "interrupted", rejected: "refused", ttft: "TTFT", tps: "tok/s",
-        down: "down", through: "Through" },
+        down: "down", through: "Through", reinstated: "Reinstated" },
   ko: { active: "", eliminated: "탈락", disqualified: "실격", withdrawn: "기권",
         total: "총점", cut: "컷", waiting: "대기",
         connecting: "연결 중", streaming: "생성 중", ok: "완료", error: "오류",
         timeout: "시간 초과", skipped: "연결 안 됨", cancelled: "취소", interrupted: "중단됨",
-        rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "연결 안 됨", through: "진출" },
+        rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "연결 안 됨", through: "진출",
+        reinstated: "복귀" },
 };
