@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,17 +179,27 @@ def _write_f32(path: Path, tensors: Weights) -> None:
 
 def write_bf16(path: Path, tensors: Weights) -> None:
     """safetensors in BF16, as most released models are (numpy has no bfloat16, so the
-    library's numpy writer cannot; this is the format's own layout: a little-endian length,
-    a JSON header, the data), rounded to nearest even."""
+    library's numpy writer cannot)."""
+    stream_bf16(path, {k: tuple(v.shape) for k, v in tensors.items()}, tensors.__getitem__)
+
+
+def stream_bf16(path: Path, shapes: dict[str, tuple[int, ...]],
+                make: Callable[[str], np.ndarray]) -> None:
+    """A BF16 safetensors file written one tensor at a time (``make(name)``), so a model of
+    gigabytes never sits in memory: the format's own layout, a little-endian header length,
+    a JSON header, then the data; float32 rounded to the nearest even BF16."""
     header: dict[str, object] = {}
-    blobs, offset = [], 0
-    for k, v in tensors.items():
-        bits = np.ascontiguousarray(v, dtype=np.float32).view(np.uint32).astype(np.uint64)
-        words = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16).tobytes()
-        header[k] = {"dtype": "BF16", "shape": list(v.shape),
-                     "data_offsets": [offset, offset + len(words)]}
-        blobs.append(words)
-        offset += len(words)
+    offset = 0
+    for k, shape in shapes.items():
+        nbytes = 2 * int(np.prod(shape))
+        header[k] = {"dtype": "BF16", "shape": list(shape),
+                     "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+    with path.open("wb") as out:
+        out.write(struct.pack("<Q", len(raw)) + raw)
+        for k, shape in shapes.items():
+            bits = np.ascontiguousarray(make(k), dtype=np.float32).reshape(shape).view(np.uint32)
+            rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16
+            out.write(rounded.astype(np.uint16).tobytes())

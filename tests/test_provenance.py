@@ -84,6 +84,10 @@ def test_provenance_reordered_hidden_units_are_found_by_the_permutation_test(
     assert [t.rho for t in language.permutation.layers] == [1.0] * 4
     assert language.permutation.anchor == "model.embed_tokens.weight"
     assert "reordered" in language.en and "뉴런 순서" in language.ko
+    # Without the permutation test the check is a quicker screen, and blind to this copy.
+    screen = check(models["permuted"], models["base"], permutation=False)
+    assert verdicts(screen)["language"] == (INDEPENDENT, "no evidence of copying")
+    assert component(screen, "language").permutation is None
 
 
 def test_provenance_independent_model_is_independent(models: dict[str, Path]) -> None:

@@ -30,6 +30,7 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,21 +112,25 @@ class Report:
 
 
 def check(path_a: str | Path, path_b: str | Path, component: str = "all",
-          progress: Progress | None = None) -> Report:
-    """Compare model A (the one in question) with model B (the reference)."""
+          progress: Progress | None = None, permutation: bool = True) -> Report:
+    """Compare model A (the one in question) with model B (the reference). Without
+    ``permutation`` the permutation test is left out: a quicker screen, blind to copies
+    whose units were reordered."""
     if component not in cp.CHOICES:
         raise ProvenanceError(f"unknown component {component!r}",
                               f"one of {', '.join(cp.CHOICES)}")
     wanted = cp.CHOICES[component]
-    with open_model(path_a) as a, open_model(path_b) as b:
-        plan = _plan(a, b, wanted)
-        measured = _Pass(a, b, plan, progress or (lambda done, total: None)).run()
-        reports = [_component_report(c, a, b, plan, measured) for c in wanted
-                   if c != cp.TOKENIZER and plan.a_names[c]]
-        if cp.TOKENIZER in wanted and (a.tokenizer or b.tokenizer):
-            reports.append(_tokenizer_report(a, b))
-        return Report(str(a.path), str(b.path), cp.declared(a.config), cp.declared(b.config),
-                      measured.bytes_read, reports)
+    a, b = open_model(path_a), open_model(path_b)
+    plan = _plan(a, b, wanted)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+        measured = _Pass(a, b, plan, progress or (lambda done, total: None), hasher,
+                         permutation).run()
+    reports = [_component_report(c, a, b, plan, measured) for c in wanted
+               if c != cp.TOKENIZER and plan.a_names[c]]
+    if cp.TOKENIZER in wanted and (a.tokenizer or b.tokenizer):
+        reports.append(_tokenizer_report(a, b))
+    return Report(str(a.path), str(b.path), cp.declared(a.config), cp.declared(b.config),
+                  measured.bytes_read, reports)
 
 
 # --- what to read ------------------------------------------------------------------------
@@ -187,8 +192,13 @@ class _Measured:
 
 
 class _Pass:
-    def __init__(self, a: Model, b: Model, plan: _Plan, progress: Progress) -> None:
+    def __init__(self, a: Model, b: Model, plan: _Plan, progress: Progress,
+                 hasher: ThreadPoolExecutor, permutation: bool) -> None:
         self.a, self.b, self.plan, self.progress = a, b, plan, progress
+        self.hasher, self.permutation = hasher, permutation
+        #: An anchor's sample, kept until the first MLP of its stream needs the matching
+        #: (by then the anchor tensors are no longer held).
+        self.anchors: dict[str, tuple[st.AnchorSample, str]] = {}
         self.out = _Measured()
         self.total = (sum(a.tensors[n].nbytes for k in plan.kinds for n in k)
                       + sum(b.tensors[n].nbytes for k in plan.kinds for n in k)
@@ -208,7 +218,7 @@ class _Pass:
     def _load(self, model: Model, name: str) -> st.Loaded:
         info = model.tensors[name]
         data = model.read(name)
-        sums = st.load_sums(info, data)
+        sums = st.load_sums(info, data, self.hasher)
         (self.out.sums_a if model is self.a else self.out.sums_b)[name] = sums
         self.out.bytes_read += info.nbytes
         self.progress(self.out.bytes_read, self.total)
@@ -220,8 +230,10 @@ class _Pass:
         b_t = self._load(self.b, names[0])
         self._matched(a_t, b_t)
         for name in names[1:]:
+            del b_t  # let go of B(i) before B(i+1) is read: two tensors at most
             b_t = self._load(self.b, name)
             self._null(a_t, b_t)
+            del a_t
             a_t = self._load(self.a, name)
             self._matched(a_t, b_t)
 
@@ -232,13 +244,18 @@ class _Pass:
     def _matched(self, a_t: st.Loaded, b_t: st.Loaded) -> None:
         name, shape = a_t.info.name, a_t.info.shape
         self.out.matched[name] = st.pair_figures(a_t, b_t)
+        if not self.permutation:
+            return
         stream = cp.stream_of(cp.component_of(name))
         axis = cp.anchor_axis(name, shape)
-        if axis is not None and stream not in self.out.hidden:
-            self.out.hidden[stream] = (st.match_hidden(a_t, b_t, axis), name)
+        if axis is not None and stream not in self.out.hidden and stream not in self.anchors:
+            self.anchors[stream] = (st.anchor_sample(a_t, b_t, axis), name)
         role = cp.mlp_role(name, shape)
         layer = cp.layer_of(name)
         if role is not None and layer is not None:
+            if stream in self.anchors:  # matched now: the anchors' tensors are let go
+                sample, anchor = self.anchors.pop(stream)
+                self.out.hidden[stream] = (sample.match(), anchor)
             hidden_size = shape[1] if role == "up" else shape[0]
             if stream not in self.out.hidden:
                 self.out.hidden[stream] = (st.identity_hidden(hidden_size), "")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,9 @@ from showcase.provenance.weights import CHUNK, TensorInfo, as_float32, float_chu
 #: correlation is ~1 with p far below 1e-100, few enough that a 11008-unit layer takes
 #: about a second (docs/performance.md).
 SAMPLE_UNITS = 1024
-#: Token rows used to describe a hidden unit of the token embeddings.
-SAMPLE_TOKENS = 4096
+#: Token rows used to describe a hidden unit of the token embeddings: the cosine of two
+#: unrelated units then spreads by ~0.02, far below a copied unit's ~1.
+SAMPLE_TOKENS = 2048
 #: The smallest p-value carried into Fisher's sum (log(0) has no place in it).
 P_FLOOR = 1e-300
 
@@ -63,20 +65,23 @@ class Loaded:
     sums: Sums
 
 
-def load_sums(info: TensorInfo, data: NDArray[Any]) -> Sums:
-    digest = hashlib.sha256(np.ascontiguousarray(data).data.cast("B")).hexdigest()
-    c = 0.0
+def load_sums(info: TensorInfo, data: NDArray[Any], hasher: Executor) -> Sums:
+    """The tensor's hash (in ``hasher``'s thread: hashlib lets go of the GIL, so hashing
+    overlaps the sums) and its sums."""
+    digest = hasher.submit(_sha256, data)
+    c = float(as_float32(data[:CHUNK], info.dtype).mean(dtype=np.float64))
     s1 = s2 = 0.0
-    for i, chunk in enumerate(float_chunks(data, info.dtype)):
-        if i == 0:
-            c = float(chunk.mean(dtype=np.float64))
-        d = chunk - np.float32(c)
-        s1 += float(d.sum(dtype=np.float64))
+    for d in float_chunks(data, info.dtype, shift=c):
+        s1 += float(d.sum())  # float32 pairwise within a chunk; shifted values sum near 0
         s2 += float(np.dot(d, d))
     if not (math.isfinite(s1) and math.isfinite(s2)):
         raise ProvenanceError(f"{info.file}: tensor {info.name} holds NaN or infinite values",
                               "the file is corrupt, or the model is broken")
-    return Sums(digest, info.size, c, s1, s2)
+    return Sums(digest.result(), info.size, c, s1, s2)
+
+
+def _sha256(data: NDArray[Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(data).data.cast("B")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +92,9 @@ class PairFigures:
 
 def pair_figures(a: Loaded, b: Loaded) -> PairFigures:
     """Raw cosine and mean-centred Pearson of two tensors of one shape."""
-    ca, cb = np.float32(a.sums.c), np.float32(b.sums.c)
     cross = 0.0
-    for start in range(0, a.data.size, CHUNK):
-        da = as_float32(a.data[start:start + CHUNK], a.info.dtype) - ca
-        db = as_float32(b.data[start:start + CHUNK], b.info.dtype) - cb
+    for da, db in zip(float_chunks(a.data, a.info.dtype, a.sums.c),
+                      float_chunks(b.data, b.info.dtype, b.sums.c), strict=True):
         cross += float(np.dot(da, db))
     sa, sb, n = a.sums, b.sums, a.sums.n
     # Back from shifted sums to raw ones: sum(ab) = sum(a'b') + cb sum(a') + ca sum(b') + n ca cb
@@ -145,9 +148,10 @@ def as_matrix(t: Loaded) -> NDArray[Any]:
     return t.data.reshape(t.info.shape[0], -1)
 
 
-def match_units(a_units: NDArray[Any], b_units: NDArray[Any]) -> NDArray[np.intp]:
+def match_units(a_units: NDArray[np.float32], b_units: NDArray[np.float32]
+                ) -> NDArray[np.intp]:
     """For each of A's unit vectors (rows), the row of B the Hungarian algorithm pairs it
-    with, maximising the summed cosine."""
+    with, maximising the summed cosine. Both arrays are scaled in place."""
     a = _unit_rows(a_units)
     b = _unit_rows(b_units)
     rows, cols = linear_sum_assignment(a @ b.T, maximize=True)
@@ -156,11 +160,11 @@ def match_units(a_units: NDArray[Any], b_units: NDArray[Any]) -> NDArray[np.intp
     return out
 
 
-def _unit_rows(m: NDArray[Any]) -> NDArray[np.float32]:
-    rows = np.asarray(m, dtype=np.float32)
+def _unit_rows(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``rows`` scaled to unit length, in place (they are the caller's fresh copy)."""
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    out: NDArray[np.float32] = rows / np.where(norms > 0, norms, np.float32(1.0))
-    return out
+    rows /= np.where(norms > 0, norms, np.float32(1.0))
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,16 +175,29 @@ class HiddenMatch:
     partners: NDArray[np.intp]
 
 
-def match_hidden(a: Loaded, b: Loaded, axis: int) -> HiddenMatch:
-    """Match hidden units through an anchor whose other axis is shared by both models."""
+@dataclass(frozen=True, slots=True)
+class AnchorSample:
+    """What the hidden-unit matching needs of an anchor pair, copied out of the tensors so
+    that they can be let go before the matching runs."""
+
+    units: NDArray[np.intp]
+    a_units: NDArray[np.float32]
+    b_units: NDArray[np.float32]
+
+    def match(self) -> HiddenMatch:
+        return HiddenMatch(self.units, match_units(self.a_units, self.b_units))
+
+
+def anchor_sample(a: Loaded, b: Loaded, axis: int) -> AnchorSample:
+    """The sampled hidden units of an anchor whose other axis both models share (tokens of
+    token embeddings, pixels of a patch embedding)."""
     ma, mb = as_matrix(a), as_matrix(b)
     if axis == 1:  # token embeddings [vocab, hidden]: units are columns, tokens rows
         tokens = sample(min(ma.shape[0], mb.shape[0]), SAMPLE_TOKENS, seed=1)
         ma, mb = ma[tokens].T, mb[tokens].T
     units = sample(ma.shape[0], SAMPLE_UNITS, seed=2)
-    a_units = as_float32(np.ascontiguousarray(ma[units]), a.info.dtype)
-    b_units = as_float32(np.ascontiguousarray(mb), b.info.dtype)
-    return HiddenMatch(units, match_units(a_units, b_units))
+    return AnchorSample(units, as_float32(ma[units], a.info.dtype),
+                        as_float32(mb, b.info.dtype))
 
 
 def identity_hidden(size: int) -> HiddenMatch:

@@ -10,13 +10,11 @@ raw 16-bit words and widened to float32 a chunk at a time (``float_chunks``).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -54,8 +52,7 @@ class TensorInfo:
 
 
 class Model:
-    """One model's tensors (from the headers), config and tokenizer; opens each file once,
-    memory-mapped, while used as a context manager."""
+    """One model's tensors (from the headers), config and tokenizer."""
 
     def __init__(self, path: Path, tensors: dict[str, TensorInfo], config: dict[str, Any],
                  tokenizer: dict[str, Any] | None) -> None:
@@ -63,16 +60,6 @@ class Model:
         self.tensors = tensors
         self.config = config
         self.tokenizer = tokenizer
-        self._files: dict[Path, Any] = {}
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self) -> Model:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stack.close()
-        self._files.clear()
 
     @property
     def total_bytes(self) -> int:
@@ -84,24 +71,16 @@ class Model:
         if info.dtype not in ITEMSIZE:
             raise ProvenanceError(f"{info.file}: tensor {name} has dtype {info.dtype}, "
                                   "which this check cannot read")
-        handle = self._open(info.file)
         try:
             if info.dtype == "BF16" or info.dtype.startswith("F8"):
                 return _raw_words(info)
-            return np.ascontiguousarray(handle.get_tensor(name)).reshape(-1)
-        except (SafetensorError, ValueError, TypeError) as exc:
+            # One handle per tensor: its mapping, and the pages read through it, go when the
+            # handle closes, so the check's resident memory stays near two tensors.
+            with safe_open(str(info.file), framework="numpy") as handle:
+                return np.ascontiguousarray(handle.get_tensor(name)).reshape(-1)
+        except (SafetensorError, ValueError, TypeError, OSError) as exc:
             raise ProvenanceError(f"{info.file}: tensor {name} cannot be read: {exc}",
-                                  "the file is corrupt; copy it again") from exc
-
-    def _open(self, file: Path) -> Any:
-        if file not in self._files:
-            try:
-                self._files[file] = self._stack.enter_context(
-                    safe_open(str(file), framework="numpy"))
-            except (SafetensorError, OSError) as exc:
-                raise ProvenanceError(f"{file}: not a readable safetensors file: {exc}",
-                                      "the file is truncated or corrupt; copy it again") from exc
-        return self._files[file]
+                                  "the file is truncated or corrupt; copy it again") from exc
 
 
 def _raw_words(info: TensorInfo) -> NDArray[Any]:
@@ -111,20 +90,39 @@ def _raw_words(info: TensorInfo) -> NDArray[Any]:
     return np.memmap(info.file, dtype=word, mode="r", offset=info.offset, shape=(info.size,))
 
 
-def float_chunks(data: NDArray[Any], dtype: str) -> Iterator[NDArray[np.float32]]:
-    """The elements as float32, ``CHUNK`` at a time, so a tensor is never widened whole."""
+def float_chunks(data: NDArray[Any], dtype: str, shift: float = 0.0
+                 ) -> Iterator[NDArray[np.float32]]:
+    """The elements less ``shift``, as float32, ``CHUNK`` at a time into one reused buffer
+    (so a tensor is never widened whole; each chunk is valid until the next is made)."""
+    buffer = np.empty(min(CHUNK, data.size), dtype=np.float32)
     for start in range(0, data.size, CHUNK):
-        yield as_float32(data[start:start + CHUNK], dtype)
+        part = data[start:start + CHUNK]
+        out = buffer[:part.size]
+        widen_into(part, dtype, out)
+        if shift:
+            out -= np.float32(shift)
+        yield out
+
+
+def widen_into(part: NDArray[Any], dtype: str, out: NDArray[np.float32]) -> None:
+    """Stored elements into ``out`` as float32 in one pass (BF16 words shifted into the
+    high half of a float32: BF16 is float32's top 16 bits)."""
+    if dtype == "BF16":
+        words = out.view(np.uint32)
+        words[:] = part  # two plain passes: 3x faster than one casting left_shift
+        words <<= 16
+    elif dtype.startswith("F8"):
+        raise ProvenanceError(f"dtype {dtype} is not supported for correlation yet",
+                              "convert the model to BF16 or F16")
+    else:
+        np.copyto(out, part, casting="unsafe")
 
 
 def as_float32(part: NDArray[Any], dtype: str) -> NDArray[np.float32]:
-    """Stored elements as float32 (BF16 words shifted into the high half of a float32)."""
-    if dtype == "BF16":
-        return (part.astype(np.uint32) << 16).view(np.float32)
-    if dtype.startswith("F8"):
-        raise ProvenanceError(f"dtype {dtype} is not supported for correlation yet",
-                              "convert the model to BF16 or F16")
-    return np.asarray(part, dtype=np.float32)
+    """Stored elements as a new float32 array of the same shape."""
+    out = np.empty(part.shape, dtype=np.float32)
+    widen_into(part, dtype, out)
+    return out
 
 
 def open_model(path: str | Path) -> Model:
@@ -136,7 +134,9 @@ def open_model(path: str | Path) -> Model:
     files = _weight_files(root)
     tensors: dict[str, TensorInfo] = {}
     for file in files:
-        for info in _tensor_infos(file):
+        infos = _tensor_infos(file)  # ours first: its messages say what is wrong
+        _library_accepts(file)
+        for info in infos:
             if info.name in tensors:
                 raise ProvenanceError(f"{file}: tensor {info.name} is also in "
                                       f"{tensors[info.name].file.name}", "one model, one copy")
@@ -146,6 +146,16 @@ def open_model(path: str | Path) -> Model:
         raise ProvenanceError(f"{root}: the safetensors files hold no tensors")
     return Model(root, tensors, _json(folder / "config.json") or {},
                  _json(folder / "tokenizer.json"))
+
+
+def _library_accepts(file: Path) -> None:
+    """The safetensors library's own checks of a header, beyond ours."""
+    try:
+        with safe_open(str(file), framework="numpy"):
+            pass
+    except (SafetensorError, OSError) as exc:
+        raise ProvenanceError(f"{file}: not a readable safetensors file: {exc}",
+                              "the file is truncated or corrupt; copy it again") from exc
 
 
 def _weight_files(root: Path) -> list[Path]:
