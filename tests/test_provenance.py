@@ -257,3 +257,18 @@ def test_provenance_command_fails_with_one_line_naming_the_file(
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(file) in lines[0], done.stderr
+
+
+def test_provenance_command_shows_progress_for_a_large_model(tmp_path: Path) -> None:
+    """Over 64 MiB to read: a bar on stderr (a line per tenth when stderr is no terminal),
+    and nothing of it on stdout, which stays the report."""
+    size = pm.Size(hidden=256, inter=704, vocab=16000, layers=6)
+    base = pm.base(SEED, size)
+    a = pm.write(tmp_path / "a", base)
+    b = pm.write(tmp_path / "b", pm.fine_tune(base, 2))
+    done = _showcase(str(a), str(b), "--component", "language")
+    assert done.returncode == 0, done.stderr
+    bars = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert len(bars) >= 5 and bars[-1].startswith("[" + "#" * 28 + "]"), done.stderr
+    assert "GiB" in bars[-1] and "[#" not in done.stdout
+    assert "language model: DERIVED (correlation)" in done.stdout
