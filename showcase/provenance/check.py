@@ -210,19 +210,17 @@ class _Pass:
         for names in self.plan.kinds:
             self._kind(names)
         for name in self.plan.alone_a:
-            self._load(self.a, name)
+            self.out.sums_a[name] = self._load(self.a, name).sums
         for name in self.plan.alone_b:
-            self._load(self.b, name)
+            self.out.sums_b[name] = self._load(self.b, name).sums
         return self.out
 
     def _load(self, model: Model, name: str) -> st.Loaded:
         info = model.tensors[name]
-        data = model.read(name)
-        sums = st.load_sums(info, data, self.hasher)
-        (self.out.sums_a if model is self.a else self.out.sums_b)[name] = sums
+        loaded = st.Loaded(info, model.read(name), self.hasher)
         self.out.bytes_read += info.nbytes
         self.progress(self.out.bytes_read, self.total)
-        return st.Loaded(info, data, sums)
+        return loaded
 
     def _kind(self, names: list[str]) -> None:
         """A0 B0 | B1 (null A0,B1) | A1 (matched A1,B1) | B2 (null A1,B2) | ..."""
@@ -244,6 +242,8 @@ class _Pass:
     def _matched(self, a_t: st.Loaded, b_t: st.Loaded) -> None:
         name, shape = a_t.info.name, a_t.info.shape
         self.out.matched[name] = st.pair_figures(a_t, b_t)
+        self.out.sums_a[name] = a_t.sums
+        self.out.sums_b[name] = b_t.sums
         if not self.permutation:
             return
         stream = cp.stream_of(cp.component_of(name))

@@ -56,28 +56,41 @@ class Sums:
         return self.n * self.s2 - self.s1 * self.s1 <= 0.0
 
 
-@dataclass(slots=True)
 class Loaded:
-    """A tensor in memory: its stored elements (flat) and its sums."""
+    """A tensor in memory: its stored elements (flat), its hash under way in another
+    thread, and its sums, made in the first pass over its elements that needs them (its
+    first pair, so that no pass is spent on the sums alone)."""
 
-    info: TensorInfo
-    data: NDArray[Any]
-    sums: Sums
+    def __init__(self, info: TensorInfo, data: NDArray[Any], hasher: Executor) -> None:
+        self.info = info
+        self.data = data
+        # hashlib lets go of the GIL: the hash runs beside the sums.
+        self._digest = hasher.submit(_sha256, data)
+        self.shift = float(as_float32(data[:CHUNK], info.dtype).mean(dtype=np.float64))
+        self._s1: float | None = None
+        self._s2 = 0.0
 
+    @property
+    def has_sums(self) -> bool:
+        return self._s1 is not None
 
-def load_sums(info: TensorInfo, data: NDArray[Any], hasher: Executor) -> Sums:
-    """The tensor's hash (in ``hasher``'s thread: hashlib lets go of the GIL, so hashing
-    overlaps the sums) and its sums."""
-    digest = hasher.submit(_sha256, data)
-    c = float(as_float32(data[:CHUNK], info.dtype).mean(dtype=np.float64))
-    s1 = s2 = 0.0
-    for d in float_chunks(data, info.dtype, shift=c):
-        s1 += float(d.sum())  # float32 pairwise within a chunk; shifted values sum near 0
-        s2 += float(np.dot(d, d))
-    if not (math.isfinite(s1) and math.isfinite(s2)):
-        raise ProvenanceError(f"{info.file}: tensor {info.name} holds NaN or infinite values",
-                              "the file is corrupt, or the model is broken")
-    return Sums(digest.result(), info.size, c, s1, s2)
+    @property
+    def sums(self) -> Sums:
+        """The hash and the sums, making the sums in a pass of their own if no pair has."""
+        if self._s1 is None:
+            s1 = s2 = 0.0
+            for d in float_chunks(self.data, self.info.dtype, self.shift):
+                s1, s2 = s1 + float(d.sum()), s2 + float(np.dot(d, d))
+            self.settle(s1, s2)
+        assert self._s1 is not None
+        return Sums(self._digest.result(), self.info.size, self.shift, self._s1, self._s2)
+
+    def settle(self, s1: float, s2: float) -> None:
+        """Take the sums made in a pair's pass; NaN or infinity means a broken tensor."""
+        if not (math.isfinite(s1) and math.isfinite(s2)):
+            raise ProvenanceError(f"{self.info.file}: tensor {self.info.name} holds NaN or "
+                                  "infinite values", "the file is corrupt, or the model is broken")
+        self._s1, self._s2 = s1, s2
 
 
 def _sha256(data: NDArray[Any]) -> str:
@@ -91,12 +104,26 @@ class PairFigures:
 
 
 def pair_figures(a: Loaded, b: Loaded) -> PairFigures:
-    """Raw cosine and mean-centred Pearson of two tensors of one shape."""
-    cross = 0.0
-    for da, db in zip(float_chunks(a.data, a.info.dtype, a.sums.c),
-                      float_chunks(b.data, b.info.dtype, b.sums.c), strict=True):
+    """Raw cosine and mean-centred Pearson of two tensors of one shape, from one pass that
+    also makes either tensor's own sums if it has none yet."""
+    a_new, b_new = not a.has_sums, not b.has_sums
+    cross = sa1 = sa2 = sb1 = sb2 = 0.0
+    for da, db in zip(float_chunks(a.data, a.info.dtype, a.shift),
+                      float_chunks(b.data, b.info.dtype, b.shift), strict=True):
         cross += float(np.dot(da, db))
-    sa, sb, n = a.sums, b.sums, a.sums.n
+        if a_new:  # float32 pairwise within a chunk; shifted values sum near 0
+            sa1, sa2 = sa1 + float(da.sum()), sa2 + float(np.dot(da, da))
+        if b_new:
+            sb1, sb2 = sb1 + float(db.sum()), sb2 + float(np.dot(db, db))
+    if a_new:
+        a.settle(sa1, sa2)
+    if b_new:
+        b.settle(sb1, sb2)
+    return _figures(a.sums, b.sums, cross)
+
+
+def _figures(sa: Sums, sb: Sums, cross: float) -> PairFigures:
+    n = sa.n
     # Back from shifted sums to raw ones: sum(ab) = sum(a'b') + cb sum(a') + ca sum(b') + n ca cb
     raw_ab = cross + sb.c * sa.s1 + sa.c * sb.s1 + n * sa.c * sb.c
     raw_aa = sa.s2 + 2 * sa.c * sa.s1 + n * sa.c * sa.c
