@@ -169,6 +169,26 @@ def _header_size(file: Path) -> int:
     return 8 + int.from_bytes(file.read_bytes()[:8], "little")
 
 
+def test_provenance_tokenizer_sharing_part_of_the_vocabulary_is_inconclusive(
+        tmp_path: Path, models: dict[str, Path]) -> None:
+    """Independent tokenizers share their first merges; a copy shares nearly all. Between
+    the two the check says it cannot tell."""
+    ours, other = pm.tokenizer(SEED), pm.tokenizer(9)
+    kept = list(ours["model"]["vocab"])[:500]  # type: ignore[index]
+    vocab = dict.fromkeys(kept) | {t: None for t in other["model"]["vocab"]  # type: ignore[index]
+                                   if t not in kept}
+    mixed = {"model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(list(vocab)[:600])},
+                       "merges": [[*m.split(" ")] for m in  # the newer list form of a merge
+                                  ours["model"]["merges"][:460]  # type: ignore[index]
+                                  + other["model"]["merges"][:100]]}}  # type: ignore[index]
+    model = pm.write(tmp_path / "mixed", pm.base(SEED), mixed)
+    tokenizer = component(check(model, models["base"], component="language"), "tokenizer")
+    assert tokenizer.verdict == INCONCLUSIVE
+    assert tokenizer.tokenizer is not None and 0.5 < tokenizer.tokenizer.vocab_overlap < 0.9
+    assert 0.5 < (tokenizer.tokenizer.merge_overlap or 0) < 0.9
+    assert "does not show copying" in tokenizer.en and "볼 수 없습니다" in tokenizer.ko
+
+
 # --- bad input -----------------------------------------------------------------------------
 
 def test_provenance_truncated_file_is_named(tmp_path: Path, models: dict[str, Path]) -> None:
