@@ -126,6 +126,17 @@ def test_provenance_layernorm_trap_is_not_called_derived(models: dict[str, Path]
     assert any("layernorm" in line and "no evidence" in line for line in language.evidence)
 
 
+def test_provenance_constant_tensors_are_not_copies(tmp_path: Path) -> None:
+    """Zero biases are byte-identical in any two models that have them: no evidence."""
+    zeros = {f"model.layers.{n}.self_attn.q_proj.bias": np.zeros(64, np.float32)
+             for n in range(4)}
+    a = pm.write(tmp_path / "a", pm.base(4) | zeros)
+    b = pm.write(tmp_path / "b", pm.base(SEED) | zeros)
+    language = component(check(a, b, component="language"), "language")
+    assert language.verdict == INDEPENDENT
+    assert language.exact_copies == 0 and language.tensors_a == 37
+
+
 def test_provenance_renamed_copy_is_found_by_hashes(models: dict[str, Path]) -> None:
     report = check(models["renamed"], models["base"])
     for name in ("vision", "language", "embeddings"):

@@ -92,7 +92,7 @@ class ComponentReport:
     evidence: list[str]
     en: str
     ko: str
-    tensors_a: int = 0
+    tensors_a: int = 0  # A's weight tensors in the component, constant ones left out
     exact_copies: int = 0
     copied_share: float = 0.0
     renamed_copies: list[tuple[str, str]] = field(default_factory=list)
@@ -280,7 +280,9 @@ def _component_report(component: str, a: Model, b: Model, plan: _Plan,
     compared = [_tensor_result(n, a.tensors[n], m, n in copies) for n in weights
                 if n in m.matched]
     permutation = _permutation(cp.stream_of(component), m)
-    report = ComponentReport(component, "", "", [], "", "", len(names), len(copies), share,
+    # Constant tensors (zero biases, untrained scales of 1) are equal in any two models:
+    # they are counted neither as copies nor among the tensors.
+    report = ComponentReport(component, "", "", [], "", "", len(weights), len(copies), share,
                              renamed, compared, permutation)
     _decide(report, b)
     return report
