@@ -303,3 +303,16 @@ def test_provenance_command_shows_progress_for_a_large_model(tmp_path: Path) -> 
     assert len(bars) >= 5 and bars[-1].startswith("[" + "#" * 28 + "]"), done.stderr
     assert "GiB" in bars[-1] and "[#" not in done.stdout
     assert "language model: DERIVED (correlation)" in done.stdout
+
+
+def test_provenance_numerics_load_only_when_a_check_runs() -> None:
+    """Every ``showcase`` command builds the provenance options; only a check pays for
+    numpy, scipy and safetensors (``showcase serve`` starts without them)."""
+    code = ("import contextlib, io, sys\n"
+            "from showcase.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['provenance', '--help'])\n"
+            "print(sorted({'numpy', 'scipy', 'safetensors'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
 from showcase.provenance import components as cp
-from showcase.provenance.check import Report, check
+
+if TYPE_CHECKING:  # numpy, scipy and safetensors load when a check runs, not for --help
+    from showcase.provenance.check import Report
 
 BAR = 28
 #: Below this many bytes to read the check takes about a second: no bar.
@@ -34,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_provenance(args: argparse.Namespace) -> int:
+    from showcase.provenance.check import check
+
     bar = _Bar(sys.stderr)
     started = time.monotonic()
     report = check(args.model_a, args.model_b, args.component, progress=bar)
