@@ -156,6 +156,27 @@ def test_provenance_sharded_bf16_model_is_read_whole(models: dict[str, Path]) ->
     assert component(report, "vision").tensors_a == 23  # tensors from all three shards
 
 
+def test_provenance_extended_vocabulary_is_compared_on_the_shared_rows(
+        tmp_path: Path) -> None:
+    """A fine-tune whose vocabulary was extended (100 new tokens, say Korean ones): its
+    embeddings and output head are compared on the 600 rows both models have."""
+    base = pm.base(SEED)
+    extended = pm.fine_tune(base, 2)
+    rng = np.random.default_rng(3)
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        new_rows = (rng.standard_normal((100, 64)) / 8).astype(np.float32)
+        extended[name] = np.concatenate([extended[name], new_rows])
+    report = check(pm.write(tmp_path / "extended", extended), pm.write(tmp_path / "base", base))
+    embeddings = component(report, "embeddings")
+    assert embeddings.verdict == DERIVED and embeddings.decided_by == "correlation"
+    assert [(t.shape, t.rows_only) for t in embeddings.compared] == [([600, 64], 600)] * 2
+    assert any("first 600 rows only" in line for line in embeddings.evidence)
+    language = component(report, "language")
+    assert language.verdict == DERIVED
+    assert language.permutation is not None
+    assert language.permutation.anchor == "model.embed_tokens.weight"
+
+
 def test_provenance_reference_without_a_vision_tower_is_inconclusive_for_vision(
         tmp_path: Path, models: dict[str, Path]) -> None:
     text_only = {k: v for k, v in pm.base(8).items() if not k.startswith("visual.")}

@@ -31,7 +31,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class TensorResult:
     cosine_null: st.NullStanding
     pearson_null: st.NullStanding
     correlated: bool  # centred Pearson >= CORRELATED_R and z >= CORRELATED_Z
+    rows_only: int | None = None  # compared on its first rows only (vocabularies differ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,15 @@ class _Plan:
     kinds: list[list[str]]  # name-matched, same-shape tensors, one list per kind, by layer
     alone_a: list[str]  # A's other tensors (hashed only)
     alone_b: list[str]  # B's tensors that could be copies of A's (hashed only)
+    rows: dict[str, int]  # tensors compared on their leading rows only (vocabularies differ)
+
+    def info(self, model: Model, name: str) -> TensorInfo:
+        """The tensor as the check reads it: its leading rows only where ``rows`` says."""
+        info = model.tensors[name]
+        if name not in self.rows:
+            return info
+        shape = (self.rows[name], *info.shape[1:])
+        return replace(info, shape=shape, nbytes=info.nbytes // info.shape[0] * shape[0])
 
 
 def _plan(a: Model, b: Model, wanted: tuple[str, ...]) -> _Plan:
@@ -155,7 +165,9 @@ def _plan(a: Model, b: Model, wanted: tuple[str, ...]) -> _Plan:
                               "tensors (found from names like visual., vision_tower., "
                               "model.layers., embed_tokens)")
     shared = [n for n in mine if n in b.tensors]
-    same = [n for n in shared if a.tensors[n].shape == b.tensors[n].shape]
+    rows = {n: r for n in shared
+            if (r := cp.shared_rows(n, a.tensors[n].shape, b.tensors[n].shape)) is not None}
+    same = [n for n in shared if a.tensors[n].shape == b.tensors[n].shape or n in rows]
     if shared and not same:
         n = shared[0]
         raise ProvenanceError(
@@ -174,7 +186,7 @@ def _plan(a: Model, b: Model, wanted: tuple[str, ...]) -> _Plan:
         cp.anchor_axis(names[0], a.tensors[names[0]].shape) is None, names[0]))
     for names in kinds:
         names.sort(key=lambda n: cp.layer_of(n) or 0)
-    return _Plan(a_names, kinds, [n for n in mine if n not in same], alone_b)
+    return _Plan(a_names, kinds, [n for n in mine if n not in same], alone_b, rows)
 
 
 # --- the pass ----------------------------------------------------------------------------
@@ -200,8 +212,8 @@ class _Pass:
         #: (by then the anchor tensors are no longer held).
         self.anchors: dict[str, tuple[st.AnchorSample, str]] = {}
         self.out = _Measured()
-        self.total = (sum(a.tensors[n].nbytes for k in plan.kinds for n in k)
-                      + sum(b.tensors[n].nbytes for k in plan.kinds for n in k)
+        self.total = (sum(plan.info(a, n).nbytes for k in plan.kinds for n in k)
+                      + sum(plan.info(b, n).nbytes for k in plan.kinds for n in k)
                       + sum(a.tensors[n].nbytes for n in plan.alone_a)
                       + sum(b.tensors[n].nbytes for n in plan.alone_b))
 
@@ -216,8 +228,8 @@ class _Pass:
         return self.out
 
     def _load(self, model: Model, name: str) -> st.Loaded:
-        info = model.tensors[name]
-        loaded = st.Loaded(info, model.read(name), self.hasher)
+        info = self.plan.info(model, name)
+        loaded = st.Loaded(info, model.read(name)[:info.size], self.hasher)
         self.out.bytes_read += info.nbytes
         self.progress(self.out.bytes_read, self.total)
         return loaded
@@ -276,9 +288,9 @@ def _component_report(component: str, a: Model, b: Model, plan: _Plan,
     renamed = [(n, b_by_hash[m.sums_a[n].sha256][0]) for n in copies
                if n not in b_by_hash[m.sums_a[n].sha256]]
     total = sum(a.tensors[n].size for n in weights) or 1
-    share = sum(a.tensors[n].size for n in copies) / total
-    compared = [_tensor_result(n, a.tensors[n], m, n in copies) for n in weights
-                if n in m.matched]
+    share = sum(plan.info(a, n).size for n in copies) / total
+    compared = [_tensor_result(n, plan.info(a, n), m, n in copies, plan.rows.get(n))
+                for n in weights if n in m.matched]
     permutation = _permutation(cp.stream_of(component), m)
     # Constant tensors (zero biases, untrained scales of 1) are equal in any two models:
     # they are counted neither as copies nor among the tensors.
@@ -288,14 +300,15 @@ def _component_report(component: str, a: Model, b: Model, plan: _Plan,
     return report
 
 
-def _tensor_result(name: str, info: TensorInfo, m: _Measured, exact: bool) -> TensorResult:
+def _tensor_result(name: str, info: TensorInfo, m: _Measured, exact: bool,
+                   rows: int | None) -> TensorResult:
     figures = m.matched[name]
     null = m.null.get((cp.component_of(name), info.shape), [])
     pearson = st.against_null(figures.pearson, [f.pearson for f in null], info.size)
     return TensorResult(name, list(info.shape), exact, figures.cosine, figures.pearson,
                         st.against_null(figures.cosine, [f.cosine for f in null], info.size),
                         pearson,
-                        figures.pearson >= CORRELATED_R and pearson.z >= CORRELATED_Z)
+                        figures.pearson >= CORRELATED_R and pearson.z >= CORRELATED_Z, rows)
 
 
 def _permutation(stream: str, m: _Measured) -> PermutationResult | None:
@@ -413,6 +426,8 @@ def _tensor_line(t: TensorResult) -> str:
     line = (f"{t.name}: centred Pearson {t.pearson:.3f} (null {t.pearson_null.mean:.3f} ± "
             f"{t.pearson_null.sd:.3f}, z = {t.pearson_null.z:.1f}), raw cosine {t.cosine:.3f} "
             f"(null {t.cosine_null.mean:.3f})")
+    if t.rows_only is not None:
+        line += f"; its first {t.rows_only} rows only, as the vocabularies differ in size"
     if t.cosine >= 0.9 and not t.correlated:
         line += ": the high raw cosine is no evidence, unrelated pairs score the same"
     return line

@@ -72,6 +72,16 @@ def anchor_axis(name: str, shape: tuple[int, ...]) -> int | None:
     return None
 
 
+def shared_rows(name: str, shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> int | None:
+    """For token embeddings and output heads whose vocabularies differ in size (a
+    vocabulary extended for Korean, say), the leading rows both have: the tokens an
+    extension keeps in place. None for any other tensor or shape."""
+    if (len(shape_a) == 2 and shape_a[1:] == shape_b[1:] and shape_a[0] != shape_b[0]
+            and _EMBEDDINGS.search(name)):
+        return min(shape_a[0], shape_b[0])
+    return None
+
+
 def mlp_role(name: str, shape: tuple[int, ...]) -> str | None:
     if len(shape) != 2:
         return None
