@@ -1,5 +1,6 @@
 """The ``showcase`` command: its subcommands and their options, each run by the module that
 owns it (serving.py: serve, demo; archive.py: export, import, verify; bench/cli.py;
+provenance/cli.py;
 the console in tui/; the mock team in models/mock/)."""
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run benchmark suites against one endpoint, without a server (rehearsals)"))
     _bench_args(bench)
 
+    provenance = sub.add_parser("provenance", help=(
+        "was model A built from model B's weights? a verdict per component, with evidence"))
+    _provenance_args(provenance)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -87,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
             "verify": cmd_verify, "mock-team": cmd_mock_team, "bench": cmd_bench,
-            "console": cmd_console,
+            "console": cmd_console, "provenance": cmd_provenance,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -210,6 +215,18 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
                         help="more tries for an item whose request failed (2)")
     parser.add_argument("--json", metavar="FILE", default="", help=(
         "also write every item's result and the summary as JSON to FILE"))
+
+
+def _provenance_args(parser: argparse.ArgumentParser) -> None:
+    from showcase.provenance.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    from showcase.provenance.cli import run_provenance
+
+    return run_provenance(args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
