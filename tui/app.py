@@ -23,6 +23,7 @@ from .screens.log import LogScreen
 from .screens.overview import OverviewScreen
 from .screens.reveal import RevealScreen
 from .screens.scores import ScoresScreen
+from .wording import in_keys
 
 
 @dataclass(frozen=True)
@@ -194,12 +195,13 @@ class ConsoleApp(App[None]):
 
     async def _run_on(self, section: str, action: str) -> None:
         await self.switch_mode(section)
-        await self.screen.run_action(action)
+        if isinstance(self.screen, ConsoleScreen):
+            await self.screen.from_palette(action)
 
     def show_error(self, error: CommandError | str) -> None:
         """A refusal, as the server worded it (``error``, then ``detail``)."""
         if isinstance(error, CommandError):
             title = f"Refused ({error.status})" if error.status else "Not done"
-            self.notify(str(error), title=title, severity="error", timeout=10)
+            self.notify(in_keys(str(error)), title=title, severity="error", timeout=10)
         else:
-            self.notify(error, severity="warning", timeout=5)
+            self.notify(in_keys(error), severity="warning", timeout=5)

@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList, Static
+from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
 from ..client import CommandError
 from ..desk import Desk
@@ -232,16 +232,12 @@ class StartDialog(ActionDialog):
                              else EXHIBITION, allow_blank=False, id="start-round",
                              compact=True)
             yield Static(self._explain_text(), id="dialog-explain", markup=False)
-            yield Static("", id="dialog-error", markup=False)
-            with Horizontal(id="dialog-buttons"):
-                yield Button(self.confirm_label, id="confirm", compact=True,
-                             variant="primary")
-                yield Button("Cancel", id="cancel", compact=True)
+            yield from self.buttons()
 
     def on_mount(self) -> None:
         self.query_one("#start-suites", SelectionList).border_title = "Suites (space)"
         self.query_one("#start-teams", SelectionList).border_title = "Teams (space)"
-        self.query_one("#start-suites", SelectionList).focus()
+        self.focus_first()
 
     def picked(self) -> tuple[list[str], list[str], str, str | None]:
         if not self.is_mounted:

@@ -17,6 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ..model import Json, Lane, ShowModel
 from ..widgets.style import team_style
+from ..widgets.tickbox import TickBox
 from ..wording import fmt_ms, fmt_num
 from .base import ConsoleScreen
 
@@ -120,8 +121,8 @@ class DemoScreen(ConsoleScreen):
         boxes = self.query_one("#team-boxes", Horizontal)
         boxes.remove_children()
         boxes.mount_all([
-            Checkbox(t["id"], value=t.get("public_status", t.get("status")) == "active",
-                     name=t["id"], compact=True, tooltip=t.get("name_en"))
+            TickBox(t["id"], value=t.get("public_status", t.get("status")) == "active",
+                    name=t["id"], compact=True, tooltip=t.get("name_en"))
             for t in teams])
 
     def _draw_lanes(self, model: ShowModel, demo: Json | None) -> None:
@@ -153,20 +154,26 @@ class DemoScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#prompt")
     @on(Button.Pressed, "#send")
-    async def action_send(self) -> None:
+    def action_send(self) -> None:
+        """Open the dialog that says what goes on air. The prompt field gives up the focus
+        first: keys pressed next are keys again, never more text for a second demo (issue
+        20, finding 1)."""
+        self.set_focus(None)
         prompt = self.query_one("#prompt", Input).value.strip()
         teams = self.picked()
         if not prompt:
-            self.console.show_error("Type a prompt first.")
+            self.console.show_error("Type a prompt first (Ctrl+L goes to the prompt).")
             return
         if not teams:
-            self.console.show_error("Pick at least one team.")
+            self.console.show_error("Pick at least one team (Tab to a team, Space ticks it).")
             return
         body: Json = {"prompt": prompt, "teams": teams}
         raw = self.query_one("#max-tokens", Input).value.strip()
         if raw:
             body["max_tokens"] = int(raw) if raw.lstrip("-").isdigit() else raw
-        await self.send("/api/demo", body, done=f"demo sent to {', '.join(teams)}")
+        names = ", ".join(self.model.team_name(t) for t in teams)
+        self.ask("Send a live demo", demo_effect(prompt, names, raw), "Send the demo",
+                 "/api/demo", lambda _: body, done=f"demo sent to {', '.join(teams)}")
 
     @on(Button.Pressed, "#cancel")
     async def action_cancel_demo(self) -> None:
@@ -176,6 +183,13 @@ class DemoScreen(ConsoleScreen):
 
     def action_focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()
+
+
+def demo_effect(prompt: str, names: str, max_tokens: str) -> str:
+    limit = f", at most {max_tokens} tokens each" if max_tokens else ""
+    return (f"ON AIR: {names} answer this prompt at once{limit}. Every viewer's demo "
+            "page and the broadcast show the prompt and the answers as they stream, and "
+            f"the demo is kept in the log.\n\nPrompt: {prompt}")
 
 
 def tail(text: str, width: int, height: int) -> Text:

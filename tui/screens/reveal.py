@@ -119,13 +119,29 @@ class RevealScreen(ConsoleScreen):
         to = {"next": step + 1, "back": step - 1, "ff": ff_target(self.model, step)}[action]
         await self.send(f"/api/reveal/{action}", {"to": to}, done=f"{action}: step {to}")
 
-    async def action_speed(self, delta: float) -> None:
-        """The overlays' animation speed (harmless: no dialog)."""
+    def action_speed(self, delta: float) -> None:
+        """The overlays' animation speed: on air, so it asks like every other change."""
         reveal = self._reveal()
         if reveal is None:
             return
-        speed = min(4.0, max(0.25, float(reveal.get("speed") or 1.0) + delta))
-        await self.send("/api/reveal/speed", {"speed": speed}, done=f"speed {speed:g}")
+        now = float(reveal.get("speed") or 1.0)
+        speed = min(4.0, max(0.25, now + delta))
+        if speed == now:
+            self.console.show_error(f"The speed is {fmt_num(now)} already, the "
+                                    f"{'fastest' if delta > 0 else 'slowest'} there is.")
+            return
+        self.ask(f"Reveal speed {fmt_num(now)} → {fmt_num(speed)}",
+                 f"Every overlay plays the reveal's animations at {fmt_num(speed)}× speed "
+                 f"(now {fmt_num(now)}×), from the next step on. Nothing else changes.",
+                 f"Set speed {fmt_num(speed)}", "/api/reveal/speed",
+                 lambda _: {"speed": speed}, done=f"speed {speed:g}")
+
+    async def from_palette(self, action: str) -> None:
+        if action == "goto":  # the step is the cursor's row: let the operator choose it
+            self.query_one("#script", DataTable).focus()
+            self.console.show_error("Move the cursor onto the step to go to, then press g.")
+            return
+        await super().from_palette(action)
 
     def action_goto(self) -> None:
         reveal = self._reveal()
