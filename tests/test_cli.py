@@ -79,7 +79,9 @@ def test_export_then_import_rebuilds_the_identical_show(
     assert main(["export", "--data", str(server.data), "--out", str(out)]) == 0
     lines = (out / "events.ndjson").read_bytes().splitlines()
     assert len(lines) == before["seq"]
-    rows = list(csv.DictReader((out / "standings.csv").open(encoding="utf-8")))
+    # A byte-order mark first, so that Excel reads the Korean names as UTF-8.
+    assert (out / "standings.csv").read_bytes().startswith(b"\xef\xbb\xbfround,")
+    rows = list(csv.DictReader((out / "standings.csv").open(encoding="utf-8-sig")))
     assert [(r["team"], r["status"], r["total"]) for r in rows][:2] == [
         ("lg", "active", "80.65"), ("skt", "active", "73.85")]
     assert rows[-1]["team"] == "naver" and rows[-1]["status"] == "disqualified"
