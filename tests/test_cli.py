@@ -161,3 +161,26 @@ def test_importing_the_server_does_not_load_the_console_toolkit() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=30, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_bench_takes_suite_ids_as_the_api_and_console_do() -> None:
+    from showcase.bench.suites import sample_suites_dir
+    from tests.test_proxy import Mock
+
+    mock = Mock("--ttft-ms", "5", "--itl-ms", "1", "--accuracy", "1",
+                "--answers", str(sample_suites_dir()))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "showcase", "bench", "ko-math", "--team", "lg",
+             "--url", f"{mock.url}/v1"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "ko-math" in done.stdout and "ko-reading" not in done.stdout
+        assert "100.0%" in done.stdout
+    finally:
+        mock.stop()
+    unknown = subprocess.run(
+        [sys.executable, "-m", "showcase", "bench", "ko-maths", "--team", "lg",
+         "--url", "http://127.0.0.1:9/v1"], capture_output=True, text=True, timeout=30)
+    assert unknown.returncode == 2
+    assert "'ko-maths' is neither a suite file or folder nor a suite id" in unknown.stderr
+    assert "ko-math, ko-reading" in unknown.stderr
