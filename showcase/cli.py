@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-key", metavar="PATH", help=(
         "the Ed25519 key (PEM) that signs the log's checkpoints (default: DATA/log.key, made "
         "on first start); give every node of one show the same key"))
+    serve.add_argument("--strict", action="store_true", help=(
+        "refuse to start when there is any warning (an endpoint that does not answer, a key "
+        "variable not set, criteria that do not add up, a show file without rounds)"))
     serve.add_argument("--redis-relaxed", action="store_true", help=(
         "accept a Redis that does not fsync every write (appendfsync always): a crash of "
         "Redis may then take back acknowledged events"))

@@ -214,6 +214,7 @@ class Show:
     path: str = field(default="<show>", compare=False)
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
     bench: BenchSettings = field(default_factory=lambda: BenchSettings(), compare=False)
+    total_points: float = 100.0  # what the criteria should add up to (serve warns if not)
 
     # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
@@ -242,6 +243,8 @@ class Show:
                 "title_en": self.title_en,
                 "precision": self.precision,
                 "frame_rate": self.frame_rate,
+                # Only when set: the logs of shows out of 100 stay byte for byte as they were.
+                **({"total_points": self.total_points} if self.total_points != 100 else {}),
             },
             "judges": [{"id": j.id, "name": j.name} for j in self.judges],
             "teams": [t.config() for t in self.teams],
@@ -411,7 +414,8 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
                 tuple(Team(t.id, t.name_ko, t.name_en, t.org, t.colour, t.endpoint,
                            t.api_key_env, t.model) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
-                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench)
+                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
+                float(meta.total_points))
 
 
 def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:

@@ -46,6 +46,9 @@ class ShowTable(Table):
     title_en: Text = "Sovereign AI Showcase"
     precision: Annotated[int, Meta(ge=0, le=6)] = 2
     frame_rate: Annotated[float, Meta(ge=1, le=60, description="frames a second")] = 10.0
+    total_points: Annotated[float, Meta(gt=0, le=10000, description=(
+        "the points a round is out of; serve warns when the criteria add up to more or less"
+    ))] = 100.0
 
 
 class TokensTable(Table):
