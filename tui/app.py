@@ -51,6 +51,13 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
+def own_bindings(screen: type[ConsoleScreen]) -> list[BindingType]:
+    """A section's own keys, without those every Textual screen has (Tab, Ctrl+C), which
+    the help lists once for every screen."""
+    generic = Screen.BINDINGS
+    return [b for b in screen.BINDINGS if b not in generic]
+
+
 #: Most redraws a second. Tick frames arrive at the show's frame rate (10 by default, up to
 #: 60) and events in bursts; they are merged into the model and drawn at most this often.
 FRAME_RATE = 20
@@ -170,7 +177,7 @@ class ConsoleApp(App[None]):
                 Binding("tab", "", "next field or table"),
                 Binding("ctrl+q", "", "quit the console (the show goes on)"),
             ]),
-            *((f"{s.key} {s.label}", s.screen.HELP, s.screen.BINDINGS) for s in SECTIONS),
+            *((f"{s.key} {s.label}", s.screen.HELP, own_bindings(s.screen)) for s in SECTIONS),
             ("In a dialog", "", [Binding("enter", "", "next field; on the button: confirm"),
                                  Binding("ctrl+s", "", "confirm"),
                                  Binding("escape", "", "cancel: nothing is sent")]),
@@ -186,7 +193,7 @@ class ConsoleApp(App[None]):
         for section in SECTIONS:
             yield SystemCommand(f"Go to {section.label} ({section.key})", section.screen.HELP,
                                 partial(self.switch_mode, section.id))
-            for binding in section.screen.BINDINGS:
+            for binding in own_bindings(section.screen):
                 if isinstance(binding, Binding) and binding.description:
                     yield SystemCommand(
                         f"{section.label}: {binding.description} ({binding.key})",

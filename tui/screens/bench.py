@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Label, Select, SelectionList, Stat
 from ..client import CommandError
 from ..desk import Desk
 from ..model import Json, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.dialog import ActionDialog, Field, Values
 from ..widgets.style import team_style
 from ..widgets.table import fill_table
@@ -71,10 +72,10 @@ class BenchScreen(ConsoleScreen):
 
     def draw(self, model: ShowModel, force: bool) -> None:
         run = model.bench()
-        self.query_one("#bench-line", Static).update(run_line(model, run), layout=False)
+        show_line(self.query_one("#bench-line", Static), run_line(model, run))
         table = self.query_one("#progress", DataTable)
         fill_table(table, progress_rows(model, run, self._bar_width(table)))
-        self.query_one("#bench-note", Static).update(run_note(model, run), layout=False)
+        show_line(self.query_one("#bench-note", Static), run_note(model, run))
         self._draw_results(model, run)
         items = self.query_one("#items-pane")
         # On 80 columns the results take the room once there are some.
@@ -282,7 +283,7 @@ class StartDialog(ActionDialog):
 
 
 def run_line(model: ShowModel, run: Json | None) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if run is None:
         line.append(" No benchmark run yet: s starts one.", style="dim")
         return line
@@ -305,7 +306,7 @@ def run_line(model: ShowModel, run: Json | None) -> Text:
 
 def run_note(model: ShowModel, run: Json | None) -> Text:
     """What the operator can do next, and why a team failed."""
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if run is None:
         return line
     failed = run.get("failed") or {}

@@ -16,6 +16,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ..model import Json, Lane, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.style import team_style
 from ..widgets.tickbox import TickBox
 from ..wording import fmt_ms, fmt_num
@@ -109,7 +110,7 @@ class DemoScreen(ConsoleScreen):
     def draw(self, model: ShowModel, force: bool) -> None:
         self._draw_team_boxes(model)
         demo = model.demo()
-        self.query_one("#demo-line", Static).update(demo_line(model, demo), layout=False)
+        show_line(self.query_one("#demo-line", Static), demo_line(model, demo))
         self._draw_lanes(model, demo)
 
     def _draw_team_boxes(self, model: ShowModel) -> None:
@@ -227,7 +228,7 @@ def current_lanes(model: ShowModel, demo: Json | None) -> dict[str, Lane]:
 
 
 def demo_line(model: ShowModel, demo: Json | None) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if demo is None:
         line.append(" No demo yet: type a prompt, pick the teams, press Enter.", style="dim")
         return line

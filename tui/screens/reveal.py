@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from ..model import Json, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.dialog import Field
 from ..widgets.style import team_style
 from ..widgets.table import current_row_key, fill_table
@@ -67,9 +68,9 @@ class RevealScreen(ConsoleScreen):
 
     def draw(self, model: ShowModel, force: bool) -> None:
         reveal = model.reveal()
-        self.query_one("#reveal-state", Static).update(reveal_state(model))
+        show_line(self.query_one("#reveal-state", Static), reveal_state(model))
         step = None if reveal is None else int(reveal["step"])
-        self.query_one("#on-screen", Static).update(on_screen(model, step))
+        show_line(self.query_one("#on-screen", Static), on_screen(model, step))
         self.query_one("#next-step", Static).update(next_step(model))
         table = self.query_one("#script", DataTable)
         fill_table(table, script_rows(model, step))
@@ -292,7 +293,7 @@ def ff_target(model: ShowModel, step: int) -> int:
 
 
 def reveal_state(model: ShowModel) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     rnd = model.round()
     if rnd is None:
         return line
@@ -316,7 +317,7 @@ def reveal_state(model: ShowModel) -> Text:
 
 
 def on_screen(model: ShowModel, step: int | None) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if step is None:
         return line
     line.append(" ON SCREEN ", style="bold reverse")

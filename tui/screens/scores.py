@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from ..client import Refused
 from ..model import Json, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.dialog import Field, PickDialog
 from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import current_row_key, fill_table
@@ -59,7 +60,7 @@ class ScoresScreen(ConsoleScreen):
             if criterion.get("source") == "judges":
                 out += [(f"{criterion['id']}:{j}", j) for j in judges]
             else:
-                out.append((criterion["id"], criterion["id"][:6]))
+                out.append((criterion["id"], criterion["id"]))
         return out
 
     def draw(self, model: ShowModel, force: bool) -> None:
@@ -82,11 +83,11 @@ class ScoresScreen(ConsoleScreen):
                                   style="dim" if value is None else ""))
             rows.append((team_id, cells))
         fill_table(table, rows)
-        self.query_one("#scores-line", Static).update(self._scores_line(model, rnd))
+        show_line(self.query_one("#scores-line", Static), self._scores_line(model, rnd))
         self._cell_line()
 
     def _scores_line(self, model: ShowModel, rnd: Json) -> Text:
-        line = Text(no_wrap=True, overflow="ellipsis")
+        line = Text()
         line.append(f" {rnd.get('id', '')} {rnd.get('name_en', '')} · {rnd.get('phase', '')}",
                     style="bold")
         sheets = [c for c in model.criteria() if c.get("source") == "judges"]
@@ -110,7 +111,7 @@ class ScoresScreen(ConsoleScreen):
 
     def _cell_line(self) -> None:
         target = self.target()
-        line = Text(no_wrap=True, overflow="ellipsis", style="dim")
+        line = Text(style="dim")
         if target is None:
             line.append(" d disqualify · w withdraw · i reinstate the team on this row")
         else:
@@ -122,7 +123,7 @@ class ScoresScreen(ConsoleScreen):
                         f"(scale {fmt_num(scale[0])}–{fmt_num(scale[1])}) · "
                         + (frozen_hint(self.model) or "Enter to "
                            + ("correct" if value is not None else "enter")))
-        self.query_one("#cell-line", Static).update(line)
+        show_line(self.query_one("#cell-line", Static), line)
 
     # -- actions -----------------------------------------------------------------
 
