@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.add_argument("url", help="the server's URL, like http://127.0.0.1:8000")
     console.add_argument("--token", help=(
         "the operator token (default: $SHOWCASE_OPERATOR_TOKEN, else $SHOWCASE_TOKEN)"))
+    console.add_argument("--presenter-token", default=os.environ.get(
+        "SHOWCASE_PRESENTER_TOKEN"), help=(
+        "put the presenter's token into the remote's QR code (Q on the Reveal screen), so that "
+        "the phone opens it signed in (default: $SHOWCASE_PRESENTER_TOKEN)"))
     console.add_argument("--user", default=os.environ.get("SHOWCASE_USER"), help=(
         "your name or desk, recorded with every command you send ($SHOWCASE_USER)"))
 
@@ -119,7 +123,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise ShowcaseError(f"{args.url!r} is not a server URL", "like http://127.0.0.1:8000")
     import showcase_tui  # textual loads only here: 'import showcase' never pays for it
 
-    showcase_tui.run(args.url, token, user=args.user)
+    showcase_tui.run(args.url, token, user=args.user, presenter_token=args.presenter_token)
     return 0
 
 

@@ -81,11 +81,12 @@ class ConsoleApp(App[None]):
     ]
 
     def __init__(self, url: str, token: str, user: str | None = None,
-                 frame_rate: float = FRAME_RATE) -> None:
+                 frame_rate: float = FRAME_RATE, presenter_token: str | None = None) -> None:
         super().__init__()
         self.model = ShowModel()
         self.client = ShowClient(url, token, self.model, user=user, on_change=self.poke)
         self.url = url
+        self.presenter_token = presenter_token
         self.frame_interval = 1.0 / frame_rate
         self._last_redraw = 0.0
         self._last_urgent = 0.0

@@ -160,3 +160,24 @@ async def test_reinstating_an_announced_disqualification_announces_it_or_warns(
         await until(pilot, lambda: isinstance(app.screen, ActionDialog))
         assert app.screen.query_one("#field-announce", Checkbox).value is False
         assert "WARNING" not in shown(app, "#dialog-explain")
+
+
+async def test_the_remotes_qr_code_opens_it_signed_in(quiet: Server) -> None:
+    import segno
+    from showcase_tui.screens.reveal import QrView, qr_text
+
+    from tests.conftest import OPERATOR, PRESENTER
+
+    app = ConsoleApp(quiet.url, OPERATOR, presenter_token=PRESENTER)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.model.connected and app.model.state is not None)
+        await pilot.press("4", "Q")
+        await until(pilot, lambda: isinstance(app.screen, QrView))
+        address = f"{quiet.url}/remote#token={PRESENTER}"
+        assert app.screen.address == address
+        code = shown(app, "#qr")
+        assert code == qr_text(address)
+        # The whole code fits an 80x24 terminal: two rows of modules a line, a quiet zone.
+        modules = segno.make(address, error="l").symbol_size(border=1)
+        assert len(code.splitlines()) == (modules[1] + 1) // 2 <= 24 - 3
+        assert app.screen.query_one("#qr").region.bottom <= 24

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Vertical
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
@@ -44,6 +44,7 @@ class RevealScreen(ConsoleScreen):
         Binding("J", "jury", "Jury order", show=False),
         Binding("P", "publish", "Publish now", show=False),
         Binding("S", "start_round", "Start next round", show=False),
+        Binding("Q", "remote_qr", "Remote's QR code", show=False),
     ]
 
     def __init__(self) -> None:
@@ -247,6 +248,13 @@ class RevealScreen(ConsoleScreen):
                  "every screen at once, without a step-by-step reveal. It cannot be undone.",
                  f"Publish {round_id}", f"/api/rounds/{round_id}/publish", danger=True)
 
+    def action_remote_qr(self) -> None:
+        """The presenter remote's address as a QR code, for the presenter's phone."""
+        address = f"{self.console.url.rstrip('/')}/remote"
+        token = self.console.presenter_token
+        self.app.push_screen(QrView(address + (f"#token={token}" if token else ""),
+                                    signed_in=bool(token)))
+
     def action_start_round(self) -> None:
         rounds = [r["id"] for r in (self.model.state or {}).get("rounds") or []]
         current = self.model.round_id()
@@ -275,6 +283,41 @@ class BoardView(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class QrView(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, address: str, signed_in: bool) -> None:
+        super().__init__(classes="dialog")
+        self.address = address
+        self.signed_in = signed_in
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog", classes="qr", can_focus=False):
+            yield Static(Text("Scan: presenter remote", style="bold"),
+                         markup=False)
+            yield Static(qr_text(self.address), id="qr", markup=False)
+            yield Static(self.address, markup=False)
+            yield Static(Text("Signed in: the token is in the code." if self.signed_in else
+                              "The phone asks for the presenter's token (start the console "
+                              "with --presenter-token to put it in the code).", style="dim"),
+                         markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def qr_text(address: str) -> str:
+    """A QR code in text: light modules drawn, two rows a line (segno's compact form), as
+    small as it gets (error level L, raised where that costs no size), to fit 80x24."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(address, error="l").terminal(out=out, compact=True, border=1)
+    return out.getvalue().rstrip("\n")
 
 
 def ff_target(model: ShowModel, step: int) -> int:
