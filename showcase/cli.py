@@ -49,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the whole sample show on this machine, no set-up")
     _server_args(demo, None)
 
+    rehearse = sub.add_parser("rehearse", help=(
+        "run the whole show script against mock teams on this machine and report what a "
+        "live show would show at each step"))
+    rehearse.add_argument("showfile", help="the show file (TOML)")
+    rehearse.add_argument("--data", default=None, help=(
+        "data directory for the rehearsal's log (a fresh temporary one)"))
+
     export = sub.add_parser("export", help="write the log as NDJSON and the standings as CSV/JSON")
     export.add_argument("--data", required=True, help="the server's data directory")
     export.add_argument("--out", default=".", help="folder for events.ndjson, standings.csv/.json")
@@ -94,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
             "verify": cmd_verify, "mock-team": cmd_mock_team, "bench": cmd_bench,
-            "console": cmd_console,
+            "console": cmd_console, "rehearse": cmd_rehearse,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -217,6 +224,12 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
                         help="more tries for an item whose request failed (2)")
     parser.add_argument("--json", metavar="FILE", default="", help=(
         "also write every item's result and the summary as JSON to FILE"))
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from showcase.rehearse import cmd_rehearse as rehearse
+
+    return rehearse(args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
