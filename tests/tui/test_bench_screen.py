@@ -91,7 +91,9 @@ async def test_bench_run_pauses_and_resumes_from_the_screen(bench_stage: Server)
                                                         "concurrency": 1})
         assert answer.status_code == 201
         await until(pilot, lambda: phase(app) == "running")
-        await pilot.press("p")
+        await pilot.press("p")  # it asks first, like every change the public sees
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        await pilot.press("enter")
         await until(pilot, lambda: {r[1] for r in cells(app, "#progress").values()}
                     == {"paused"}, what="both teams paused")
         assert " paused " in shown(app, "#bench-line")
@@ -101,6 +103,9 @@ async def test_bench_run_pauses_and_resumes_from_the_screen(bench_stage: Server)
         await pilot.pause(0.3)
         assert [r[2] for r in cells(app, "#progress").values()] == stopped
         await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        assert "goes on for every team" in shown(app, "#dialog-explain")
+        await pilot.press("enter")
         await until(pilot, lambda: all("24/24" in r[2] and r[1] == "finished"
                                        for r in cells(app, "#progress").values()))
         assert phase(app) == "finished"

@@ -111,7 +111,10 @@ async def test_demo_cancel_stops_the_answers(long_stage: Server) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: any(p._head and p._head[1] == "streaming"
                                        for p in app.screen.query(LanePanel)), what="streaming")
-        await pilot.press("ctrl+x")
+        await pilot.press("ctrl+x")  # on air: it asks first
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog), what="the dialog")
+        assert "stops for every team" in shown(app, "#dialog-explain")
+        await pilot.press("enter")
         await until(pilot, lambda: all(p._head and p._head[1] == "cancelled"
                                        for p in app.screen.query(LanePanel)), what="cancelled")
         log = stage.client().get("/api/log", params={"type": "demo_cancelled"}).json()

@@ -137,15 +137,24 @@ class BenchScreen(ConsoleScreen):
         if answer is not None:
             self.notify(f"benchmark run {answer.get('seq')} started", timeout=3)
 
-    async def action_pause(self) -> None:
+    def action_pause(self) -> None:
         run = self._run()
         if run is not None:
-            await self.send("/api/bench/pause", {}, done=f"run {run['id']} paused")
+            self.ask(f"Pause benchmark run {run['id']}",
+                     f"Run {run['id']} pauses for every team: the items in flight finish, no "
+                     "new one starts, and the progress on every screen shows it paused. "
+                     "r resumes it where it stopped.",
+                     "Pause the run", "/api/bench/pause", lambda _: {},
+                     done=f"run {run['id']} paused")
 
-    async def action_resume(self) -> None:
+    def action_resume(self) -> None:
         run = self._run()
         if run is not None:
-            await self.send("/api/bench/resume", {}, done=f"run {run['id']} resumed")
+            self.ask(f"Resume benchmark run {run['id']}",
+                     f"Run {run['id']} goes on for every team from the items it had not "
+                     "asked yet; the progress on every screen moves again.",
+                     "Resume the run", "/api/bench/resume", lambda _: {},
+                     done=f"run {run['id']} resumed")
 
     def action_cancel_run(self) -> None:
         run = self._run()

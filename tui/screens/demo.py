@@ -177,10 +177,19 @@ class DemoScreen(ConsoleScreen):
                  "/api/demo", lambda _: body, done=f"demo sent to {', '.join(teams)}")
 
     @on(Button.Pressed, "#cancel")
-    async def action_cancel_demo(self) -> None:
+    def action_cancel_demo(self) -> None:
+        """Stopping a demo on air asks first, like every other change (Ctrl+X is one slip
+        away from Ctrl+S and Ctrl+L)."""
         running = self.model.demo_running()
-        body: Json = {} if running is None else {"demo": running}
-        await self.send("/api/demo/cancel", body, done="demo cancelled")
+        if running is None:
+            self.console.show_error("No demo is running.")
+            return
+        self.ask(f"Cancel demo {running}",
+                 f"Demo {running} stops for every team that is still answering: on every "
+                 "screen the answers stop where they are, marked cancelled. It cannot be "
+                 "resumed; a new demo starts from the prompt.",
+                 "Cancel the demo", "/api/demo/cancel", lambda _: {"demo": running},
+                 danger=True, done="demo cancelled")
 
     def action_focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()
