@@ -11,7 +11,7 @@ from showcase_tui.app import ConsoleApp
 from showcase_tui.screens.bench import StartDialog
 from showcase_tui.widgets.dialog import ActionDialog
 from showcase_tui.wording import fmt_num
-from textual.widgets import Input, SelectionList
+from textual.widgets import DataTable, Input, SelectionList
 
 import showcase
 from tests.conftest import Server
@@ -121,3 +121,20 @@ async def test_bench_refusals_are_shown_as_the_server_words_them(bench_stage: Se
         await until(pilot, lambda: shown(app, "#dialog-error") != "")
         assert "field 'concurrency' must be from 1 to 64, not 0" in shown(app, "#dialog-error")
         assert app.model.bench() is None  # nothing started
+
+
+async def test_every_progress_column_fits_80_columns(bench_stage: Server) -> None:
+    async with console(bench_stage, size=(80, 24)) as pilot:
+        app: ConsoleApp = pilot.app  # type: ignore[assignment]
+        await pilot.press("6")
+        answer = await post(bench_stage, "/api/bench", {"suites": ["ko-math"],
+                                                        "concurrency": 1})
+        assert answer.status_code == 201
+        await until(pilot, lambda: phase(app) == "finished" and all(
+            "%" in r[6] for r in cells(app, "#progress").values()), what="the run's end")
+        table = app.screen.query_one("#progress", DataTable)
+        labels = [str(c.label) for c in table.ordered_columns]
+        assert labels[3:] == ["Err", "it/s", "ETA", "Accuracy ± se"]
+        # Errors, rate, time left and accuracy stay on screen: no column is past the edge.
+        widths = sum(c.get_render_width(table) for c in table.ordered_columns)
+        assert widths <= table.scrollable_content_region.width
