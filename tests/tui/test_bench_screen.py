@@ -41,6 +41,21 @@ def bench_stage(tmp_path: Path, answering_team: Mock) -> Iterator[Server]:
         srv.stop()
 
 
+@pytest.fixture
+def slow_bench_stage(tmp_path: Path) -> Iterator[Server]:
+    """Teams that take 250 ms an item: a run of 24 items lasts 6 s, long enough to pause
+    through a dialog on a loaded machine."""
+    mock = Mock("--answers", str(SUITES), "--accuracy", "0.8", "--ttft-ms", "250",
+                "--itl-ms", "2")
+    srv = Server(write_show(tmp_path, f"{mock.url}/v1", 0.5), tmp_path / "data").start()
+    try:
+        score(srv)
+        yield srv
+    finally:
+        srv.stop()
+        mock.stop()
+
+
 def phase(app: ConsoleApp) -> str:
     return str((app.model.bench() or {}).get("phase"))
 
@@ -81,11 +96,12 @@ async def test_bench_run_started_here_fills_finishes_and_its_results_are_entered
         assert values == {t: r["score"]["value"] for t, r in results.items()}
 
 
-async def test_bench_run_pauses_and_resumes_from_the_screen(bench_stage: Server) -> None:
+async def test_bench_run_pauses_and_resumes_from_the_screen(slow_bench_stage: Server) -> None:
+    bench_stage = slow_bench_stage
     async with console(bench_stage) as pilot:
         app: ConsoleApp = pilot.app  # type: ignore[assignment]
         await pilot.press("6")
-        # Another desk starts a run of 24 items a team, one at a time (1.5 s).
+        # Another desk starts a run of 24 items a team, one at a time (6 s).
         answer = await post(bench_stage, "/api/bench", {"suites": ["ko-math", "ko-reading"],
                                                         "teams": ["lg", "skt"],
                                                         "concurrency": 1})
@@ -107,7 +123,7 @@ async def test_bench_run_pauses_and_resumes_from_the_screen(bench_stage: Server)
         assert "goes on for every team" in shown(app, "#dialog-explain")
         await pilot.press("enter")
         await until(pilot, lambda: all("24/24" in r[2] and r[1] == "finished"
-                                       for r in cells(app, "#progress").values()))
+                                       for r in cells(app, "#progress").values()), timeout=60)
         assert phase(app) == "finished"
 
 
