@@ -40,12 +40,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-key", metavar="PATH", help=(
         "the Ed25519 key (PEM) that signs the log's checkpoints (default: DATA/log.key, made "
         "on first start); give every node of one show the same key"))
+    serve.add_argument("--strict", action="store_true", help=(
+        "refuse to start when there is any warning (an endpoint that does not answer, a key "
+        "variable not set, criteria that do not add up, a show file without rounds)"))
     serve.add_argument("--redis-relaxed", action="store_true", help=(
         "accept a Redis that does not fsync every write (appendfsync always): a crash of "
         "Redis may then take back acknowledged events"))
 
     demo = sub.add_parser("demo", help="run the whole sample show on this machine, no set-up")
     _server_args(demo, None)
+
+    rehearse = sub.add_parser("rehearse", help=(
+        "run the whole show script against mock teams on this machine and report what a "
+        "live show would show at each step"))
+    rehearse.add_argument("showfile", help="the show file (TOML)")
+    rehearse.add_argument("--data", default=None, help=(
+        "data directory for the rehearsal's log (a fresh temporary one)"))
 
     export = sub.add_parser("export", help="write the log as NDJSON and the standings as CSV/JSON")
     export.add_argument("--data", required=True, help="the server's data directory")
@@ -69,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.add_argument("url", help="the server's URL, like http://127.0.0.1:8000")
     console.add_argument("--token", help=(
         "the operator token (default: $SHOWCASE_OPERATOR_TOKEN, else $SHOWCASE_TOKEN)"))
+    console.add_argument("--presenter-token", default=os.environ.get(
+        "SHOWCASE_PRESENTER_TOKEN"), help=(
+        "put the presenter's token into the remote's QR code (Q on the Reveal screen), so that "
+        "the phone opens it signed in (default: $SHOWCASE_PRESENTER_TOKEN)"))
     console.add_argument("--user", default=os.environ.get("SHOWCASE_USER"), help=(
         "your name or desk, recorded with every command you send ($SHOWCASE_USER)"))
 
@@ -93,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
             "verify": cmd_verify, "mock-team": cmd_mock_team, "bench": cmd_bench,
             "console": cmd_console, "provenance": cmd_provenance,
+            "rehearse": cmd_rehearse,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -121,7 +136,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise ShowcaseError(f"{args.url!r} is not a server URL", "like http://127.0.0.1:8000")
     import showcase_tui  # textual loads only here: 'import showcase' never pays for it
 
-    showcase_tui.run(args.url, token, user=args.user)
+    showcase_tui.run(args.url, token, user=args.user, presenter_token=args.presenter_token)
     return 0
 
 
@@ -227,6 +242,12 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     from showcase.provenance.cli import run_provenance
 
     return run_provenance(args)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from showcase.rehearse import cmd_rehearse as rehearse
+
+    return rehearse(args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

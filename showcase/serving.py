@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from showcase import __version__
+from showcase import __version__, preflight
 from showcase.bench.suites import answer_key, load_suites, sample_suites_dir
 from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import Show, load_show, sample_show_path
@@ -118,13 +118,25 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    show = load_show(args.showfile)
+    preflight.check(show, args.strict)  # before the log is opened: --strict leaves it alone
     event_log = None
     if args.redis:
         from showcase.log.redis_streams import RedisLog
 
         event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
-    return _run(args.showfile, args.data, args.host, args.port, _print_access,
+    return _run(show, args.data, args.host, args.port, _serve_ready(args.host),
                 event_log=event_log, log_key=args.log_key)
+
+
+def _serve_ready(host: str) -> Callable[[str, Any], Awaitable[None]]:
+    """What serve prints once it listens: the tokens, then every page and the remote's QR."""
+
+    async def ready(url: str, app: Any) -> None:
+        await _print_access(url, app)
+        preflight.print_pages(url, host, app.state.tokens.by_role["presenter"])
+
+    return ready
 
 
 async def _print_access(url: str, app: Any) -> None:
@@ -168,7 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                          api_key_env="", model=config.model))
     show = dataclasses.replace(show, teams=tuple(teams))
     key = answer_key(load_suites([sample_suites_dir()]))
-    return _run(show, data, args.host, args.port, _demo_ready, mocks, key)
+    return _run(show, data, args.host, args.port, _demo_ready(args.host), mocks, key)
 
 
 def _free_port() -> int:
@@ -177,7 +189,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _demo_ready(url: str, app: Any) -> None:
+def _demo_ready(host: str) -> Callable[[str, Any], Awaitable[None]]:
+    async def ready(url: str, app: Any) -> None:
+        await _print_demo(url, host, app)
+
+    return ready
+
+
+async def _print_demo(url: str, host: str, app: Any) -> None:
     from showcase.runtime.seed import seed
 
     engine = app.state.engine
@@ -190,8 +209,7 @@ showcase demo: the sample show with its five teams, the first round {state}
 and not yet published. Nothing is public until you publish it. Each team's model is
 simulated on this machine (showcase mock-team), streaming at its own pace.
 
-  pages
-    {url}/                      index
+  the API
     {url}/api/state             the public view (add -H 'Authorization: Bearer TOKEN' for more)
     {url}/events                live event stream (SSE); WebSocket at {url.replace('http', 'ws')}/ws
     {url}/healthz   {url}/metrics
@@ -200,27 +218,37 @@ simulated on this machine (showcase mock-team), streaming at its own pace.
     operator   {op}
     presenter  {tokens['presenter']}
     judge      {tokens['judge']}
-
-  try
-    curl -s {url}/api/state -H 'Authorization: Bearer {op}'
-    curl -N {url}/events                                   # watch as a viewer
-    curl -s -X POST {url}/api/teams/naver/disqualify -H 'Authorization: Bearer {op}' \\
-         -d '{{"reason": "vision encoder weights match a foreign model"}}'
-    curl -s -X POST {url}/api/rounds/r1/publish -H 'Authorization: Bearer {op}'
-
-  live demo: one prompt to every team at once; watch the answers stream on /events
-    curl -s -X POST {url}/api/demo -H 'Authorization: Bearer {op}' \\
-         -d '{{"prompt": "Introduce yourself in one paragraph.", "max_tokens": 120}}'
-    curl -s {url}/api/demo                                 # the answers and their timings
-
-  benchmark run: the sample suites against every team, progress live on /events
-    curl -s -X POST {url}/api/bench -H 'Authorization: Bearer {op}' -d '{{}}'
-    curl -s {url}/api/bench                                # progress; results once finished
-    curl -s -X POST {url}/api/bench/RUN/apply -H 'Authorization: Bearer {op}' -d '{{}}'
-
-  any OpenAI client can talk to a team through the proxy, measured like a demo
-    curl -N {url}/v1/teams/lg/chat/completions -H 'Authorization: Bearer {op}' \\
-         -d '{{"model": "lg", "stream": true, "messages": [{{"role": "user", "content": "Hi"}}]}}'
-
-Ctrl-C stops the demo; its data stays in its data directory ({engine.log.dir}).
 """, flush=True)
+    preflight.print_pages(url, host, tokens["presenter"])
+    print(demo_walkthrough(url, op), flush=True)
+    print(f"Ctrl-C stops the demo; its data stays in its data directory ({engine.log.dir}).",
+          flush=True)
+
+
+def demo_walkthrough(url: str, op: str) -> str:
+    """The show in the order that works: every step is allowed after the one before it
+    (a run's results are entered before the round is published, never after).
+    tests/test_cli.py runs it in bash, line by line, as printed."""
+    auth = '-H "Authorization: Bearer $OP"'
+    return f"""
+  walkthrough: paste into a shell, in this order (watch the overlays above meanwhile)
+    URL={url}; OP={op}
+    # 1. the show as the operator sees it; a viewer's stream: curl -N $URL/events
+    curl -s $URL/api/state {auth}
+    # 2. a live demo: one prompt to every team at once (overlays/demo.html)
+    curl -s -X POST $URL/api/demo {auth} \\
+         -d '{{"prompt": "Introduce yourself in one paragraph.", "max_tokens": 120}}'
+    # 3. a benchmark run of the sample suites for round r1 (overlays/bench.html)
+    RUN=$(curl -s -X POST $URL/api/bench {auth} -d '{{}}' | grep -o '"seq":[0-9]*' | cut -d: -f2)
+    # 4. once it has finished, its scores become r1's benchmark values, sealed
+    until curl -s $URL/api/bench | grep -q '"phase":"finished"'; do sleep 1; done
+    curl -s -X POST $URL/api/bench/$RUN/apply {auth} -d '{{}}'
+    # 5. disqualify a team: sealed until the round is published
+    curl -s -X POST $URL/api/teams/naver/disqualify {auth} \\
+         -d '{{"reason": "vision encoder weights match a foreign model"}}'
+    # 6. publish round r1: every score, the cut and the eliminations become public
+    curl -s -X POST $URL/api/rounds/r1/publish {auth}
+    # any OpenAI client can talk to a team through the proxy, measured like a demo
+    curl -sN $URL/v1/teams/lg/chat/completions {auth} \\
+         -d '{{"model": "lg", "stream": true, "messages": [{{"role": "user", "content": "Hi"}}]}}'
+"""

@@ -34,6 +34,7 @@ from showcase.core.showtables import (
     TeamTable,
     TokensTable,
     WeightsTable,
+    nth,
 )
 
 ID_RE = re.compile(ID_PATTERN)
@@ -217,6 +218,7 @@ class Show:
     path: str = field(default="<show>", compare=False)
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
     bench: BenchSettings = field(default_factory=lambda: BenchSettings(), compare=False)
+    total_points: float = 100.0  # what the criteria should add up to (serve warns if not)
 
     # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
@@ -245,6 +247,8 @@ class Show:
                 "title_en": self.title_en,
                 "precision": self.precision,
                 "frame_rate": self.frame_rate,
+                # Only when set: the logs of shows out of 100 stay byte for byte as they were.
+                **({"total_points": self.total_points} if self.total_points != 100 else {}),
             },
             "judges": [{"id": j.id, "name": j.name} for j in self.judges],
             "teams": [t.config() for t in self.teams],
@@ -341,17 +345,17 @@ def _round(problems: Problems, key: str, table: Any, criteria: tuple[Criterion, 
     tie_break = given(r.tie_break, [cr.id for cr in criteria])
     for i, name in enumerate(tie_break):
         if name not in known:
-            problems.add(f"{key}.tie_break[{i}]",
+            problems.add(nth(f"{key}.tie_break", i),
                          f"{name!r} is not a criterion (criteria: {', '.join(sorted(known))})")
     reveal = given(r.reveal, RevealTable())
     order = given(reveal.order, list(REVEAL_ORDER))
     where = f"{key}.reveal"
     for i, section in enumerate(order):
         if section not in REVEAL_ORDER:
-            problems.add(f"{where}.order[{i}]", f"{section!r} is not a section of the reveal "
+            problems.add(nth(f"{where}.order", i), f"{section!r} is not a section of the reveal "
                          f"({', '.join(REVEAL_ORDER)})")
         elif section in order[:i]:
-            problems.add(f"{where}.order[{i}]", f"{section!r} is listed twice")
+            problems.add(nth(f"{where}.order", i), f"{section!r} is listed twice")
     for section in REVEAL_REQUIRED:
         if section not in order:
             problems.add(f"{where}.order", f"must include {section!r}")
@@ -384,14 +388,14 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
             problems.add(f"tokens.{role}",
                          "must be at least 12 characters (or left out to generate one)")
 
-    judges = [problems.read(f"judges[{i}]", table, JudgeTable)
+    judges = [problems.read(nth("judges", i), table, JudgeTable)
               for i, table in enumerate(top.judges)]
     good_judges = tuple(Judge(j.id, j.name) for j in judges if j is not None)
     _unique(problems, "judges", [j.id if j else None for j in judges])
 
     if not top.teams:
         problems.add("teams", "needs at least one [[teams]] entry")
-    teams = [problems.read(f"teams[{i}]", t, TeamTable) for i, t in enumerate(top.teams)]
+    teams = [problems.read(nth("teams", i), t, TeamTable) for i, t in enumerate(top.teams)]
     _unique(problems, "teams", [t.id if t else None for t in teams])
 
     default_criteria = (DEFAULT_CRITERIA if top.judges else
@@ -399,7 +403,7 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
     criteria_tables = given(top.criteria, default_criteria)
     if not criteria_tables:
         problems.add("criteria", "needs at least one [[criteria]] entry")
-    criteria = [_criterion(problems, f"criteria[{i}]", c, good_judges)
+    criteria = [_criterion(problems, nth("criteria", i), c, good_judges)
                 for i, c in enumerate(criteria_tables)]
     good_criteria = tuple(c for c in criteria if c is not None)
     _unique(problems, "criteria", [c.id if c else None for c in criteria])
@@ -408,7 +412,7 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
                                        "name_en": "Round 1"}])
     if not round_tables:
         problems.add("rounds", "needs at least one [[rounds]] entry")
-    rounds = [_round(problems, f"rounds[{i}]", r, good_criteria)
+    rounds = [_round(problems, nth("rounds", i), r, good_criteria)
               for i, r in enumerate(round_tables)]
     _unique(problems, "rounds", [r.id if r else None for r in rounds])
     proxy = _proxy(problems, given(top.proxy, None) or ProxyTable())
@@ -417,7 +421,8 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
     return Show(meta.title_ko, meta.title_en,
                 tuple(_team(t) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
-                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench)
+                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
+                float(meta.total_points))
 
 
 def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:
@@ -426,7 +431,7 @@ def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:
         if ident is None:
             continue
         if ident in seen:
-            problems.add(f"{key}[{i}].id", f"{ident!r} is used twice")
+            problems.add(f"{nth(key, i)}.id", f"{ident!r} is used twice")
         seen.add(ident)
 
 

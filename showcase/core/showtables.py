@@ -46,6 +46,9 @@ class ShowTable(Table):
     title_en: Text = "Sovereign AI Showcase"
     precision: Annotated[int, Meta(ge=0, le=6)] = 2
     frame_rate: Annotated[float, Meta(ge=1, le=60, description="frames a second")] = 10.0
+    total_points: Annotated[float, Meta(gt=0, le=10000, description=(
+        "the points a round is out of; serve warns when the criteria add up to more or less"
+    ))] = 100.0
 
 
 class TokensTable(Table):
@@ -158,6 +161,12 @@ WANTED = {"str": "a string", "int": "a whole number", "float": "a number",
           "bool": "true or false", "array": "an array", "object": "a table", "null": "left out"}
 
 
+def nth(key: str, index: int) -> str:
+    """The key of a list's item, counted from 1 as a person counts the tables of a file:
+    ``teams[3]`` is the third [[teams]] table (issue 20)."""
+    return f"{key}[{index + 1}]"
+
+
 class Problems:
     """Every problem found in one show file; raised together at the end."""
 
@@ -225,7 +234,7 @@ class Problems:
         problem, _, at = message.partition(" - at `$")
         if at:  # an item of an array: "[2]`"
             index = int(at.strip("[]`"))
-            key, value = f"{key}[{index}]", value[index]
+            key, value = nth(key, index), value[index]
             declared = (typing.get_args(_bare(declared)) or (Any,))[0]
         extra = _extra(declared)
         if problem.startswith("Expected `") and ", got `" in problem:
