@@ -51,12 +51,14 @@ class ShowTable(Table):
 class TokensTable(Table):
     operator: str = ""
     presenter: str = ""
-    judge: str = ""
+    judge: str = ""  # one token for every judge: accepted only with shared_judge = true
+    shared_judge: bool = False
 
 
 class JudgeTable(Table):
     id: Id
     name: str = ""
+    token: str = ""  # this judge's own; else SHOWCASE_JUDGE_TOKEN_<ID>, else generated
 
 
 class TeamTable(Table):

@@ -64,12 +64,12 @@ class CommandFront:
         headers = scope["headers"]
         try:
             authorization = _header(headers, b"authorization")
-            role = self.commands.role(
+            caller = self.commands.caller(
                 command, authorization.decode("latin-1") if authorization else None)
             body = await _read_body(headers, receive)
             if body is None:
                 return  # the client left before its body came: nothing to answer
-            actor, fn, args = self.commands.bind(command, params, role,
+            actor, fn, args = self.commands.bind(command, params, caller,
                                                  _header(headers, b"x-showcase-user"),
                                                  parse_json(body))
             event = await self.commands.engine.run(actor, fn, *args)

@@ -65,10 +65,10 @@ def engine_command(command: EngineCommand) -> Endpoint:
     """The endpoint of a command of the table (commandpath.py answers the same in front)."""
     async def endpoint(request: Request) -> Response:
         commands = services(request).commands
-        role = commands.role(command, request.headers.get("authorization"))
+        caller = commands.caller(command, request.headers.get("authorization"))
         body = await read_json(request)
         who, fn, args = commands.bind(
-            command, request.path_params, role,
+            command, request.path_params, caller,
             request.headers.get("x-showcase-user", "").encode("latin-1"), body)
         event = await commands.engine.run(who, fn, *args)
         return Response(answer(event.seq, event.type), status_code=201,

@@ -343,7 +343,9 @@ async def test_log_shows_who_did_what_and_filters(stage: Server) -> None:
         await pilot.press("slash")
         await pilot.press(*"type:score team:lg")
         await until(pilot, lambda: len(cells(app, "#log")) == 3)
-        assert {r[2] for r in cells(app, "#log").values()} == {"operator", "judge"}
+        # Each judge's sheet says which judge entered it.
+        assert {r[2] for r in cells(app, "#log").values()} == {"operator", "judge:kim",
+                                                               "judge:lee"}
         # A new event from another desk arrives while the filter is on.
         for team in ("skt", "lg"):
             answer = await post(stage, "/api/scores", {"criterion": "benchmark", "team": team,
