@@ -19,9 +19,9 @@ from showcase.bench import runs as benchrun
 from showcase.bench.suites import SuiteError
 from showcase.core import events as ev
 from showcase.core.checks import known_round
-from showcase.core.errors import BadRequest, Conflict, ShowcaseError
-from showcase.core.views import VIEW_OF_ROLE, latest_bench, latest_demo
-from showcase.server.auth import require
+from showcase.core.errors import BadRequest, Conflict, Forbidden, ShowcaseError
+from showcase.core.views import VIEW_OF_ROLE, judge_sheets, latest_bench, latest_demo
+from showcase.server.auth import JUDGE, require
 from showcase.server.services import services
 from showcase.server.streams import EventStream, websocket_stream
 from showcase.server.table import EngineCommand, actor_of, answer
@@ -146,6 +146,16 @@ async def get_state(request: Request) -> Response:
     view = VIEW_OF_ROLE[role_of(request, query_token=True)]
     engine = services(request).engine
     return JSON({**engine.state_message(view), "live": engine.live.current()})
+
+
+async def get_judge_sheets(request: Request) -> Response:
+    """The calling judge's own sheets in the current round (the judge's page, /judge)."""
+    caller = services(request).tokens.caller(request.headers.get("authorization"))
+    require(caller.role, (JUDGE,), "reading a judge's sheets")
+    if caller.judge is None:
+        raise Forbidden("a judge's sheets are read with that judge's own token",
+                        "this is the token shared by every judge; use your own")
+    return JSON(judge_sheets(services(request).engine.committed, caller.judge))
 
 
 async def get_demo(request: Request) -> Response:

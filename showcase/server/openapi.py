@@ -73,6 +73,11 @@ ROUTES = (
              media="text/html"),
     RouteDoc("GET", "/remote", PUBLIC, "The presenter's remote (a phone page)",
              media="text/html"),
+    RouteDoc("GET", "/judge", PUBLIC, "The judge's page (phone or tablet): their own "
+             "sheets of the current round, entered and corrected", media="text/html"),
+    RouteDoc("GET", "/api/judge/sheets", ("judge",), "The calling judge's own sheets in the "
+             "current round: the teams, each criterion the judges score and its scale, this "
+             "judge's values (a judge's own token only)"),
     RouteDoc("GET", "/verify", PUBLIC, "How anyone checks the results (Korean and English)",
              media="text/html"),
     RouteDoc("GET", "/overlays/{path}", PUBLIC, "The overlay pages, their scripts and styles",
