@@ -217,6 +217,8 @@ class Show:
     judge_tokens: dict[str, str] = field(default_factory=dict, compare=False)
     # Whether one token may enter every judge's sheet ([tokens] shared_judge = true).
     shared_judge: bool = field(default=False, compare=False)
+    # Seconds a command waits to be durable before a 503 ([show] command_deadline).
+    command_deadline: float = field(default=2.0, compare=False)
 
     # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
@@ -423,7 +425,7 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
                            t.api_key_env, t.model) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
                 meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
-                judge_tokens, tokens_table.shared_judge)
+                judge_tokens, tokens_table.shared_judge, float(meta.command_deadline))
 
 
 def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:

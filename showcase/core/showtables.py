@@ -46,6 +46,8 @@ class ShowTable(Table):
     title_en: Text = "Sovereign AI Showcase"
     precision: Annotated[int, Meta(ge=0, le=6)] = 2
     frame_rate: Annotated[float, Meta(ge=1, le=60, description="frames a second")] = 10.0
+    # Seconds a command may wait for the log to make it durable before it is answered 503.
+    command_deadline: Annotated[float, Meta(gt=0, le=60)] = 2.0
 
 
 class TokensTable(Table):

@@ -24,7 +24,7 @@ from showcase.core.views import VIEW_OF_ROLE, judge_sheets, latest_bench, latest
 from showcase.server.auth import JUDGE, require
 from showcase.server.services import services
 from showcase.server.streams import EventStream, websocket_stream
-from showcase.server.table import EngineCommand, actor_of, answer
+from showcase.server.table import EngineCommand, actor_of, answer, key_of
 from showcase.server.web import JSON, read_json
 
 IMPORT_LIMIT = 4 * 1024 * 1024
@@ -70,7 +70,8 @@ def engine_command(command: EngineCommand) -> Endpoint:
         who, fn, args = commands.bind(
             command, request.path_params, caller,
             request.headers.get("x-showcase-user", "").encode("latin-1"), body)
-        event = await commands.engine.run(who, fn, *args)
+        key = key_of(request.headers.get("idempotency-key", "").encode("latin-1"))
+        event = await commands.run(command, who, fn, args, key)
         return Response(answer(event.seq, event.type), status_code=201,
                         media_type="application/json")
     return endpoint
@@ -234,10 +235,12 @@ async def websocket(ws: WebSocket) -> None:
 async def healthz(request: Request) -> Response:
     # A log that is down for a while still lets this node serve its viewers: it stays
     # in the balancer's pool, and its commands are refused with a 503 meanwhile.
+    # Not writable as soon as the log leaves an append unanswered (engine.stalled), before
+    # any connection to it times out.
     engine = services(request).engine
     ok = engine.log.failed is None
     return JSON({"ok": ok, "seq": engine.committed.seq, "version": __version__,
-                 "writable": ok and engine.log.down is None},
+                 "writable": ok and engine.log.down is None and not engine.stalled()},
                 status_code=200 if ok else 503)
 
 

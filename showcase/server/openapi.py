@@ -34,7 +34,9 @@ ERRORS = {
     "409": "the command does not fit the show's state now (a stale seq, a frozen round); "
            "the answer carries the log's seq",
     "413": "the body is too large",
-    "503": "the event log cannot take writes now; nothing was recorded",
+    "503": "the event log cannot take writes now, or did not make the command durable within "
+           "the show's command_deadline; 'recorded' says false (not recorded) or 'unknown' (may "
+           "have been: send it again with the same Idempotency-Key)",
 }
 PUBLIC = ("public",)  # no token needed; a token gives its role's view
 
@@ -66,6 +68,9 @@ TOKEN = Param("token", "string", "a role's token, for a browser that cannot send
 ROUND = Param("round", "string", "the round; by default the current one")
 RUN = Param("run", "integer", "the run's id (the seq of its bench_started)", "path")
 TEAM = Param("team", "string", "a team's id", "path")
+KEY = Param("Idempotency-Key", "string", "1 to 64 of A-Z a-z 0-9 - _ . : (a UUID): a retry "
+            "with the same key from the same caller gets the first answer, recorded once",
+            "header")
 OPERATOR, STAGE = ("operator",), ("operator", "presenter")
 
 ROUTES = (
@@ -156,8 +161,8 @@ def document(table: list[EngineCommand]) -> dict[str, Any]:
                        "type": {"type": "string", "description": "the event's type"}}}
     paths: dict[str, dict[str, Any]] = {}
     for command in table:
-        params = tuple(Param(name, "string", f"the {name}'s id", "path")
-                       for name in re.findall(r"{(\w+)}", command.path))
+        params = (*(Param(name, "string", f"the {name}'s id", "path")
+                    for name in re.findall(r"{(\w+)}", command.path)), KEY)
         paths.setdefault(command.path, {})["post"] = _operation(
             _summary(command.body), command.roles, command.body, params, "application/json",
             201, f"the {command.event} event is recorded", "Accepted")

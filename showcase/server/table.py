@@ -28,6 +28,7 @@ from showcase.server.auth import Caller, Tokens, require
 from showcase.server.web import status_of
 
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
+KEY_RE = re.compile(rb"^[A-Za-z0-9_.:-]{1,64}$")
 
 # (params, role, actor, body) -> the engine command and its arguments after the state
 Bind = Callable[[dict[str, str], str, str, Any],
@@ -121,6 +122,17 @@ def actor_of(caller: Caller | str, user: bytes | None) -> str:
     return f"{caller.role}:{name}" if name else caller.role
 
 
+def key_of(header: bytes | None) -> str:
+    """The request's Idempotency-Key ('' without one): a retry with the same key gets the
+    first answer and records nothing more."""
+    if not header:
+        return ""
+    if not KEY_RE.match(header):
+        raise InvalidRequest("Idempotency-Key must be 1 to 64 letters, digits, '-', '_', "
+                             "'.' or ':'", "a UUID, for example; the same one for each retry")
+    return header.decode("ascii")
+
+
 class Commands:
     """The table with the engine and the tokens: what both paths call."""
 
@@ -165,6 +177,18 @@ class Commands:
         actor = actor_of(caller, user)
         fn, args = command.bind(params, caller.role, actor, decode_body(body, command.body))
         return actor, fn, args
+
+    async def run(self, command: EngineCommand, actor: str, fn: Callable[..., Command],
+                  args: tuple[Any, ...], key: str) -> ev.Event:
+        """Run a bound command within the show's command deadline; with ``key``, a retry
+        is answered with the first event."""
+        event = await self.engine.run(actor, fn, *args, key=key,
+                                      timeout=self.engine.show.command_deadline)
+        if event.type != command.event:
+            raise InvalidRequest(f"Idempotency-Key {key!r} was used for another command "
+                                 f"(seq {event.seq}, {event.type})",
+                                 "use a new key for each command, the same for its retries")
+        return event
 
 
 def answer(seq: int, event_type: str) -> bytes:
