@@ -96,6 +96,9 @@ def test_judge_page_shows_refusals_in_words_in_english(server: Server, phone: Pa
     expect(phone.locator("#error")).to_have_text("Enter a number from 0 to 100.")
 
     skt.locator("input").fill("79.5")
+    # The page reads the sheets again every 4 s: what the judge is typing stays.
+    phone.wait_for_timeout(4500)
+    expect(skt.locator("input")).to_have_value("79.5")
     skt.locator("button").click()
     expect(phone.locator("#confirm-what")).to_have_text("SK Telecom · Expert review · 79.5 points")
     # Meanwhile an operator enters Lee's sheet at the desk: the page's entry is refused,
