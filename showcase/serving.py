@@ -208,7 +208,7 @@ simulated on this machine (showcase mock-team), streaming at its own pace.
 
   tokens
     operator   {op}
-    presenter  {tokens['presenter']}{_judge_lines(app.state.tokens, '    judge {:<5} '.format)}
+    presenter  {tokens['presenter']}{_judge_lines(app.state.tokens, '    judge {:<4} '.format)}
     judges enter their sheets at {url}/judge
 
   try
