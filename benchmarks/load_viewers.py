@@ -249,8 +249,7 @@ class Showcase(Target):
         show.write_text(sample_show_path().read_text(encoding="utf-8")
                         + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
         env = {**os.environ, "SHOWCASE_OPERATOR_TOKEN": OPERATOR, "PYTHONUNBUFFERED": "1",
-               "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token",
-               "SHOWCASE_JUDGE_TOKEN": "bench-judge-token-x"}
+               "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token"}
         # --profile: the server runs under cProfile and writes its stats when it stops.
         run = ("raise SystemExit(main())" if profile is None else
                "import cProfile; p = cProfile.Profile(); p.enable()\n"

@@ -99,6 +99,7 @@ def pages(url: str) -> list[tuple[str, str]]:
     found = [(f"overlay: {name}", f"{url}/overlays/{page}") for page, name, _ in OVERLAYS]
     return [*found,
             ("presenter remote (phone)", f"{url}/remote"),
+            ("judges' sheets (phone or tablet)", f"{url}/judge"),
             ("how to verify the results", f"{url}/verify"),
             ("index of every page", f"{url}/")]
 

@@ -21,6 +21,7 @@ from showcase.core.showfile import Show, load_show, sample_show_path
 from showcase.log.base import EventLog
 from showcase.models.mock.config import MockConfig
 from showcase.models.mock.server import serve_mock
+from showcase.server.auth import JUDGE_ENV_PREFIX, Tokens
 
 log = logging.getLogger("showcase")
 
@@ -142,9 +143,16 @@ def _serve_ready(host: str) -> Callable[[str, Any], Awaitable[None]]:
 async def _print_access(url: str, app: Any) -> None:
     tokens = app.state.tokens.by_role
     print(f"\n  operator token:  {tokens['operator']}\n  presenter token: {tokens['presenter']}"
-          f"\n  judge token:     {tokens['judge']}\n", flush=True)
+          f"{_judge_lines(app.state.tokens, '  judge {} token: '.format)}\n", flush=True)
     print(f"  the log's verifier key (for showcase verify; also at {url}/api/log/key):\n"
           f"  {app.state.engine.transparency.verifier}\n", flush=True)
+
+
+def _judge_lines(tokens: Tokens, label: Callable[[str], str]) -> str:
+    """A line per judge's own token (and the shared one, where the show allows it)."""
+    shared = tokens.by_role.get("judge")
+    lines = [f"\n{label('(all)')}{shared}"] if shared else []
+    return "".join(lines + [f"\n{label(j)}{t}" for j, t in tokens.by_judge.items()])
 
 
 # The demo's simulated teams: each speaks like a different server, at its own pace.
@@ -168,6 +176,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = args.data or tempfile.mkdtemp(prefix="showcase-demo-")
     for name in ("OPERATOR", "PRESENTER", "JUDGE"):
         os.environ.pop(f"SHOWCASE_{name}_TOKEN", None)  # the demo prints the tokens it uses
+    for name in [n for n in os.environ if n.startswith(JUDGE_ENV_PREFIX)]:
+        os.environ.pop(name)
     show = load_show(sample_show_path())
     mocks: list[tuple[MockConfig, int]] = []
     teams = []
@@ -216,8 +226,8 @@ simulated on this machine (showcase mock-team), streaming at its own pace.
 
   tokens
     operator   {op}
-    presenter  {tokens['presenter']}
-    judge      {tokens['judge']}
+    presenter  {tokens['presenter']}{_judge_lines(app.state.tokens, '    judge {:<4} '.format)}
+    judges enter their sheets at {url}/judge
 """, flush=True)
     preflight.print_pages(url, host, tokens["presenter"])
     print(demo_walkthrough(url, op), flush=True)

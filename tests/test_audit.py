@@ -142,3 +142,16 @@ def test_audit_roles_match_the_servers_command_table() -> None:
 def test_audit_of_an_empty_state_needs_the_first_event() -> None:
     with pytest.raises(AuditError, match="seq 2: seq 1 to 1 are missing"):
         audit(genuine_log()[1:2], State())
+
+
+def test_audit_refuses_a_judge_entering_another_judges_sheet() -> None:
+    events = genuine_log()
+    i = first(events, ev.SCORE_ENTERED, criterion="expert", judge="j2")
+    # Recorded as entered by judge j2 with their own token: it passes.
+    events[i] = dataclasses.replace(events[i], actor="judge:j2")
+    assert audit(events).seq == len(events)
+    # The same sheet recorded as entered by judge j1: no command lets j1 write j2's sheet.
+    events[i] = dataclasses.replace(events[i], actor="judge:j1")
+    with pytest.raises(AuditError, match=rf"seq {i + 1}: .*judge 'j1' may enter only their "
+                                         r"own sheets, not judge 'j2'"):
+        audit(events)

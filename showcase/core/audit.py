@@ -73,9 +73,9 @@ def _pick(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: data[k] for k in keys if k in data}
 
 
-def _score(state: State, role: str, d: dict[str, Any], _: float) -> Command:
+def _score(state: State, actor: str, d: dict[str, Any], _: float) -> Command:
     body = _pick(d, "criterion", "team", "value", "judge", "round", "reason")
-    return commands.enter_score(state, role, body)
+    return commands.enter_score(state, actor, body)  # the actor: whose sheets are whose
 
 
 def _status(event_type: str) -> Callable[[State, str, dict[str, Any], float], Command]:
@@ -171,7 +171,9 @@ def check_event(state: State, event: ev.Event) -> None:
         raise AuditError(event.seq, f"{event.type} is recorded by {' or '.join(allowed)}, "
                          f"not by {event.actor!r}")
     try:
-        event_type, data = redo(state, role, event.data, event.ts)
+        # A score is re-checked with its actor (a judge enters only their own sheets).
+        who = event.actor if event.type == ev.SCORE_ENTERED else role
+        event_type, data = redo(state, who, event.data, event.ts)
     except ShowcaseError as exc:
         detail = f" ({exc.detail})" if exc.detail else ""
         raise AuditError(event.seq, f"no command could record this {event.type} here: "

@@ -54,8 +54,13 @@ def _open_round(state: State, round_id: str) -> None:
             " (only before the reveal's first step)", seq=state.seq)
 
 
-def enter_score(state: State, role: str, body: Any) -> Command:
-    """A raw value for a team, or one judge's sheet; a change of an existing one is a correction."""
+def enter_score(state: State, who: str, body: Any) -> Command:
+    """A raw value for a team, or one judge's sheet; a change of an existing one is a correction.
+
+    ``who`` is the actor (``operator:desk-1``, ``judge:kim``) or a bare role: a judge known
+    by name (their own token, or the shared one with X-Showcase-User) enters only their
+    own sheets, so the audit re-runs the same rule on an exported log."""
+    role, _, user = who.partition(":")
     body = decode_body(body, ScoreBody)
     show = state.require_show()
     check_expected_seq(state, body.expect_seq)
@@ -77,9 +82,15 @@ def enter_score(state: State, role: str, body: Any) -> Command:
         if not judge:
             raise InvalidRequest(f"criterion {crit.id!r} is scored by judges: give 'judge'",
                                  f"judges: {', '.join(j.id for j in show.judges)}")
-        if judge not in {j.id for j in show.judges}:
+        judges = {j.id for j in show.judges}
+        if judge not in judges:
             raise Unknown(f"unknown judge {judge!r}",
                           f"judges: {', '.join(j.id for j in show.judges)}")
+        if role == "judge" and user in judges and user != judge:
+            raise NotPermitted(f"judge {user!r} may enter only their own sheets, "
+                               f"not judge {judge!r}'s",
+                               f"judge {judge!r} enters it with their own token, "
+                               "or an operator does")
         previous = rnd.sheets.get(crit.id, {}).get(team, {}).get(judge)
     else:
         if judge:

@@ -71,12 +71,18 @@ class Event:
     type: str
     actor: str
     data: dict[str, Any]
+    # The caller's Idempotency-Key, kept in the event itself so that every node folding the
+    # log knows it: a retry with the same key (and actor) is answered with this event.
+    key: str = ""
     # Wire bytes per view, filled once on first use and shared by every connection.
     _wire: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "type": self.type, "actor": self.actor,
-                "data": self.data}
+        out = {"seq": self.seq, "ts": self.ts, "type": self.type, "actor": self.actor,
+               "data": self.data}
+        if self.key:
+            out["key"] = self.key
+        return out
 
     def wire(self, view: str) -> bytes:
         """The message a connection of ``view`` receives for this event, as the engine
@@ -112,4 +118,7 @@ def event_from_json(obj: Any, where: str = "") -> Event:
         raise LogError(f"{prefix}data must be a JSON object")
     if not isinstance(obj["ts"], (int, float)) or not isinstance(obj["actor"], str):
         raise LogError(f"{prefix}ts must be a number and actor a string")
-    return Event(obj["seq"], float(obj["ts"]), obj["type"], obj["actor"], obj["data"])
+    key = obj.get("key", "")
+    if not isinstance(key, str):
+        raise LogError(f"{prefix}key must be a string")
+    return Event(obj["seq"], float(obj["ts"]), obj["type"], obj["actor"], obj["data"], key)

@@ -219,6 +219,12 @@ class Show:
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
     bench: BenchSettings = field(default_factory=lambda: BenchSettings(), compare=False)
     total_points: float = 100.0  # what the criteria should add up to (serve warns if not)
+    # Each judge's own token, where the show file gives one (judge id -> token).
+    judge_tokens: dict[str, str] = field(default_factory=dict, compare=False)
+    # Whether one token may enter every judge's sheet ([tokens] shared_judge = true).
+    shared_judge: bool = field(default=False, compare=False)
+    # Seconds a command waits to be durable before a 503 ([show] command_deadline).
+    command_deadline: float = field(default=2.0, compare=False)
 
     # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
@@ -392,6 +398,14 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
               for i, table in enumerate(top.judges)]
     good_judges = tuple(Judge(j.id, j.name) for j in judges if j is not None)
     _unique(problems, "judges", [j.id if j else None for j in judges])
+    judge_tokens = {j.id: j.token for j in judges if j is not None and j.token}
+    for i, judge in enumerate(judges):
+        if judge is not None and judge.token and len(judge.token) < 12:
+            problems.add(f"judges[{i}].token",
+                         "must be at least 12 characters (or left out to generate one)")
+    if tokens["judge"] and not tokens_table.shared_judge:
+        problems.add("tokens.judge", "is one token for every judge's sheet: allow it with "
+                     "shared_judge = true, or give each judge their own token")
 
     if not top.teams:
         problems.add("teams", "needs at least one [[teams]] entry")
@@ -422,7 +436,8 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
                 tuple(_team(t) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
                 meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
-                float(meta.total_points))
+                float(meta.total_points), judge_tokens, tokens_table.shared_judge,
+                float(meta.command_deadline))
 
 
 def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:

@@ -49,17 +49,21 @@ class ShowTable(Table):
     total_points: Annotated[float, Meta(gt=0, le=10000, description=(
         "the points a round is out of; serve warns when the criteria add up to more or less"
     ))] = 100.0
+    # Seconds a command may wait for the log to make it durable before it is answered 503.
+    command_deadline: Annotated[float, Meta(gt=0, le=60)] = 2.0
 
 
 class TokensTable(Table):
     operator: str = ""
     presenter: str = ""
-    judge: str = ""
+    judge: str = ""  # one token for every judge: accepted only with shared_judge = true
+    shared_judge: bool = False
 
 
 class JudgeTable(Table):
     id: Id
     name: str = ""
+    token: str = ""  # this judge's own; else SHOWCASE_JUDGE_TOKEN_<ID>, else generated
 
 
 class TeamTable(Table):

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS events (
     ts    REAL    NOT NULL,
     type  TEXT    NOT NULL,
     actor TEXT    NOT NULL,
-    data  BLOB    NOT NULL
+    data  BLOB    NOT NULL,
+    key   TEXT    NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -53,12 +54,19 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _row(event: Event) -> tuple[int, float, str, str, bytes]:
-    return (event.seq, event.ts, event.type, event.actor, orjson.dumps(event.data))
+def _row(event: Event) -> tuple[int, float, str, str, bytes, str]:
+    return (event.seq, event.ts, event.type, event.actor, orjson.dumps(event.data), event.key)
 
 
 def _event(row: tuple[Any, ...]) -> Event:
-    return Event(row[0], row[1], row[2], row[3], orjson.loads(row[4]))
+    return Event(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5])
+
+
+def _add_key_column(conn: sqlite3.Connection) -> None:
+    """A log written before events kept their Idempotency-Key gets the column (empty)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "key" not in columns:
+        conn.execute("ALTER TABLE events ADD COLUMN key TEXT NOT NULL DEFAULT ''")
 
 
 class SQLiteLog:
@@ -101,6 +109,7 @@ class SQLiteLog:
         try:
             self._reader = _connect(self.path)
             self._reader.executescript(SCHEMA)
+            _add_key_column(self._reader)
             fmt = self._reader.execute("SELECT value FROM meta WHERE key='format'").fetchone()
             if fmt is None:
                 self._reader.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
@@ -140,7 +149,7 @@ class SQLiteLog:
     def read(self, since: int = 0, limit: int | None = None) -> Iterator[Event]:
         """Events with seq above ``since``, in order. Safe while the server writes."""
         assert self._reader is not None, "open() the log first"
-        sql = "SELECT seq, ts, type, actor, data FROM events WHERE seq > ? ORDER BY seq"
+        sql = "SELECT seq, ts, type, actor, data, key FROM events WHERE seq > ? ORDER BY seq"
         args: tuple[int, ...] = (since,)
         if limit is not None:
             sql += " LIMIT ?"
@@ -190,7 +199,7 @@ class SQLiteLog:
         try:
             with self._reader:
                 self._reader.execute("BEGIN")
-                self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
                                          [_row(e) for e in events])
         except sqlite3.IntegrityError as exc:  # another handle on this file wrote first
             last = self._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
@@ -257,7 +266,7 @@ class SQLiteLog:
             conn.close()
 
 
-ROWS_PER_INSERT = 128  # 640 bound values, well below SQLite's limit of 32,766
+ROWS_PER_INSERT = 128  # 768 bound values, well below SQLite's limit of 32,766
 
 
 def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -279,7 +288,7 @@ def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    return "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    return "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
 
 
 def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -25,7 +25,7 @@ from showcase.server import endpoints as api
 from showcase.server import openapi
 from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
-from showcase.server.pages import favicon, index, overlays_dir, remote, verify
+from showcase.server.pages import favicon, index, judge, overlays_dir, remote, verify
 from showcase.server.services import Services
 from showcase.server.table import Commands, refusal
 from showcase.server.web import JSON, error_response
@@ -83,6 +83,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
     return [
         Route("/", index),
         Route("/remote", remote),
+        Route("/judge", judge),
         Route("/verify", verify),
         Route("/favicon.ico", favicon),
         Mount("/overlays", app=StaticFiles(directory=overlays_dir()), name="overlays"),
@@ -90,6 +91,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/metrics", api.metrics),
         Route("/api/state", api.get_state),
         Route("/api/log", api.get_log),
+        Route("/api/judge/sheets", api.get_judge_sheets),
         Route("/events", api.events),
         WebSocketRoute("/ws", api.websocket),
         Route("/api/demo", api.get_demo, methods=["GET"]),

@@ -34,7 +34,9 @@ ERRORS = {
     "409": "the command does not fit the show's state now (a stale seq, a frozen round); "
            "the answer carries the log's seq",
     "413": "the body is too large",
-    "503": "the event log cannot take writes now; nothing was recorded",
+    "503": "the event log cannot take writes now, or did not make the command durable within "
+           "the show's command_deadline; 'recorded' says false (not recorded) or 'unknown' (may "
+           "have been: send it again with the same Idempotency-Key)",
 }
 PUBLIC = ("public",)  # no token needed; a token gives its role's view
 
@@ -67,6 +69,9 @@ ROUND = Param("round", "string", "the round; by default the current one")
 RUN = Param("run", "integer", "the run's id (the seq of its bench_started)", "path")
 TEAM = Param("team", "string", "a team's id", "path")
 ROUND_PATH = Param("round", "string", "the round's id", "path")
+KEY = Param("Idempotency-Key", "string", "1 to 64 of A-Z a-z 0-9 - _ . : (a UUID): a retry "
+            "with the same key from the same caller gets the first answer, recorded once",
+            "header")
 OPERATOR, STAGE = ("operator",), ("operator", "presenter")
 
 ROUTES = (
@@ -74,6 +79,11 @@ ROUTES = (
              media="text/html"),
     RouteDoc("GET", "/remote", PUBLIC, "The presenter's remote (a phone page)",
              media="text/html"),
+    RouteDoc("GET", "/judge", PUBLIC, "The judge's page (phone or tablet): their own "
+             "sheets of the current round, entered and corrected", media="text/html"),
+    RouteDoc("GET", "/api/judge/sheets", ("judge",), "The calling judge's own sheets in the "
+             "current round: the teams, each criterion the judges score and its scale, this "
+             "judge's values (a judge's own token only)"),
     RouteDoc("GET", "/verify", PUBLIC, "How anyone checks the results (Korean and English)",
              media="text/html"),
     RouteDoc("GET", "/favicon.ico", PUBLIC, "The icon browsers ask for (SVG)",
@@ -164,8 +174,8 @@ def document(table: list[EngineCommand]) -> dict[str, Any]:
                        "type": {"type": "string", "description": "the event's type"}}}
     paths: dict[str, dict[str, Any]] = {}
     for command in table:
-        params = tuple(Param(name, "string", f"the {name}'s id", "path")
-                       for name in re.findall(r"{(\w+)}", command.path))
+        params = (*(Param(name, "string", f"the {name}'s id", "path")
+                    for name in re.findall(r"{(\w+)}", command.path)), KEY)
         paths.setdefault(command.path, {})["post"] = _operation(
             _summary(command.body), command.roles, command.body, params, "application/json",
             201, f"the {command.event} event is recorded", "Accepted")

@@ -1,5 +1,5 @@
-"""The pages a person opens in a browser: the gallery of overlays, the presenter remote and
-the page that explains how to verify the results."""
+"""The pages a person opens in a browser: the gallery of overlays, the presenter remote, the
+judge's page and the page that explains how to verify the results."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ async def remote(request: Request) -> Response:
     return HTMLResponse(_remote_page(), headers={"cache-control": "no-cache"})
 
 
+async def judge(request: Request) -> Response:
+    """The judge's page, for a phone or a tablet: their own sheets, entered and corrected."""
+    return HTMLResponse(_static("judge.html"), headers={"cache-control": "no-cache"})
+
+
 async def verify(request: Request) -> Response:
     """How anyone checks the results: the signed checkpoint, the key, the commands."""
     return HTMLResponse(_static("verify.html"), headers={"cache-control": "no-cache"})
@@ -75,6 +80,7 @@ def _index_page(show: Show) -> str:
         f'<li><a href="/overlays/{u}">{html.escape(t)}</a> <code>/overlays/{html.escape(u)}</code>'
         f"<br><small>{html.escape(d)}</small></li>" for u, t, d in OVERLAYS)
     links = [("/remote", "presenter remote (phone): step through the reveal"),
+             ("/judge", "judge's page (phone or tablet): enter and correct your own sheets"),
              ("/verify", "how anyone checks the results (Korean and English)"),
              ("/openapi.json", "every route, its body and its answers (OpenAPI 3.1)"),
              ("/api/state", "state of the show (JSON, public view without a token)"),

@@ -220,6 +220,11 @@ async def test_disqualify_says_what_will_happen_and_stays_sealed(stage: Server) 
                     == "disqualified (sealed)")
         team = next(t for t in (await state(stage))["state"]["teams"] if t["id"] == "skt")
         assert (team["status"], team["public_status"]) == ("disqualified", "active")
+        # The console sent it with an Idempotency-Key, which the log keeps with the event:
+        # sent again after an unknown outcome, it would be recorded once.
+        with stage.client() as op:
+            last = op.get("/api/log", params={"last": 1}).json()["events"][-1]
+        assert last["type"] == "team_disqualified" and len(last["key"]) == 32
 
 
 async def test_a_replacement_team_joins_the_next_round_and_refusals_are_worded(
@@ -359,7 +364,9 @@ async def test_log_shows_who_did_what_and_filters(stage: Server) -> None:
         await pilot.press("slash")
         await pilot.press(*"type:score team:lg")
         await until(pilot, lambda: len(cells(app, "#log")) == 3)
-        assert {r[2] for r in cells(app, "#log").values()} == {"operator", "judge"}
+        # Each judge's sheet says which judge entered it.
+        assert {r[2] for r in cells(app, "#log").values()} == {"operator", "judge:kim",
+                                                               "judge:lee"}
         # A new event from another desk arrives while the filter is on.
         for team in ("skt", "lg"):
             answer = await post(stage, "/api/scores", {"criterion": "benchmark", "team": team,
