@@ -66,10 +66,13 @@ class TeamBody(Body):
     name_en: Annotated[str, Meta(description="the English name, not empty")]
     org: str | UnsetType = UNSET
     colour: Annotated[str, Meta(description="like '#a50034'")] | UnsetType = UNSET
-    endpoint: Annotated[str, Meta(description="http:// or https:// base URL")] | UnsetType = UNSET
+    endpoint: Annotated[str, Meta(description=(
+        "http:// or https:// base URL, on a host the show file allows: its teams' hosts and "
+        "[proxy] allowed_hosts (by default loopback); docs/security.md"))] | UnsetType = UNSET
     api_key_env: Annotated[str, Meta(description=(
-        "the environment variable on the server that holds the team's API key (like "
-        "SHOWCASE_KEY_KAKAO); the key itself never travels"))] | UnsetType = UNSET
+        "the environment variable on the server that holds the team's API key: the one the "
+        "show file names for this team, or SHOWCASE_KEY_<ID> (like SHOWCASE_KEY_KAKAO); the "
+        "key itself never travels, and goes only to this team's endpoint"))] | UnsetType = UNSET
     model_name: Annotated[str, Meta(description="the model's name as viewers read it, like "
                                                 "'EXAONE 4.0'; at most 64 characters")
                           ] | UnsetType = UNSET

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,6 +38,7 @@ class Teams:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.settings = engine.show.proxy
+        self.egress = engine.show.egress()
         self.clients: dict[str, TeamClient] = {}
         self.models: dict[str, str] = {}  # learnt from GET /models when the show names none
         self.running: dict[str, Exchange] = {}  # the current demo's exchanges by team
@@ -61,7 +63,8 @@ class Teams:
                 task = asyncio.create_task(found.aclose())
                 self.demo_tasks.add(task)
                 task.add_done_callback(self.demo_tasks.discard)
-            found = self.clients[team_id] = TeamClient(ts.team, self.settings)
+            key = self.egress.key_of(team_id, ts.team.api_key_env, os.environ)
+            found = self.clients[team_id] = TeamClient(ts.team, self.settings, key)
         return found
 
     async def model_of(self, team_id: str) -> str:
