@@ -312,8 +312,6 @@ RoundCommand = Callable[[State, str, Any], Command]
 
 # -- live demos and measurement ----------------------------------------------------
 
-MAX_PROMPT = 8000
-
 
 def start_demo(state: State, body: Any) -> Command:
     """One prompt to several teams at once; the demo's id is the seq of this event."""
@@ -322,12 +320,7 @@ def start_demo(state: State, body: Any) -> Command:
     prompt = body.prompt.strip()
     if not prompt:
         raise InvalidRequest("field 'prompt' is empty", "type what the teams should answer")
-    if len(prompt) > MAX_PROMPT:
-        raise InvalidRequest(f"the prompt is too long ({len(prompt)} characters, "
-                             f"at most {MAX_PROMPT})")
-    system = body.system.strip()
-    if len(system) > MAX_PROMPT:
-        raise InvalidRequest(f"the system prompt is too long (at most {MAX_PROMPT} characters)")
+    system = body.system.strip()  # both checked as the body was decoded (core/text.py)
     if state.demo_running is not None:
         raise StateConflict(f"demo {state.demo_running} is still running",
                             "wait for it to finish or cancel it: POST /api/demo/cancel",
