@@ -55,6 +55,7 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
 
     if not isinstance(show, Show):
         show = load_show(show)
+    _owner_only_dir(Path(data_dir))
     app = build_app(show, data_dir, event_log=event_log, log_key=log_key)
     app.state.engine.open()  # here, so that a refused log or show file is a clear message
     try:
@@ -108,6 +109,15 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     return 0 if server.started else 1
 
 
+def _owner_only_dir(data_dir: Path) -> None:
+    """The data directory, open to its owner only: it holds the log (sealed scores), the
+    tokens and the log's signing key."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
+        log.warning("%s could be read by others; it is now open to its owner only", data_dir)
+
+
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop where it is installed (the default dependency on Linux and macOS)."""
     try:
@@ -128,11 +138,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _print_access(url: str, app: Any) -> None:
-    tokens = app.state.tokens.by_role
-    print(f"\n  operator token:  {tokens['operator']}\n  presenter token: {tokens['presenter']}"
-          f"\n  judge token:     {tokens['judge']}\n", flush=True)
+    print("", *token_lines(app.state.services.show, app.state.tokens.by_role,
+                           app.state.services.data_dir), "", sep="\n", flush=True)
     print(f"  the log's verifier key (for showcase verify; also at {url}/api/log/key):\n"
           f"  {app.state.engine.transparency.verifier}\n", flush=True)
+
+
+def token_lines(show: Show, tokens: dict[str, str], data_dir: Path) -> list[str]:
+    """A line per role saying where its token came from. Only a token showcase generated
+    is printed (nobody else knows it); one from the environment or the show file is
+    already known to whoever set it, and a terminal's scrollback is no place for it."""
+    from showcase.server.auth import ENV, TOKENS_FILE
+
+    lines = []
+    for role, token in tokens.items():
+        label = f"{role} token:".ljust(17)
+        if os.environ.get(ENV[role]):
+            lines.append(f"  {label}from ${ENV[role]} (not printed)")
+        elif show.tokens.get(role):
+            lines.append(f"  {label}from the show file's [tokens] (not printed)")
+        else:
+            lines.append(f"  {label}{token}  (generated; kept in {data_dir / TOKENS_FILE})")
+    return lines
 
 
 # The demo's simulated teams: each speaks like a different server, at its own pace.
