@@ -21,6 +21,7 @@ from showcase.core.showfile import Show, load_show, sample_show_path
 from showcase.log.base import EventLog
 from showcase.models.mock.config import MockConfig
 from showcase.models.mock.server import serve_mock
+from showcase.server.guard import Guard
 
 log = logging.getLogger("showcase")
 
@@ -46,12 +47,13 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
          on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
          mocks: Sequence[tuple[MockConfig, int]] = (),
          answers: dict[str, tuple[str, str]] | None = None,
-         event_log: EventLog | None = None, log_key: str | None = None) -> int:
+         event_log: EventLog | None = None, log_key: str | None = None,
+         guard: Guard | None = None) -> int:
     import uvicorn
 
     from showcase.server.app import build_app
     from showcase.server.commandpath import CommandFront
-    from showcase.server.frames import FrameWritingProtocol
+    from showcase.server.frames import HTTP_PROTOCOL, FrameWritingProtocol
 
     if not isinstance(show, Show):
         show = load_show(show)
@@ -75,7 +77,9 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     # and a zlib context per connection doubled the memory (10,000 viewers: 848 MiB with
     # it, 421 MiB without; docs/performance.md, issue 8).
     config = uvicorn.Config(CommandFront(app, app.state.commands) if lean else app,
-                            log_level="warning", http="httptools", ws=FrameWritingProtocol,
+                            log_level="warning", ws=FrameWritingProtocol,
+                            # slow heads and crowds from one address cut off (guard.py)
+                            http=(guard or Guard()).wrap(HTTP_PROTOCOL),
                             ws_max_size=64 * 1024, ws_ping_interval=15,
                             ws_per_message_deflate=False, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
@@ -134,7 +138,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
     return _run(args.showfile, args.data, args.host, args.port, _print_access,
-                event_log=event_log, log_key=args.log_key)
+                event_log=event_log, log_key=args.log_key, guard=guard_of(args))
+
+
+def guard_of(args: argparse.Namespace) -> Guard:
+    """The limits on slow and crowding clients from the command line, checked."""
+    if not 0 <= args.header_timeout <= 3600:
+        raise ShowcaseError(f"--header-timeout must be from 0 to 3600 seconds, not "
+                            f"{args.header_timeout:g}")
+    if args.max_connections_per_address < 0:
+        raise ShowcaseError("--max-connections-per-address must be 0 (no limit) or more, "
+                            f"not {args.max_connections_per_address}")
+    return Guard(args.header_timeout, args.max_connections_per_address)
 
 
 async def _print_access(url: str, app: Any) -> None:
@@ -195,7 +210,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                          api_key_env="", model=config.model))
     show = dataclasses.replace(show, teams=tuple(teams))
     key = answer_key(load_suites([sample_suites_dir()]))
-    return _run(show, data, args.host, args.port, _demo_ready, mocks, key)
+    return _run(show, data, args.host, args.port, _demo_ready, mocks, key,
+                guard=guard_of(args))
 
 
 def _free_port() -> int:
