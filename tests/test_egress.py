@@ -24,10 +24,12 @@ class Listener:
     with ``answer`` (raw HTTP)."""
 
     def __init__(self, answer: bytes = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n"
-                                        b"connection: close\r\n\r\n") -> None:
+                                        b"connection: close\r\n\r\n",
+                 host: str = "127.0.0.1") -> None:
         self.answer = answer
+        self.host = host
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.requests: list[bytes] = []
@@ -37,7 +39,7 @@ class Listener:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        return f"http://{self.host}:{self.sock.getsockname()[1]}"
 
     def _serve(self) -> None:
         while not self.stopping:
@@ -124,9 +126,9 @@ def test_stolen_operator_token_cannot_send_the_servers_secrets_anywhere(
             (kakao(endpoint=f"{attacker.url}/v1", api_key_env="SHOWCASE_OPERATOR_TOKEN"),
              "field 'api_key_env': 'SHOWCASE_OPERATOR_TOKEN' holds a showcase token"),
             (kakao(endpoint=f"{attacker.url}/v1", api_key_env="SHOWCASE_KEY_LG"),
-             "field 'api_key_env': 'SHOWCASE_KEY_LG' is team 'lg''s key"),
+             "field 'api_key_env': 'SHOWCASE_KEY_LG' is the key of team 'lg'"),
             (kakao(endpoint=f"{attacker.url}/v1", api_key_env="HOME"),
-             "field 'api_key_env': 'HOME' is not team 'kakao''s key variable"),
+             "field 'api_key_env': 'HOME' is not a key variable of team 'kakao'"),
             (kakao(endpoint="http://169.254.169.254/latest/meta-data"),
              "field 'endpoint': host '169.254.169.254' is not allowed"),
             (kakao(endpoint="http://2852039166/latest"),  # the same address, spelt as a number
@@ -202,6 +204,29 @@ def test_allowed_hosts_lets_a_named_private_network_in(
             assert response.status_code == status, (endpoint, response.text)
     finally:
         srv.stop()
+
+
+def test_a_team_added_under_a_wider_policy_is_not_called_once_it_is_narrowed(
+        tmp_path: Path, listeners: list[Listener]) -> None:
+    team = Listener(host="127.0.0.2")  # loopback, but not an address the default allows
+    listeners.append(team)
+    srv = serve(tmp_path, "http://127.0.0.1:9/v1", 'allowed_hosts = ["127.0.0.2"]\n')
+    try:
+        assert srv.post("/api/teams", kakao(endpoint=f"{team.url}/v1",
+                                            api_key_env="SHOWCASE_KEY_KAKAO")).status_code == 201
+        assert wait_for(lambda: team.requests)
+        srv.showfile.write_text(srv.showfile.read_text(encoding="utf-8").replace(
+            'allowed_hosts = ["127.0.0.2"]', ""), encoding="utf-8")
+        srv.restart()
+        team.requests.clear()
+        with srv.client() as c:
+            refused = c.get("/v1/teams/kakao/models")
+        time.sleep(1.5)  # three rounds of health checks
+    finally:
+        srv.stop()
+    assert refused.status_code == 403
+    assert "the endpoint of team 'kakao' is on a host this show file does not allow" in refused.text
+    assert team.requests == []
 
 
 @pytest.mark.parametrize(("entries", "host", "allowed"), [

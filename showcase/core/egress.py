@@ -155,8 +155,8 @@ class EgressPolicy:
             return
         owner = self.key_owners.get(name)
         why = (f"{name!r} holds a showcase token" if is_token_variable(name)
-               else f"{name!r} is team {owner!r}'s key" if owner is not None
-               else f"{name!r} is not team {team_id!r}'s key variable")
+               else f"{name!r} is the key of team {owner!r}" if owner is not None
+               else f"{name!r} is not a key variable of team {team_id!r}")
         raise InvalidRequest(
             f"field 'api_key_env': {why}",
             f"a team's key comes from the variable the show file names for it, or from "

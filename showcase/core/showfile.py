@@ -450,8 +450,8 @@ def _key_variables(problems: Problems, teams: list[TeamTable | None]) -> None:
         if is_token_variable(name):
             problems.add(key, f"{name!r} holds a showcase token, not a team's key")
         elif name in owners:
-            problems.add(key, f"{name!r} is team {owners[name]!r}'s key already; each team "
-                         "needs its own")
+            problems.add(key, f"{name!r} is the key of team {owners[name]!r} already; "
+                         "each team needs its own")
         owners.setdefault(name, team.id)
 
 

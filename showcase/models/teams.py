@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from showcase.core import commands
-from showcase.core.errors import Conflict, NotFound, ShowcaseError
+from showcase.core.egress import origin_of
+from showcase.core.errors import Conflict, Forbidden, NotFound, ShowcaseError
 from showcase.core.events import Event
 from showcase.models.upstream import (
     ERROR,
@@ -57,6 +58,11 @@ class Teams:
         if not ts.team.endpoint:
             raise Conflict(f"team {team_id!r} has no endpoint in the show file",
                            seq=self.engine.committed.seq)
+        if not self.reachable(ts.team.endpoint):
+            # Added under an older policy (a wider allowed_hosts, or none at all).
+            raise Forbidden(f"the endpoint of team {team_id!r} is on a host this show "
+                            "file does not allow", "add its host to [proxy] allowed_hosts "
+                            "(docs/security.md) and restart")
         found = self.clients.get(team_id)
         if found is None or found.team != ts.team:
             if found is not None:
@@ -66,6 +72,10 @@ class Teams:
             key = self.egress.key_of(team_id, ts.team.api_key_env, os.environ)
             found = self.clients[team_id] = TeamClient(ts.team, self.settings, key)
         return found
+
+    def reachable(self, endpoint: str) -> bool:
+        """Whether the egress policy lets the server call ``endpoint`` now."""
+        return self.egress.allows_host(origin_of(endpoint)[1])
 
     async def model_of(self, team_id: str) -> str:
         """The model name to ask for: the show file's, else the first that /models lists."""
@@ -110,7 +120,8 @@ class Teams:
                                     - (time.monotonic() - started)))
 
     async def check_all(self) -> None:
-        teams = [t for t, ts in self.engine.committed.teams.items() if ts.team.endpoint]
+        teams = [t for t, ts in self.engine.committed.teams.items()
+                 if ts.team.endpoint and self.reachable(ts.team.endpoint)]
         results = await asyncio.gather(*(self.check(t) for t in teams))
         self.health_checks += 1
         for team, check in zip(teams, results, strict=True):
