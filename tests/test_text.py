@@ -55,6 +55,9 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
      "field 'system' holds a bidirectional control (U+2067)"),
     ("/api/bench/cancel", {"reason": "\u2800"},  # the blank Braille pattern
      "field 'reason' has only invisible characters"),
+    ("/api/bench/import", {"team": "lg", "results": {}, "tasks": {"kmmlu": {
+        "category": "comprehension", "baseline": 0.25, "language": "\u202eko"}}},
+     "field 'language' holds a bidirectional control (U+202E)"),
 ]
 
 
