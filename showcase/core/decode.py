@@ -34,9 +34,13 @@ class Body(msgspec.Struct, forbid_unknown_fields=True):
     by the text rules (core/text.py) as it is decoded."""
 
     def __post_init__(self) -> None:
-        for name, rule in text_fields(type(self)):
+        fields = _TEXT_FIELDS.get(type(self))
+        for name, rule in text_fields(type(self)) if fields is None else fields:
             value = getattr(self, name)
-            if type(value) is str and value:
+            # Printable ASCII within its length passes as it is (clean's own first test),
+            # without a call: this runs for every command.
+            if type(value) is str and not (value.isascii() and value.isprintable()
+                                           and len(value) <= rule.max_length):
                 setattr(self, name, clean(name, value, rule))
 
 

@@ -79,7 +79,9 @@ def parse_json(body: bytes | bytearray) -> Any:
     # Each key is followed by a colon, so as many colons as keys kept means none was
     # dropped; only a body with a colon inside a string (or a duplicate) is parsed again,
     # keeping every pair, which costs several times orjson's parse.
-    if body.count(b":") != _keys_in(value):
+    colons = body.count(b":")
+    flat = type(value) is dict and colons == len(value)  # a command's body, checked at once
+    if not flat and colons != _keys_in(value):
         _DUPLICATES.decode(body.decode("utf-8"))
     return value
 
