@@ -64,7 +64,10 @@ def origin_of(url: str) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of an http(s) URL, the port filled in from the scheme."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:  # out of range: an origin no request can have
+        port = -1
     return scheme, (parts.hostname or "").rstrip(".").lower(), port
 
 
