@@ -74,9 +74,8 @@ class TeamBody(Body):
         "the environment variable on the server that holds the team's API key: the one the "
         "show file names for this team, or SHOWCASE_KEY_<ID> (like SHOWCASE_KEY_KAKAO); the "
         "key itself never travels, and goes only to this team's endpoint"))] | UnsetType = UNSET
-    model_name: Annotated[str, Meta(description="the model's name as viewers read it, like "
-                                                "'EXAONE 4.0'; at most 64 characters")
-                          ] | UnsetType = UNSET
+    model_name: Annotated[str, free_text(MAX_NAME, "the model's name as viewers read it, "
+                                                   "like 'EXAONE 4.0'")] | UnsetType = UNSET
     round: Annotated[str, Meta(description="the round it joins; by default the next "
                                            "pending one")] = ""
     reason: Reason = ""
