@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from showcase.cli import main
 from tests.conftest import JUDGE, OPERATOR, PRESENTER, Server
 
 
@@ -62,7 +63,7 @@ def test_a_generated_token_is_printed_once_made_and_kept(tmp_path: Path, showfil
     assert OPERATOR not in output
 
 
-def test_no_token_in_any_answer_or_log_line(server: Server) -> None:
+def test_no_token_in_any_answer_export_or_log_line(server: Server, tmp_path: Path) -> None:
     tokens = (OPERATOR, PRESENTER, JUDGE)
     seen: list[str] = []
     with server.client(OPERATOR) as op:
@@ -77,6 +78,9 @@ def test_no_token_in_any_answer_or_log_line(server: Server) -> None:
             seen.append(httpx.post(f"{server.url}/api/rounds/r1/publish", headers=headers,
                                    json={}).text)
         seen.append(httpx.get(f"{server.url}/events", params={"token": token + "x"}).text)
+    out = tmp_path / "export"
+    assert main(["export", "--data", str(server.data), "--out", str(out)]) == 0
+    seen += [f.read_text(encoding="utf-8") for f in out.iterdir()]
     server.stop()
     seen.append("".join(server.output))
     everything = "\n".join(seen)
