@@ -258,7 +258,9 @@ class Showcase(Target):
             [sys.executable, "-c", "import resource as r; s, h = r.getrlimit(r.RLIMIT_NOFILE); "
              "r.setrlimit(r.RLIMIT_NOFILE, (h, h)); from showcase.cli import main\n" + run,
              *(["demo"] if demo else ["serve", str(show)]), "--port", "0", "--data", str(data),
-             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             # every viewer comes from this machine's address: no per-address limit
+             "--max-connections-per-address", "0", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             found = re.search(r"serving .* on (http://\S+)", line)

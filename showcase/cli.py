@@ -124,6 +124,12 @@ def _server_args(parser: argparse.ArgumentParser, data_default: str | None) -> N
     parser.add_argument("--data", default=data_default, help=(
         "data directory for the event log and tokens"
         + (f" ({data_default})" if data_default else " (a fresh temporary one)")))
+    parser.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS", help=(
+        "close a connection whose first request head is not complete within this many "
+        "seconds (10; 0: never)"))
+    parser.add_argument("--max-connections-per-address", type=int, default=200, metavar="N",
+                        help=("close connections from one address past N open at once (200; "
+                              "0: no limit; behind a reverse proxy, let the proxy limit)"))
 
 
 def cmd_console(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from showcase.log.base import EventLog
 from showcase.models.mock.config import MockConfig
 from showcase.models.mock.server import serve_mock
 from showcase.server.auth import JUDGE_ENV_PREFIX, Tokens
+from showcase.server.guard import Guard
 
 log = logging.getLogger("showcase")
 
@@ -47,15 +48,17 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
          on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
          mocks: Sequence[tuple[MockConfig, int]] = (),
          answers: dict[str, tuple[str, str]] | None = None,
-         event_log: EventLog | None = None, log_key: str | None = None) -> int:
+         event_log: EventLog | None = None, log_key: str | None = None,
+         guard: Guard | None = None) -> int:
     import uvicorn
 
     from showcase.server.app import build_app
     from showcase.server.commandpath import CommandFront
-    from showcase.server.frames import FrameWritingProtocol
+    from showcase.server.frames import HTTP_PROTOCOL, FrameWritingProtocol
 
     if not isinstance(show, Show):
         show = load_show(show)
+    _owner_only_dir(Path(data_dir))
     app = build_app(show, data_dir, event_log=event_log, log_key=log_key)
     app.state.engine.open()  # here, so that a refused log or show file is a clear message
     try:
@@ -75,7 +78,9 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     # and a zlib context per connection doubled the memory (10,000 viewers: 848 MiB with
     # it, 421 MiB without; docs/performance.md, issue 8).
     config = uvicorn.Config(CommandFront(app, app.state.commands) if lean else app,
-                            log_level="warning", http="httptools", ws=FrameWritingProtocol,
+                            log_level="warning", ws=FrameWritingProtocol,
+                            # slow heads and crowds from one address cut off (guard.py)
+                            http=(guard or Guard()).wrap(HTTP_PROTOCOL),
                             ws_max_size=64 * 1024, ws_ping_interval=15,
                             ws_per_message_deflate=False, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
@@ -109,6 +114,15 @@ def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
     return 0 if server.started else 1
 
 
+def _owner_only_dir(data_dir: Path) -> None:
+    """The data directory, open to its owner only: it holds the log (sealed scores), the
+    tokens and the log's signing key."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
+        log.warning("%s could be read by others; it is now open to its owner only", data_dir)
+
+
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop where it is installed (the default dependency on Linux and macOS)."""
     try:
@@ -127,7 +141,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
     return _run(show, args.data, args.host, args.port, _serve_ready(args.host),
-                event_log=event_log, log_key=args.log_key)
+                event_log=event_log, log_key=args.log_key, guard=guard_of(args))
+
+
+def guard_of(args: argparse.Namespace) -> Guard:
+    """The limits on slow and crowding clients from the command line, checked."""
+    if not 0 <= args.header_timeout <= 3600:
+        raise ShowcaseError(f"--header-timeout must be from 0 to 3600 seconds, not "
+                            f"{args.header_timeout:g}")
+    if args.max_connections_per_address < 0:
+        raise ShowcaseError("--max-connections-per-address must be 0 (no limit) or more, "
+                            f"not {args.max_connections_per_address}")
+    return Guard(args.header_timeout, args.max_connections_per_address)
 
 
 def _serve_ready(host: str) -> Callable[[str, Any], Awaitable[None]]:
@@ -141,9 +166,8 @@ def _serve_ready(host: str) -> Callable[[str, Any], Awaitable[None]]:
 
 
 async def _print_access(url: str, app: Any) -> None:
-    tokens = app.state.tokens.by_role
-    print(f"\n  operator token:  {tokens['operator']}\n  presenter token: {tokens['presenter']}"
-          f"{_judge_lines(app.state.tokens, '  judge {} token: '.format)}\n", flush=True)
+    print("", *token_lines(app.state.tokens, app.state.services.data_dir), "",
+          sep="\n", flush=True)
     print(f"  the log's verifier key (for showcase verify; also at {url}/api/log/key):\n"
           f"  {app.state.engine.transparency.verifier}\n", flush=True)
 
@@ -153,6 +177,28 @@ def _judge_lines(tokens: Tokens, label: Callable[[str], str]) -> str:
     shared = tokens.by_role.get("judge")
     lines = [f"\n{label('(all)')}{shared}"] if shared else []
     return "".join(lines + [f"\n{label(j)}{t}" for j, t in tokens.by_judge.items()])
+
+
+def token_lines(tokens: Tokens, data_dir: Path) -> list[str]:
+    """A line per role and per judge saying where its token came from. Only a token
+    showcase generated is printed (nobody else knows it); one from the environment or the
+    show file is already known to whoever set it, and a terminal's scrollback is no place
+    for it."""
+    from showcase.server.auth import ENV, TOKENS_FILE, judge_env
+
+    lines = []
+    for key, source in tokens.sources.items():
+        role, _, judge = key.partition(":")
+        label = f"{role} {judge} token:" if judge else f"{role} token:"
+        token = tokens.by_judge[judge] if judge else tokens.by_role[role]
+        if source == "environment":
+            lines.append(f"  {label:<16} from ${judge_env(judge) if judge else ENV[role]} "
+                         "(not printed)")
+        elif source == "show file":
+            lines.append(f"  {label:<16} from the show file (not printed)")
+        else:
+            lines.append(f"  {label:<16} {token}  (generated; kept in {data_dir / TOKENS_FILE})")
+    return lines
 
 
 # The demo's simulated teams: each speaks like a different server, at its own pace.
@@ -190,7 +236,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                          api_key_env="", model=config.model))
     show = dataclasses.replace(show, teams=tuple(teams))
     key = answer_key(load_suites([sample_suites_dir()]))
-    return _run(show, data, args.host, args.port, _demo_ready(args.host), mocks, key)
+    return _run(show, data, args.host, args.port, _demo_ready(args.host), mocks, key,
+                guard=guard_of(args))
 
 
 def _free_port() -> int:

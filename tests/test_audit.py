@@ -12,6 +12,7 @@ import pytest
 from showcase.core import commands, reveal
 from showcase.core import events as ev
 from showcase.core.audit import ROLES, AuditError, audit
+from showcase.core.showfile import load_show, sample_show_path
 from showcase.core.state import State
 from tests.test_scoring import hand_round
 
@@ -134,7 +135,7 @@ def test_audit_roles_match_the_servers_command_table() -> None:
                "/api/rounds/{round}/publish": ev.ROUND_PUBLISHED,
                "/api/reveal/next": ev.REVEAL_STEP, "/api/reveal/arm": ev.REVEAL_ARMED,
                "/api/reveal/lock": ev.REVEAL_LOCKED, "/api/reveal/speed": ev.REVEAL_SPEED}
-    table = {c.path: c.roles for c in engine_commands()}
+    table = {c.path: c.roles for c in engine_commands(load_show(sample_show_path()).egress())}
     for path, event_type in by_type.items():
         assert set(table[path]) == set(ROLES[event_type]), path
 

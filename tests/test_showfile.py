@@ -58,6 +58,14 @@ def test_defaults_give_the_standard_criteria(tmp_path: Path) -> None:
     (GOOD_TEAM + '[[rounds]]\nid = "r1"\ntie_break = ["speed"]\n', "rounds[1].tie_break[1]",
      "not a criterion"),
     (GOOD_TEAM + '[tokens]\noperator = "short"\n', "tokens.operator", "at least 12"),
+    (GOOD_TEAM + 'api_key_env = "SHOWCASE_OPERATOR_TOKEN"\n', "teams[0].api_key_env",
+     "holds a showcase token, not a team's key"),
+    (GOOD_TEAM + 'api_key_env = "KEY_A"\n' + GOOD_TEAM.replace('"lg"', '"kt"')
+     + 'api_key_env = "KEY_A"\n', "teams[1].api_key_env", "is the key of team 'lg' already"),
+    (GOOD_TEAM + '[proxy]\nallowed_hosts = ["gpu.lg.example", "10.0.0.0/33"]\n',
+     "proxy.allowed_hosts[1]", "not a network"),
+    (GOOD_TEAM + '[proxy]\nallowed_hosts = ["http://gpu.lg.example"]\n',
+     "proxy.allowed_hosts[0]", "not a host name"),
     ("[[teams]\n", "", "not valid TOML"),
 ])
 def test_bad_show_file_names_file_key_and_problem(

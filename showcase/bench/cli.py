@@ -68,7 +68,9 @@ def suite_paths(given: list[str]) -> list[str | Path]:
 async def _run(team: Team, suites: list[bn.Suite], concurrency: int, retries: int,
                out: TextIO, json_path: str) -> dict[str, Any]:
     settings = dataclasses.replace(ProxySettings(), max_connections=max(16, concurrency))
-    client = TeamClient(team, settings)
+    # The key the person running the command named with --key-env, for the --url they gave.
+    client = TeamClient(team, settings, os.environ.get(team.api_key_env, "")
+                        if team.api_key_env else "")
     try:
         model = team.model
         if not model:

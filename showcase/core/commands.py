@@ -33,6 +33,7 @@ from showcase.core.checks import (
     reason_of,
 )
 from showcase.core.decode import decode_body
+from showcase.core.egress import EgressPolicy
 from showcase.core.errors import InvalidRequest, NotPermitted, ShowFileError, StateConflict, Unknown
 from showcase.core.reveal import build_script
 from showcase.core.scoring import ACTIVE, DISQUALIFIED, ELIMINATED, WITHDRAWN
@@ -163,8 +164,10 @@ def change_status(state: State, event_type: str, team_id: str, body: Any) -> Com
                         "announce": body.announce}
 
 
-def add_team(state: State, body: Any) -> Command:
-    """A replacement team, joining from a round that has not started yet."""
+def add_team(state: State, body: Any, egress: EgressPolicy | None = None) -> Command:
+    """A replacement team, joining from a round that has not started yet. ``egress``: the
+    server's rules for endpoints and key variables (the show file's, core/egress.py);
+    None where they are not known, as in the audit of an exported log."""
     body = decode_body(body, TeamBody)
     check_expected_seq(state, body.expect_seq)
     pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
@@ -189,6 +192,8 @@ def add_team(state: State, body: Any) -> Command:
         team = parse_team("request", "team", fields)
     except ShowFileError as exc:
         raise InvalidRequest(f"field {exc.key.removeprefix('team.')!r} {exc.problem}") from exc
+    if egress is not None:
+        egress.check_team(team.id, team.endpoint, team.api_key_env)
     return ev.TEAM_ADDED, {"team": team.config(), "round": round_id,
                            "reason": reason_of(body.reason, False, "")}
 
@@ -318,8 +323,6 @@ RoundCommand = Callable[[State, str, Any], Command]
 
 # -- live demos and measurement ----------------------------------------------------
 
-MAX_PROMPT = 8000
-
 
 def start_demo(state: State, body: Any) -> Command:
     """One prompt to several teams at once; the demo's id is the seq of this event."""
@@ -328,12 +331,7 @@ def start_demo(state: State, body: Any) -> Command:
     prompt = body.prompt.strip()
     if not prompt:
         raise InvalidRequest("field 'prompt' is empty", "type what the teams should answer")
-    if len(prompt) > MAX_PROMPT:
-        raise InvalidRequest(f"the prompt is too long ({len(prompt)} characters, "
-                             f"at most {MAX_PROMPT})")
-    system = body.system.strip()
-    if len(system) > MAX_PROMPT:
-        raise InvalidRequest(f"the system prompt is too long (at most {MAX_PROMPT} characters)")
+    system = body.system.strip()  # both checked as the body was decoded (core/text.py)
     if state.demo_running is not None:
         raise StateConflict(f"demo {state.demo_running} is still running",
                             "wait for it to finish or cancel it: POST /api/demo/cancel",

@@ -18,6 +18,13 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from showcase.core.decode import given
+from showcase.core.egress import (
+    LOOPBACK,
+    EgressPolicy,
+    host_entry_problem,
+    is_token_variable,
+    origin_of,
+)
 from showcase.core.errors import ShowFileError
 from showcase.core.showtables import (
     ID_PATTERN,
@@ -187,6 +194,9 @@ class ProxySettings:
     max_answer_tokens: int = 16384
     health_interval: float = 5.0       # seconds between checks of each team's /models; 0: none
     health_timeout: float = 2.0
+    # Hosts an endpoint sent at run time may be on, beside the show file's teams' hosts;
+    # empty: loopback only (core/egress.py).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +254,14 @@ class Show:
             if rnd.id == round_id:
                 return rnd
         return None
+
+    def egress(self) -> EgressPolicy:
+        """Where this show's server may send requests and with which key: its teams'
+        hosts and ``[proxy] allowed_hosts``, each team's key variable its own."""
+        entries = list(self.proxy.allowed_hosts or LOOPBACK)
+        entries += [origin_of(t.endpoint)[1] for t in self.teams if t.endpoint]
+        return EgressPolicy.allowing(
+            entries, {t.api_key_env: t.id for t in self.teams if t.api_key_env})
 
     def config(self) -> dict[str, Any]:
         """The show as it goes into the log: everything but the secrets."""
@@ -411,6 +429,7 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
         problems.add("teams", "needs at least one [[teams]] entry")
     teams = [problems.read(nth("teams", i), t, TeamTable) for i, t in enumerate(top.teams)]
     _unique(problems, "teams", [t.id if t else None for t in teams])
+    _key_variables(problems, teams)
 
     default_criteria = (DEFAULT_CRITERIA if top.judges else
                         [c for c in DEFAULT_CRITERIA if c.get("source") != "judges"])
@@ -438,6 +457,22 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
                 meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
                 float(meta.total_points), judge_tokens, tokens_table.shared_judge,
                 float(meta.command_deadline))
+
+
+def _key_variables(problems: Problems, teams: list[TeamTable | None]) -> None:
+    """Each team's key in a variable of its own, never one of showcase's tokens: the
+    server sends a team's key to that team (core/egress.py)."""
+    owners: dict[str, str] = {}
+    for i, team in enumerate(teams):
+        if team is None or not team.api_key_env:
+            continue
+        name, key = team.api_key_env, f"teams[{i}].api_key_env"
+        if is_token_variable(name):
+            problems.add(key, f"{name!r} holds a showcase token, not a team's key")
+        elif name in owners:
+            problems.add(key, f"{name!r} is the key of team {owners[name]!r} already; "
+                         "each team needs its own")
+        owners.setdefault(name, team.id)
 
 
 def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:
@@ -481,6 +516,11 @@ def _proxy(problems: Problems, table: ProxyTable) -> ProxySettings:
               if getattr(table, f) is not UNSET}
     changes: dict[str, Any] = {k: float(v) if isinstance(getattr(default, k), float) else v
                                for k, v in values.items()}
+    hosts = changes.get("allowed_hosts", [])
+    for i, entry in enumerate(hosts):
+        if problem := host_entry_problem(entry):
+            problems.add(f"proxy.allowed_hosts[{i}]", problem)
+    changes["allowed_hosts"] = tuple(hosts)
     settings = dataclasses.replace(default, **changes)
     if 0 < settings.health_interval <= settings.health_timeout:
         problems.add("proxy.health_timeout", "must be shorter than health_interval")

@@ -127,6 +127,8 @@ class ProxyTable(Table):
     max_connections: Annotated[int, Meta(ge=1, le=1024)] | UnsetType = UNSET
     max_answer_bytes: Annotated[int, Meta(ge=1, le=1 << 30)] | UnsetType = UNSET
     max_answer_tokens: Annotated[int, Meta(ge=1, le=1 << 20)] | UnsetType = UNSET
+    # hosts an endpoint sent at run time may be on (core/egress.py)
+    allowed_hosts: list[str] | UnsetType = UNSET
 
 
 Weight = Annotated[float, Meta(ge=0, le=1000)]

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import functools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -52,6 +53,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def _owner_only(path: Path) -> None:
+    """The log, its WAL and its shared memory, readable by the owner only: they hold
+    sealed scores. SQLite makes the WAL and shared-memory files with the database's
+    permissions, so the database is made 0600 before SQLite first opens it; files left
+    readable by an older version are tightened."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+                log.warning("%s could be read by others; it is now readable by its owner only",
+                            file)
 
 
 def _row(event: Event) -> tuple[int, float, str, str, bytes, str]:
@@ -95,7 +111,8 @@ class SQLiteLog:
     # -- lifecycle -----------------------------------------------------------
 
     def open(self) -> SQLiteLog:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.path)
         if self.exclusive:
             self._lock_file = open(self.dir / "lock", "w")  # noqa: SIM115 - held while open
             try:

@@ -45,6 +45,10 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
         exception_handlers={ShowcaseError: on_showcase_error, HTTPException: on_http_error,
                             Exception: on_crash},
     )
+    # "/api/scores/" is answered like any path the API does not have (404 with the
+    # error in JSON), not with a bare 307 to "/api/scores" that a client may follow
+    # without its body or its token.
+    app.router.redirect_slashes = False
     app.state.services = parts
     # the parts by name, for the command line and the tests
     app.state.engine = parts.engine

@@ -22,6 +22,7 @@ from showcase.core import bodies, commands, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.decode import Body, decode_body
+from showcase.core.egress import EgressPolicy
 from showcase.core.errors import InvalidRequest, NotPermitted, ShowcaseError
 from showcase.runtime.engine import Engine
 from showcase.server.auth import Caller, Tokens, require
@@ -45,8 +46,9 @@ class EngineCommand:
     event: str  # the type of the event it appends
 
 
-def engine_commands() -> list[EngineCommand]:
-    """Every ``POST`` that is a check against the state and one event, nothing else."""
+def engine_commands(egress: EgressPolicy) -> list[EngineCommand]:
+    """Every ``POST`` that is a check against the state and one event, nothing else;
+    ``egress`` is the show file's rule for the endpoints and keys of teams added."""
     operator, stage = ("operator",), ("operator", "presenter")
     table = [
         EngineCommand("/api/scores", ("operator", "judge"), "entering a score",
@@ -55,7 +57,7 @@ def engine_commands() -> list[EngineCommand]:
                       lambda p, role, actor, body: (commands.enter_score, (actor, body)),
                       ev.SCORE_ENTERED),
         EngineCommand("/api/teams", operator, "adding a team", bodies.TeamBody,
-                      lambda p, role, actor, body: (commands.add_team, (body,)),
+                      lambda p, role, actor, body: (commands.add_team, (body, egress)),
                       ev.TEAM_ADDED),
     ]
     for verb, doing, event_type in (("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
@@ -139,7 +141,7 @@ class Commands:
     def __init__(self, engine: Engine, tokens: Tokens) -> None:
         self.engine = engine
         self.tokens = tokens
-        self.table = engine_commands()
+        self.table = engine_commands(engine.show.egress())
         self._static = {c.path: c for c in self.table if "{" not in c.path}
         self._templates = [(c.path.split("/"), c) for c in self.table if "{" in c.path]
 

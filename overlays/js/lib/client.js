@@ -237,8 +237,20 @@ function codePoints(text) {
   return n;
 }
 
+// The server refuses longer names (showcase/core/text.py); a page still cuts what it is
+// given, so a name from an older log cannot push a graphic off the screen.
+export const MAX_NAME = 64;
+export const MAX_REASON = 500;
+
 export function name(obj, lang) {
-  return (lang === "ko" ? obj.name_ko : obj.name_en) || obj.name_en || obj.id;
+  return clip((lang === "ko" ? obj.name_ko : obj.name_en) || obj.name_en || obj.id, MAX_NAME);
+}
+
+/** ``text`` as plainText, cut to at most ``max`` characters (code points, never half a
+ *  pair), "…" last. */
+export function clip(text, max) {
+  const chars = Array.from(plainText(String(text ?? "")));
+  return chars.length <= max ? chars.join("") : chars.slice(0, max - 1).join("") + "…";
 }
 
 export function fmt(value, digits = 2) {
