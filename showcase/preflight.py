@@ -132,14 +132,21 @@ def remote_qr(address: str) -> str:
     return out.getvalue()
 
 
-def print_pages(url: str, host: str, presenter_token: str) -> None:
-    """Every page's address, and the remote's QR code for the presenter's phone."""
+def print_pages(url: str, host: str, presenter_token: str | None) -> None:
+    """Every page's address, and the remote's QR code for the presenter's phone: signed in
+    when the token is one showcase generated; a token someone set (the environment, the
+    show file) is never printed, so the code then opens the remote's sign-in."""
     width = max(len(what) for what, _ in pages(url))
     lines = [f"    {what:<{width}}  {address}" for what, address in pages(url)]
     print("\n  pages\n" + "\n".join(lines), flush=True)
-    remote = f"{phone_url(url, host)}/remote#token={presenter_token}"
-    print(f"\n  the presenter's phone: scan to open the remote, signed in\n  {remote}",
-          flush=True)
+    if presenter_token:
+        remote = f"{phone_url(url, host)}/remote#token={presenter_token}"
+        print(f"\n  the presenter's phone: scan to open the remote, signed in\n  {remote}",
+              flush=True)
+    else:
+        remote = f"{phone_url(url, host)}/remote"
+        print(f"\n  the presenter's phone: scan to open the remote, then sign in with the "
+              f"presenter token you set\n  {remote}", flush=True)
     if host in ("127.0.0.1", "localhost", "::1"):
         print("  (this server listens on this machine only: for a phone, start it with "
               "--host 0.0.0.0)", flush=True)

@@ -160,7 +160,9 @@ def _serve_ready(host: str) -> Callable[[str, Any], Awaitable[None]]:
 
     async def ready(url: str, app: Any) -> None:
         await _print_access(url, app)
-        preflight.print_pages(url, host, app.state.tokens.by_role["presenter"])
+        tokens = app.state.tokens
+        generated = tokens.sources.get("presenter") == "generated"
+        preflight.print_pages(url, host, tokens.by_role["presenter"] if generated else None)
 
     return ready
 
