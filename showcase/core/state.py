@@ -64,6 +64,7 @@ class RoundState:
     locked: bool = False
     lock_reason: str = ""
     speed: float = 1.0
+    voting: dict[str, Any] | None = None  # the audience's voting (core/ballots.py)
     _standings: Standings | None = None
 
 
@@ -444,6 +445,23 @@ def _bench_imported(state: State, event: ev.Event) -> None:
     state.bench_imports[d["team"]] = {**d, "seq": event.seq, "actor": event.actor}
 
 
+def _voting_opened(state: State, event: ev.Event) -> None:
+    rnd = state._round(event.data["round"])
+    rnd.voting = {**event.data, "open": True, "opened_seq": event.seq, "opened_ts": event.ts}
+
+
+def _voting_closed(state: State, event: ev.Event) -> None:
+    d = event.data
+    rnd = state._round(d["round"])
+    assert rnd.voting is not None, "voting_closed before voting_opened"
+    rnd.voting = {**rnd.voting, "open": False, "closed_seq": event.seq,
+                  **{k: d[k] for k in ("votes", "log_hash", "excluded", "kept", "tally")}}
+    cells = rnd.values.setdefault(d["criterion"], {})
+    for team, value in d["values"].items():
+        cells[team] = float(value)
+    rnd._standings = None
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -473,4 +491,6 @@ _HANDLERS = {
     ev.BENCH_CANCELLED: _bench_phase,
     ev.BENCH_FINISHED: _bench_phase,
     ev.BENCH_IMPORTED: _bench_imported,
+    ev.VOTING_OPENED: _voting_opened,
+    ev.VOTING_CLOSED: _voting_closed,
 }

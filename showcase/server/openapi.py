@@ -22,7 +22,15 @@ from starlette.responses import Response
 from showcase import __version__
 from showcase.bench.commands import ApplyBody, ControlBody, StartBody
 from showcase.bench.lmeval import ImportBody
-from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody
+from showcase.core.bodies import (
+    CancelDemoBody,
+    ChatBody,
+    DemoBody,
+    SessionBody,
+    VoteBody,
+    VotingCloseBody,
+    VotingOpenBody,
+)
 from showcase.core.decode import Body
 from showcase.server.table import EngineCommand
 
@@ -34,6 +42,7 @@ ERRORS = {
     "409": "the command does not fit the show's state now (a stale seq, a frozen round); "
            "the answer carries the log's seq",
     "413": "the body is too large",
+    "429": "a voting rule refused it (named in 'rule', with 'retry_after' seconds)",
     "503": "the event log cannot take writes now; nothing was recorded",
 }
 PUBLIC = ("public",)  # no token needed; a token gives its role's view
@@ -66,6 +75,7 @@ TOKEN = Param("token", "string", "a role's token, for a browser that cannot send
 ROUND = Param("round", "string", "the round; by default the current one")
 RUN = Param("run", "integer", "the run's id (the seq of its bench_started)", "path")
 TEAM = Param("team", "string", "a team's id", "path")
+VOTE_ROUND = Param("round", "string", "the round's id", "path")
 OPERATOR, STAGE = ("operator",), ("operator", "presenter")
 
 ROUTES = (
@@ -131,6 +141,26 @@ ROUTES = (
              params=(TEAM,)),
     RouteDoc("GET", "/api/reveal/script", STAGE, "A frozen round's reveal script, every step",
              params=(ROUND,)),
+    RouteDoc("GET", "/vote", PUBLIC, "The audience's voting page (a phone page)",
+             media="text/html"),
+    RouteDoc("POST", "/api/vote/session", PUBLIC, "A new voting session: send it back as "
+             "the X-Vote-Session header", SessionBody, status=201),
+    RouteDoc("GET", "/api/vote/battle", PUBLIC, "The session's next blind battle: a prompt "
+             "and two anonymous answers (X-Vote-Session)"),
+    RouteDoc("POST", "/api/vote", PUBLIC, "A vote on a battle (X-Vote-Session); 201 once "
+             "durable, 429 naming the rule it broke", VoteBody, status=201),
+    RouteDoc("POST", "/api/rounds/{round}/voting/open", OPERATOR, "Open voting on the current "
+             "round with its battle pool and rules (bodies up to 4 MiB)", VotingOpenBody,
+             (VOTE_ROUND,), status=201),
+    RouteDoc("POST", "/api/rounds/{round}/voting/close", OPERATOR, "Close voting: the tally "
+             "is recorded as the criterion, sealed until the reveal", VotingCloseBody,
+             (VOTE_ROUND,), status=201),
+    RouteDoc("GET", "/api/rounds/{round}/voting", PUBLIC, "Voting open or closed and the "
+             "count; the operator also sees counts per pair, refusals, flags and the tally",
+             params=(VOTE_ROUND, TOKEN)),
+    RouteDoc("GET", "/api/rounds/{round}/votes.ndjson", PUBLIC, "The anonymised votes, one "
+             "canonical line each (operator; anyone once the round is published)",
+             params=(VOTE_ROUND,), media="application/x-ndjson"),
 )
 
 

@@ -53,6 +53,11 @@ async def verify(request: Request) -> Response:
     return HTMLResponse(_static("verify.html"), headers={"cache-control": "no-cache"})
 
 
+async def vote_page(request: Request) -> Response:
+    """The audience's voting page, for a phone: two anonymous answers, A or B."""
+    return HTMLResponse(_static("vote.html"), headers={"cache-control": "no-cache"})
+
+
 def _remote_page() -> bytes:
     return _static("remote.html")
 
@@ -68,6 +73,7 @@ def _index_page(show: Show) -> str:
         f'<li><a href="/overlays/{u}">{html.escape(t)}</a> <code>/overlays/{html.escape(u)}</code>'
         f"<br><small>{html.escape(d)}</small></li>" for u, t, d in OVERLAYS)
     links = [("/remote", "presenter remote (phone): step through the reveal"),
+             ("/vote", "audience voting (phone): two anonymous answers, pick the better"),
              ("/verify", "how anyone checks the results (Korean and English)"),
              ("/openapi.json", "every route, its body and its answers (OpenAPI 3.1)"),
              ("/api/state", "state of the show (JSON, public view without a token)"),
