@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,11 @@ import httpx
 import orjson
 import pytest
 
+from showcase.core.audit import AuditError, audit
+from showcase.core.events import Event, event_from_json
 from showcase.voting.tally import Vote, tally
 from tests.conftest import OPERATOR, Server
+from tests.redis_server import TEST_REDIS, reachable
 
 TEAMS = ["lg", "skt", "upstage", "naver", "ncai"]
 STRENGTH = {"lg": 3.0, "skt": 2.0, "upstage": 1.0, "naver": 0.5, "ncai": 0.25}
@@ -216,10 +220,18 @@ def test_vote_tally_enters_feedback_sealed_and_export_recomputes_it(
     state = server.state()["state"]
     feedback = state["rounds"][0]["values"]["feedback"]
     assert max(feedback, key=feedback.get) == "lg" and feedback["lg"] == 5.0  # linear: top
-    public = server.state(token=None)
-    assert "4.9" not in orjson.dumps(public).decode()
-    assert "feedback" not in orjson.dumps(public["state"]["rounds"]).decode() or \
-        "values" not in public["state"]["rounds"][0]
+    public = orjson.dumps(server.state(token=None)).decode()
+    for figure in ("rating", "log_hash", f"{status['tally']['results'][0]['rating']}"):
+        assert figure not in public  # sealed until the reveal
+    with server.client(OPERATOR) as op:
+        events = [event_from_json(e) for e in op.get("/api/log?limit=5000").json()["events"]]
+    audit(events)  # the opening and the closing could each have come from its command
+    closing = events[-1]
+    assert closing.type == "voting_closed" and closing.data["values"] == feedback
+    forged = Event(closing.seq, closing.ts, closing.type, closing.actor,
+                   {**closing.data, "values": {**feedback, "ncai": 5.0}})
+    with pytest.raises(AuditError, match="values"):
+        audit([*events[:-1], forged])
     refused = httpx.get(f"{server.url}/api/rounds/r1/votes.ndjson")
     assert refused.status_code == 403 and "published" in refused.json()["error"]
     after = voters[0].http.get("/api/vote/battle")
@@ -227,22 +239,89 @@ def test_vote_tally_enters_feedback_sealed_and_export_recomputes_it(
 
 
 def test_vote_acknowledged_votes_survive_kill_9(tmp_path: Path, showfile: Path) -> None:
+    """Voters vote from threads while the server is killed: every vote answered 201 is
+    in the store after the restart (one in flight may be there without its answer)."""
     server = Server(showfile, tmp_path / "data").start()
     try:
-        assert open_voting(server).status_code == 201
-        acknowledged = 0
-        voters = [Voter(server) for _ in range(20)]
-        for voter in voters:
-            for _ in range(5):
-                if voter.vote(voter.battle(), "a").status_code == 201:
-                    acknowledged += 1
+        assert open_voting(server, prompts=pool(6)).status_code == 201
+        voters = [Voter(server) for _ in range(8)]
+        acknowledged = [0] * len(voters)
+        sent = [0] * len(voters)
+
+        def keep_voting(i: int) -> None:
+            try:
+                while True:
+                    battle = voters[i].battle()
+                    sent[i] += 1
+                    if voters[i].vote(battle, "a").status_code == 201:
+                        acknowledged[i] += 1
+            except (httpx.HTTPError, AssertionError):
+                return  # the server is gone
+
+        threads = [threading.Thread(target=keep_voting, args=(i,)) for i in range(len(voters))]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while sum(acknowledged) < 150 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.kill9()
+        for thread in threads:
+            thread.join()
         for voter in voters:
             voter.close()
-        server.kill9()
         server.start()
         with server.client(OPERATOR) as op:
-            assert op.get("/api/rounds/r1/voting").json()["votes"] == acknowledged
+            counted = op.get("/api/rounds/r1/voting").json()["votes"]
             lines = op.get("/api/rounds/r1/votes.ndjson").content.splitlines()
-        assert len(lines) == acknowledged == 100
+        assert sum(acknowledged) >= 150
+        assert sum(acknowledged) <= counted == len(lines) <= sum(sent)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_nodes(tmp_path: Path, showfile: Path) -> Iterator[list[Server]]:
+    """Two ``showcase serve --redis`` nodes sharing the test Redis (emptied before and
+    after), each with its own data directory."""
+    client = reachable(TEST_REDIS)
+    client.flushdb()
+    nodes = [Server(showfile, tmp_path / f"node{i}", ["--redis", TEST_REDIS,
+                                                        "--redis-relaxed"]).start()
+             for i in range(2)]
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+        client.flushdb()
+        client.close()
+
+
+def test_vote_on_two_redis_nodes_counts_each_acknowledged_vote_once(
+        redis_nodes: list[Server]) -> None:
+    first, second = redis_nodes
+    assert open_voting(first, prompts=pool(4)).status_code == 201
+    acknowledged = 0
+    for n in range(6):
+        voter = Voter(first)
+        for k in range(8):
+            battle = voter.battle()
+            node = redis_nodes[k % 2]  # a balancer sends each request where it likes
+            response = httpx.post(f"{node.url}/api/vote", timeout=10,
+                                  json={"battle": battle["battle"], "choice": "a"},
+                                  headers={"X-Vote-Session": voter.session})
+            assert response.status_code == 201, response.text
+            acknowledged += 1
+            if n == 0 and k == 0:  # the same vote again, through the other node
+                again = httpx.post(f"{redis_nodes[1].url}/api/vote", timeout=10,
+                                   json={"battle": battle["battle"], "choice": "b"},
+                                   headers={"X-Vote-Session": voter.session})
+                assert again.status_code == 409 and again.json()["rule"] == "one_per_battle"
+        voter.close()
+    assert httpx.get(f"{second.url}/api/rounds/r1/voting").json()["votes"] == acknowledged
+    closed = second.post("/api/rounds/r1/voting/close", {})
+    assert closed.status_code == 201, closed.text
+    assert closed.json()["votes"] == acknowledged
+    with first.client(OPERATOR) as op:
+        exported = op.get("/api/rounds/r1/votes.ndjson").content
+    assert hashlib.sha256(exported).hexdigest() == closed.json()["log_hash"]

@@ -24,7 +24,7 @@ import redis
 import redis.asyncio
 
 from showcase.core.errors import LogError, Unavailable
-from showcase.log.redis_streams import TIMEOUT, durability_problem
+from showcase.log.redis_streams import TIMEOUT, _text, durability_problem
 from showcase.log.votes import Outcome, StoredVote, pair_key
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,19 @@ PAGE = 5000
 # vote's fields as name, value pairs (refused among them).
 ADD = """
 local refused = ARGV[6 + 2 * 9]
+local outcome = 'refused'
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'closed' end
 local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 if refused == '' then
+  outcome = 'counted'
+  if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'duplicate' end
   if tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0') >= tonumber(ARGV[3]) then
     refused = 'per_session'
+    outcome = refused
     fields[#fields] = refused
-  elseif redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
-    return 'duplicate'
   else
+    redis.call('SADD', KEYS[2], ARGV[1])
     redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
     redis.call('HINCRBY', KEYS[4], 'counted', 1)
     redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
@@ -55,8 +58,7 @@ if refused == '' then
 end
 if refused ~= '' then redis.call('HINCRBY', KEYS[4], 'refused:' .. refused, 1) end
 redis.call('XADD', KEYS[1], '*', unpack(fields))
-if refused == '' then return 'counted' end
-return refused
+return outcome
 """
 
 
@@ -87,7 +89,7 @@ class RedisVotes:
         client: Any = redis.Redis.from_url(self.url, socket_timeout=TIMEOUT)
         try:
             client.ping()
-            problem = durability_problem({k.decode(): v.decode() for k, v in
+            problem = durability_problem({_text(k): _text(v) for k, v in
                                           client.config_get("append*").items()})
         except redis.RedisError as exc:
             client.close()
@@ -146,7 +148,9 @@ class RedisVotes:
             for *_, future in batch:
                 future.set_exception(Unavailable("the vote store is not running"))
             return
-        self._group.create_task(self._write(batch))
+        task = self._group.create_task(self._write(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _write(self, batch: list[tuple[StoredVote, int, asyncio.Future[Outcome]]]
                      ) -> None:
@@ -156,10 +160,11 @@ class RedisVotes:
                                f"pair:{pair_key(vote.a, vote.b)}"]
             for name, value in zip(FIELDS, astuple(vote), strict=True):
                 args += [name, repr(value) if isinstance(value, float) else value]
-            self._script(keys=_keys(self.prefix, vote.round), args=args, client=pipe)
+            # queues EVALSHA on the pipeline (the script is loaded first if Redis lacks it)
+            await self._script(keys=_keys(self.prefix, vote.round), args=args, client=pipe)
         try:
             answers = await pipe.execute()
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError) as exc:
             error = Unavailable("the vote store (Redis) did not answer; the votes may not "
                                 "have been recorded", str(exc))
             for *_, future in batch:
@@ -190,7 +195,10 @@ class RedisVotes:
         return {k.decode(): int(v) for k, v in raw.items()}
 
     async def seal(self, round_id: str, sealed: bool = True) -> None:
-        """Refuse (or again accept) the round's votes on every node, before its tally."""
+        """Refuse (or again accept) the round's votes on every node, before its tally; this
+        node's votes queued before are answered first."""
+        self._send()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         key = _keys(self.prefix, round_id)[4]
         await (self._async.set(key, "1") if sealed else self._async.delete(key))
 
