@@ -325,3 +325,27 @@ def test_vote_on_two_redis_nodes_counts_each_acknowledged_vote_once(
     with first.client(OPERATOR) as op:
         exported = op.get("/api/rounds/r1/votes.ndjson").content
     assert hashlib.sha256(exported).hexdigest() == closed.json()["log_hash"]
+
+
+def test_vote_answers_are_the_same_through_the_front_and_through_starlette(
+        server: Server, showfile: Path, tmp_path: Path) -> None:
+    """``showcase serve`` answers POST /api/vote in its command front; with
+    SHOWCASE_LEAN_COMMANDS=0 Starlette's route does: the same statuses and bodies."""
+    plain = Server(showfile, tmp_path / "plain", env={"SHOWCASE_LEAN_COMMANDS": "0"}).start()
+    try:
+        answers = []
+        for srv in (server, plain):
+            assert open_voting(srv, min_seconds=60).status_code == 201
+            voter = Voter(srv)
+            battle = voter.battle()
+            got = [voter.vote(battle, "a"), voter.vote(battle, "maybe"),
+                   voter.http.post("/api/vote", content=b"{not json"),
+                   httpx.post(f"{srv.url}/api/vote", json={"battle": battle["battle"],
+                                                            "choice": "a"})]
+            voter.close()
+            answers.append([(r.status_code, {k: v for k, v in r.json().items()
+                                             if k != "retry_after"}) for r in got])
+        assert answers[0] == answers[1]
+        assert [status for status, _ in answers[0]] == [429, 400, 400, 401]
+    finally:
+        plain.stop()

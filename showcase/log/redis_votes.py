@@ -17,7 +17,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any, cast
 
 import redis
@@ -25,7 +25,7 @@ import redis.asyncio
 
 from showcase.core.errors import LogError, Unavailable
 from showcase.log.redis_streams import TIMEOUT, _text, durability_problem
-from showcase.log.votes import Outcome, StoredVote, pair_key
+from showcase.log.votes import Outcome, StoredVote, pair_key, row_of
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class RedisVotes:
         for vote, per_session, _ in batch:
             args: list[Any] = [f"{vote.voter}|{vote.battle}", vote.voter, per_session,
                                f"pair:{pair_key(vote.a, vote.b)}"]
-            for name, value in zip(FIELDS, astuple(vote), strict=True):
+            for name, value in zip(FIELDS, row_of(vote), strict=True):
                 args += [name, repr(value) if isinstance(value, float) else value]
             # queues EVALSHA on the pipeline (the script is loaded first if Redis lacks it)
             await self._script(keys=_keys(self.prefix, vote.round), args=args, client=pipe)

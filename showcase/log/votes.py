@@ -28,7 +28,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -57,6 +57,12 @@ class StoredVote:
     address: str
     ts: float
     refused: str = ""
+
+
+def row_of(vote: StoredVote) -> tuple[Any, ...]:
+    """The vote's fields in order (``dataclasses.astuple`` deep-copies: 40 times slower)."""
+    return (vote.round, vote.voter, vote.battle, vote.prompt, vote.a, vote.b, vote.choice,
+            vote.address, vote.ts, vote.refused)
 
 
 def pair_key(a: str, b: str) -> str:
@@ -203,7 +209,7 @@ class SQLiteVotes:
                 vote = dataclasses.replace(vote, refused=PER_SESSION)
                 outcome = PER_SESSION
         self._remember(vote.round, vote.voter, vote.battle, vote.a, vote.b, vote.refused)
-        self._pending.append((astuple(vote), future, outcome))
+        self._pending.append((row_of(vote), future, outcome))
         if len(self._pending) == 1:
             loop.call_soon(self._hand_over)
         return future

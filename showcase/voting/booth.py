@@ -28,7 +28,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import hashlib
 import hmac
 import logging
 import math
@@ -99,7 +98,7 @@ class Signer:
         self.key = key
 
     def _sign(self, purpose: bytes, payload: bytes) -> str:
-        return _b64(hmac.new(self.key, purpose + payload, hashlib.sha256).digest()[:16])
+        return _b64(hmac.digest(self.key, purpose + payload, "sha256")[:16])
 
     def new_session(self) -> str:
         raw = _b64(secrets.token_bytes(16))
@@ -112,10 +111,10 @@ class Signer:
             raise NotAuthenticated("not a voting session of this show",
                                    "POST /api/vote/session for one, and send it as the "
                                    "X-Vote-Session header")
-        return hmac.new(self.key, b"voter|" + raw.encode(), hashlib.sha256).hexdigest()[:16]
+        return hmac.digest(self.key, b"voter|" + raw.encode(), "sha256").hex()[:16]
 
     def address(self, host: str) -> str:
-        return hmac.new(self.key, b"address|" + host.encode(), hashlib.sha256).hexdigest()[:12]
+        return hmac.digest(self.key, b"address|" + host.encode(), "sha256").hex()[:12]
 
     def battle(self, handed: Handed) -> str:
         payload = orjson.dumps([handed.round, handed.prompt, handed.a, handed.b, handed.voter,
