@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_seconds, describe, machine, spawn, stop_on_sigterm  # noqa: E402
+from _common import cpu_seconds, describe, machine, spawn, stop_on_sigterm
 
-from showcase.core.showfile import sample_show_path  # noqa: E402
+from showcase.core.showfile import sample_show_path
 
 TOKEN = "operator-token-for-bench"
 TEAMS = ["lg", "skt", "upstage", "naver", "ncai"]
@@ -159,7 +159,7 @@ def main() -> int:
                                            "content-type": "application/json"}, body)], 1)
                 assert opened[0][0] == 201, opened
                 result = one_run(url, args, proc.pid)
-                status, raw = run(url, [("GET", "/api/rounds/r1/voting", {}, b"")], 1)[0][0]
+                _, raw = run(url, [("GET", "/api/rounds/r1/voting", {}, b"")], 1)[0][0]
                 result["counted_by_server"] = json.loads(raw)["votes"]
                 assert result["counted_by_server"] == result["accepted"], result
                 results.append(result)

@@ -79,8 +79,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
 
 
 #: Values that fit most fields: a valid body is drawn from those its schema accepts.
-FITTING = ["", "lg", "r1", "writing", "a", "linear", 0, 1, 2, 0.5, 1.5, True, False, None, [], ["lg"],
-           {}, [{"id": "p1", "text": "a prompt", "answers": {}}]]
+FITTING = ["", "lg", "r1", "writing", "a", "linear", 0, 1, 2, 0.5, 1.5, True, False, None,
+           [], ["lg"], {}, [{"id": "p1", "text": "a prompt", "answers": {}}]]
 
 
 def bad_bodies(schema: dict[str, Any], components: dict[str, Any]) -> st.SearchStrategy[Any]:
