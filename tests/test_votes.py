@@ -19,8 +19,9 @@ import pytest
 from showcase.core.audit import AuditError, audit
 from showcase.core.events import Event, event_from_json
 from showcase.voting.tally import Vote, tally
-from tests.conftest import OPERATOR, Server
+from tests.conftest import JUDGE, JUDGES, OPERATOR, SAMPLE_BENCHMARK, SAMPLE_SHEETS, Server
 from tests.redis_server import TEST_REDIS, reachable
+from tests.streams import read_sse
 
 TEAMS = ["lg", "skt", "upstage", "naver", "ncai"]
 STRENGTH = {"lg": 3.0, "skt": 2.0, "upstage": 1.0, "naver": 0.5, "ncai": 0.25}
@@ -349,3 +350,32 @@ def test_vote_answers_are_the_same_through_the_front_and_through_starlette(
         assert [status for status, _ in answers[0]] == [429, 400, 400, 401]
     finally:
         plain.stop()
+
+
+def test_vote_points_reach_the_public_only_when_the_round_is_published(
+        server: Server, voters: list[Voter]) -> None:
+    assert open_voting(server, prompts=pool(4)).status_code == 201
+    cast_honest_votes(server, voters, sessions=8, per=20, seed=11)
+    closed = server.post("/api/rounds/r1/voting/close", {})
+    assert closed.status_code == 201, closed.text
+    seq = closed.json()["seq"]
+    messages = read_sse(server.url, seq, params={"since": 0})  # the public stream
+    assert not [m for m in messages if "rating" in orjson.dumps(m).decode()]
+    tallied = [m for m in messages if m["type"] == "voting_closed"]
+    assert tallied[0]["data"] == {"round": "r1", "votes": closed.json()["votes"]}
+    with server.client(OPERATOR) as op:
+        points = {r["team"]: r["points"] for r in
+                  op.get("/api/rounds/r1/voting").json()["tally"]["results"]}
+    with server.client(OPERATOR) as op, server.client(JUDGE) as judge:
+        for team, value in SAMPLE_BENCHMARK.items():
+            op.post("/api/scores", json={"criterion": "benchmark", "team": team,
+                                         "value": value}).raise_for_status()
+        for team, sheets in SAMPLE_SHEETS.items():
+            for j, value in zip(JUDGES, sheets, strict=True):
+                judge.post("/api/scores", json={"criterion": "expert", "team": team,
+                                                "judge": j, "value": value}).raise_for_status()
+    assert server.post("/api/rounds/r1/publish", {}).status_code == 201
+    rows = server.state(token=None)["state"]["rounds"][0]["standings"]["rows"]
+    for row in rows:  # the voters' points, as the tally gave them, now in the standings
+        assert row["points"]["feedback"] == pytest.approx(points[row["team"]], abs=0.01)
+    assert httpx.get(f"{server.url}/api/rounds/r1/votes.ndjson").status_code == 200
