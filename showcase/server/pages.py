@@ -21,6 +21,7 @@ OVERLAYS = [
     ("ticker.html", "Ticker", "every team's live latency along the bottom"),
     ("bench.html", "Benchmark progress",
      "per team and suite: items scored, items a second, time left (accuracy when public)"),
+    ("votes.html", "Audience voting", "voting open, a countdown and the count, never the split"),
 ]
 
 
