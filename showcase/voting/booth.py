@@ -96,6 +96,10 @@ class Signer:
 
     def __init__(self, key: bytes) -> None:
         self.key = key
+        # a session votes many times and an address serves many sessions: their HMACs
+        # are kept (bounded; cleared whole when full, which only costs recomputing)
+        self._voters: dict[str, str] = {}
+        self._addresses: dict[str, str] = {}
 
     def _sign(self, purpose: bytes, payload: bytes) -> str:
         return _b64(hmac.digest(self.key, purpose + payload, "sha256")[:16])
@@ -106,15 +110,24 @@ class Signer:
 
     def voter_of(self, session: str | None) -> str:
         """The voter's pseudonym for a session this booth issued; 401 otherwise."""
+        known = self._voters.get(session or "")
+        if known is not None:
+            return known
         raw, _, sig = (session or "").partition(".")
         if not raw or not hmac.compare_digest(sig, self._sign(b"session|", raw.encode())):
             raise NotAuthenticated("not a voting session of this show",
                                    "POST /api/vote/session for one, and send it as the "
                                    "X-Vote-Session header")
-        return hmac.digest(self.key, b"voter|" + raw.encode(), "sha256").hex()[:16]
+        voter = hmac.digest(self.key, b"voter|" + raw.encode(), "sha256").hex()[:16]
+        _remember(self._voters, session or "", voter)
+        return voter
 
     def address(self, host: str) -> str:
-        return hmac.digest(self.key, b"address|" + host.encode(), "sha256").hex()[:12]
+        known = self._addresses.get(host)
+        if known is None:
+            known = hmac.digest(self.key, b"address|" + host.encode(), "sha256").hex()[:12]
+            _remember(self._addresses, host, known)
+        return known
 
     def battle(self, handed: Handed) -> str:
         payload = orjson.dumps([handed.round, handed.prompt, handed.a, handed.b, handed.voter,
@@ -383,6 +396,15 @@ class Booth:
             else set()
         return votelog.ndjson(v.record() for v in self._counted(round_id)
                               if v.voter not in excluded)
+
+
+CACHED = 200_000  # sessions (or addresses) whose pseudonym is kept: about 30 MB at most
+
+
+def _remember(cache: dict[str, str], key: str, value: str) -> None:
+    if len(cache) >= CACHED:
+        cache.clear()
+    cache[key] = value
 
 
 def _identity_names(state: State, team_id: str) -> list[str]:
