@@ -379,3 +379,33 @@ def test_vote_points_reach_the_public_only_when_the_round_is_published(
     for row in rows:  # the voters' points, as the tally gave them, now in the standings
         assert row["points"]["feedback"] == pytest.approx(points[row["team"]], abs=0.01)
     assert httpx.get(f"{server.url}/api/rounds/r1/votes.ndjson").status_code == 200
+
+
+def test_vote_rigging_session_is_flagged_left_out_and_kept_only_with_a_reason(
+        server: Server, voters: list[Voter]) -> None:
+    assert open_voting(server, prompts=pool(4)).status_code == 201
+    honest = cast_honest_votes(server, voters, sessions=10, per=20, seed=3)
+    bot = Voter(server)
+    voters.append(bot)
+    rigged = 0
+    while (battle := bot.battle())["battle"] is not None:  # always the weaker answer
+        weaker = min(("a", "b"), key=lambda side: STRENGTH[team_of(battle[side])])
+        assert bot.vote(battle, weaker).status_code == 201
+        rigged += 1
+    with server.client(OPERATOR) as op:
+        flagged = op.get("/api/rounds/r1/voting").json()["outliers"]
+    assert len(flagged) == 1 and flagged[0]["decisive"] == rigged
+    suspect = flagged[0]["voter"]
+    unexplained = server.post("/api/rounds/r1/voting/close", {"keep_voters": [suspect]})
+    assert unexplained.status_code == 400 and "reason" in unexplained.json()["error"]
+    stranger = server.post("/api/rounds/r1/voting/close", {"keep_voters": ["0" * 16],
+                                                           "reason": "checked"})
+    assert stranger.status_code == 400 and "not flagged" in stranger.json()["error"]
+    closed = server.post("/api/rounds/r1/voting/close", {})
+    assert closed.status_code == 201
+    assert closed.json()["votes"] == honest  # the bot's votes are left out of the tally
+    with server.client(OPERATOR) as op:
+        status = op.get("/api/rounds/r1/voting").json()
+        lines = op.get("/api/rounds/r1/votes.ndjson").content.splitlines()
+    assert status["excluded"] == [suspect] and len(lines) == honest
+    assert suspect not in b"".join(lines).decode()
