@@ -79,8 +79,7 @@ def start_server(folder: Path, mock: str, rate: float) -> tuple[subprocess.Popen
     return spawn(["serve", str(show), "--port", "0", "--data", str(folder / f"data-{rate:g}")],
                  r"serving .* on (http://\S+)",
                  {"SHOWCASE_OPERATOR_TOKEN": OPERATOR,
-                  "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token",
-                  "SHOWCASE_JUDGE_TOKEN": "bench-judge-token"})
+                  "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token"})
 
 
 async def wait_for(predicate: Any, timeout: float = 20) -> None:

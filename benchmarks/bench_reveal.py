@@ -49,7 +49,9 @@ JUDGES = ["kim", "lee", "park", "choi", "jung"]
 
 def start_server(data: Path) -> tuple[subprocess.Popen[str], str]:
     show = data.parent / "show.toml"
-    show.write_text(sample_show_path().read_text(encoding="utf-8")
+    # One token enters every judge's sheet: the show file allows it (shared_judge).
+    show.write_text("[tokens]\nshared_judge = true\n\n"
+                    + sample_show_path().read_text(encoding="utf-8")
                     + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
     env = {**os.environ, "SHOWCASE_OPERATOR_TOKEN": OPERATOR,
            "SHOWCASE_PRESENTER_TOKEN": PRESENTER, "SHOWCASE_JUDGE_TOKEN": JUDGE,

@@ -249,8 +249,7 @@ class Showcase(Target):
         show.write_text(sample_show_path().read_text(encoding="utf-8")
                         + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
         env = {**os.environ, "SHOWCASE_OPERATOR_TOKEN": OPERATOR, "PYTHONUNBUFFERED": "1",
-               "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token",
-               "SHOWCASE_JUDGE_TOKEN": "bench-judge-token-x"}
+               "SHOWCASE_PRESENTER_TOKEN": "bench-presenter-token"}
         # --profile: the server runs under cProfile and writes its stats when it stops.
         run = ("raise SystemExit(main())" if profile is None else
                "import cProfile; p = cProfile.Profile(); p.enable()\n"
@@ -259,7 +258,9 @@ class Showcase(Target):
             [sys.executable, "-c", "import resource as r; s, h = r.getrlimit(r.RLIMIT_NOFILE); "
              "r.setrlimit(r.RLIMIT_NOFILE, (h, h)); from showcase.cli import main\n" + run,
              *(["demo"] if demo else ["serve", str(show)]), "--port", "0", "--data", str(data),
-             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             # every viewer comes from this machine's address: no per-address limit
+             "--max-connections-per-address", "0", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             found = re.search(r"serving .* on (http://\S+)", line)

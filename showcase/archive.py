@@ -24,7 +24,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     (out / "events.ndjson").write_bytes(b"".join(lines))
     standings = standings_file(state)
     (out / "standings.json").write_bytes(orjson.dumps(standings, option=orjson.OPT_INDENT_2))
-    (out / "standings.csv").write_text(_standings_csv(state), encoding="utf-8")
+    # utf-8-sig: a byte-order mark first, or Excel reads the Korean names as Latin-1.
+    (out / "standings.csv").write_text(_standings_csv(state), encoding="utf-8-sig")
     print(f"exported {state.seq} events and the standings of {len(standings['rounds'])} "
           f"rounds to {out}/")
     return 0

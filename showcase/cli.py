@@ -1,5 +1,6 @@
 """The ``showcase`` command: its subcommands and their options, each run by the module that
 owns it (serving.py: serve, demo; archive.py: export, import, verify; bench/cli.py;
+provenance/cli.py;
 the console in tui/; the mock team in models/mock/)."""
 
 from __future__ import annotations
@@ -39,12 +40,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-key", metavar="PATH", help=(
         "the Ed25519 key (PEM) that signs the log's checkpoints (default: DATA/log.key, made "
         "on first start); give every node of one show the same key"))
+    serve.add_argument("--strict", action="store_true", help=(
+        "refuse to start when there is any warning (an endpoint that does not answer, a key "
+        "variable not set, criteria that do not add up, a show file without rounds)"))
     serve.add_argument("--redis-relaxed", action="store_true", help=(
         "accept a Redis that does not fsync every write (appendfsync always): a crash of "
         "Redis may then take back acknowledged events"))
 
     demo = sub.add_parser("demo", help="run the whole sample show on this machine, no set-up")
     _server_args(demo, None)
+
+    rehearse = sub.add_parser("rehearse", help=(
+        "run the whole show script against mock teams on this machine and report what a "
+        "live show would show at each step"))
+    rehearse.add_argument("showfile", help="the show file (TOML)")
+    rehearse.add_argument("--data", default=None, help=(
+        "data directory for the rehearsal's log (a fresh temporary one)"))
 
     export = sub.add_parser("export", help="write the log as NDJSON and the standings as CSV/JSON")
     export.add_argument("--data", required=True, help="the server's data directory")
@@ -68,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.add_argument("url", help="the server's URL, like http://127.0.0.1:8000")
     console.add_argument("--token", help=(
         "the operator token (default: $SHOWCASE_OPERATOR_TOKEN, else $SHOWCASE_TOKEN)"))
+    console.add_argument("--presenter-token", default=os.environ.get(
+        "SHOWCASE_PRESENTER_TOKEN"), help=(
+        "put the presenter's token into the remote's QR code (Q on the Reveal screen), so that "
+        "the phone opens it signed in (default: $SHOWCASE_PRESENTER_TOKEN)"))
     console.add_argument("--user", default=os.environ.get("SHOWCASE_USER"), help=(
         "your name or desk, recorded with every command you send ($SHOWCASE_USER)"))
 
@@ -79,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run benchmark suites against one endpoint, without a server (rehearsals)"))
     _bench_args(bench)
 
+    provenance = sub.add_parser("provenance", help=(
+        "was model A built from model B's weights? a verdict per component, with evidence"))
+    _provenance_args(provenance)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -87,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = {
             "serve": cmd_serve, "demo": cmd_demo, "export": cmd_export, "import": cmd_import,
             "verify": cmd_verify, "mock-team": cmd_mock_team, "bench": cmd_bench,
-            "console": cmd_console,
+            "console": cmd_console, "provenance": cmd_provenance,
+            "rehearse": cmd_rehearse,
         }[args.command]
         return handler(args)
     except ShowcaseError as exc:
@@ -104,6 +124,12 @@ def _server_args(parser: argparse.ArgumentParser, data_default: str | None) -> N
     parser.add_argument("--data", default=data_default, help=(
         "data directory for the event log and tokens"
         + (f" ({data_default})" if data_default else " (a fresh temporary one)")))
+    parser.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS", help=(
+        "close a connection whose first request head is not complete within this many "
+        "seconds (10; 0: never)"))
+    parser.add_argument("--max-connections-per-address", type=int, default=200, metavar="N",
+                        help=("close connections from one address past N open at once (200; "
+                              "0: no limit; behind a reverse proxy, let the proxy limit)"))
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -116,7 +142,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise ShowcaseError(f"{args.url!r} is not a server URL", "like http://127.0.0.1:8000")
     import showcase_tui  # textual loads only here: 'import showcase' never pays for it
 
-    showcase_tui.run(args.url, token, user=args.user)
+    showcase_tui.run(args.url, token, user=args.user, presenter_token=args.presenter_token)
     return 0
 
 
@@ -210,6 +236,24 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
                         help="more tries for an item whose request failed (2)")
     parser.add_argument("--json", metavar="FILE", default="", help=(
         "also write every item's result and the summary as JSON to FILE"))
+
+
+def _provenance_args(parser: argparse.ArgumentParser) -> None:
+    from showcase.provenance.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    from showcase.provenance.cli import run_provenance
+
+    return run_provenance(args)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from showcase.rehearse import cmd_rehearse as rehearse
+
+    return rehearse(args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -24,11 +24,14 @@ if TYPE_CHECKING:  # the browser stack loads only for the tests that drive a pag
 
 OPERATOR = "operator-token-for-tests"
 PRESENTER = "presenter-token-for-tests"
-JUDGE = "judge-token-for-tests"
+JUDGES = ["kim", "lee", "park", "choi", "jung"]  # the sample show's judges
+# Each judge's own token, as a deployment gives them (SHOWCASE_JUDGE_TOKEN_KIM, ...).
+JUDGE_TOKENS = {j: f"judge-{j}-token-for-tests" for j in JUDGES}
+JUDGE = JUDGE_TOKENS["kim"]  # a judge's token: judge kim's
 TOKENS_ENV = {
     "SHOWCASE_OPERATOR_TOKEN": OPERATOR,
     "SHOWCASE_PRESENTER_TOKEN": PRESENTER,
-    "SHOWCASE_JUDGE_TOKEN": JUDGE,
+    **{f"SHOWCASE_JUDGE_TOKEN_{j.upper()}": token for j, token in JUDGE_TOKENS.items()},
 }
 SERVING = re.compile(r"serving .* on (http://\S+)")
 
@@ -141,22 +144,35 @@ SAMPLE_SHEETS = {
     "lg": [88, 91, 85, 90, 87], "skt": [80, 84, 79, 83, 82], "upstage": [82, 78, 85, 80, 79],
     "naver": [75, 77, 72, 79, 74], "ncai": [70, 68, 73, 66, 71],
 }
-JUDGES = ["kim", "lee", "park", "choi", "jung"]
 
 
 def score_sample_round(srv: Server) -> None:
-    """Enter every score of the sample round r1 over HTTP, as operator and judges would."""
-    with srv.client(OPERATOR) as op, srv.client(JUDGE) as judge:
+    """Enter every score of the sample round r1 over HTTP, as operator and judges would:
+    each judge's sheets with that judge's own token."""
+    with srv.client(OPERATOR) as op:
         for team, value in SAMPLE_BENCHMARK.items():
             op.post("/api/scores", json={"criterion": "benchmark", "team": team,
                                          "value": value}).raise_for_status()
-        for team, sheets in SAMPLE_SHEETS.items():
-            for j, value in zip(JUDGES, sheets, strict=True):
-                judge.post("/api/scores", json={"criterion": "expert", "team": team,
-                                                "judge": j, "value": value}).raise_for_status()
+        enter_sheets(srv, {team: dict(zip(JUDGES, sheets, strict=True))
+                           for team, sheets in SAMPLE_SHEETS.items()})
         for team, value in SAMPLE_FEEDBACK.items():
             op.post("/api/scores", json={"criterion": "feedback", "team": team,
                                          "value": value}).raise_for_status()
+
+
+def enter_sheets(srv: Server, sheets: dict[str, dict[str, float]],
+                 criterion: str = "expert") -> None:
+    """Each judge enters their own sheets (team -> judge -> value) with their own token."""
+    judges = {j: srv.client(token) for j, token in JUDGE_TOKENS.items()}
+    try:
+        for team, by_judge in sheets.items():
+            for j, value in by_judge.items():
+                judges[j].post("/api/scores", json={
+                    "criterion": criterion, "team": team, "judge": j,
+                    "value": value}).raise_for_status()
+    finally:
+        for client in judges.values():
+            client.close()
 
 
 @pytest.fixture(scope="module")

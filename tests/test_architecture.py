@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: module may import its own layer and the layers below, never one above.
 #: showcase/__init__.py holds __version__ and nothing else, so it sits with the core.
 SHOWCASE_LAYERS = (("core", ""), ("log",), ("runtime",), ("models",), ("voting",), ("bench",),
-                   ("server",), ("cli", "__main__", "serving", "archive", "verify"))
+                   ("provenance",), ("server",),
+                   ("cli", "__main__", "serving", "archive", "verify", "preflight", "rehearse"))
 #: The console's: the model and client, then widgets, then screens, then the app.
 TUI_LAYERS = (("client", "model", "wording"), ("desk", "widgets"), ("screens",), ("app", ""))
 

@@ -12,6 +12,7 @@ import pytest
 from showcase.core import commands, reveal
 from showcase.core import events as ev
 from showcase.core.audit import ROLES, AuditError, audit
+from showcase.core.showfile import load_show, sample_show_path
 from showcase.core.state import State
 from tests.test_scoring import hand_round
 
@@ -134,7 +135,7 @@ def test_audit_roles_match_the_servers_command_table() -> None:
                "/api/rounds/{round}/publish": ev.ROUND_PUBLISHED,
                "/api/reveal/next": ev.REVEAL_STEP, "/api/reveal/arm": ev.REVEAL_ARMED,
                "/api/reveal/lock": ev.REVEAL_LOCKED, "/api/reveal/speed": ev.REVEAL_SPEED}
-    table = {c.path: c.roles for c in engine_commands()}
+    table = {c.path: c.roles for c in engine_commands(load_show(sample_show_path()).egress())}
     for path, event_type in by_type.items():
         assert set(table[path]) == set(ROLES[event_type]), path
 
@@ -142,3 +143,16 @@ def test_audit_roles_match_the_servers_command_table() -> None:
 def test_audit_of_an_empty_state_needs_the_first_event() -> None:
     with pytest.raises(AuditError, match="seq 2: seq 1 to 1 are missing"):
         audit(genuine_log()[1:2], State())
+
+
+def test_audit_refuses_a_judge_entering_another_judges_sheet() -> None:
+    events = genuine_log()
+    i = first(events, ev.SCORE_ENTERED, criterion="expert", judge="j2")
+    # Recorded as entered by judge j2 with their own token: it passes.
+    events[i] = dataclasses.replace(events[i], actor="judge:j2")
+    assert audit(events).seq == len(events)
+    # The same sheet recorded as entered by judge j1: no command lets j1 write j2's sheet.
+    events[i] = dataclasses.replace(events[i], actor="judge:j1")
+    with pytest.raises(AuditError, match=rf"seq {i + 1}: .*judge 'j1' may enter only their "
+                                         r"own sheets, not judge 'j2'"):
+        audit(events)

@@ -85,7 +85,7 @@ async def test_a_failed_write_fails_the_batches_queued_behind_it(tmp_path: Path)
         await asyncio.sleep(0.2)  # handed over: the writer is now waiting on the lock
         second = log.append(Event(3, time.time(), "score_entered", "test", {"n": 3}))
         await asyncio.sleep(0.2)  # handed over too, behind the first
-        other.execute("INSERT INTO events VALUES (2, 0, 'x', 'other', x'7b7d')")
+        other.execute("INSERT INTO events VALUES (2, 0, 'x', 'other', x'7b7d', '')")
         other.execute("COMMIT")  # now seq 2 is taken: the writer's first batch fails
         other.close()
         results = await asyncio.gather(first, second, return_exceptions=True)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from showcase.core.showfile import load_show
+from showcase.core.showfile import load_show, sample_show_path
 from showcase.server.app import build_app
 from showcase.server.table import engine_commands
 from tests.conftest import OPERATOR, Server
@@ -122,9 +122,9 @@ def test_every_command_refuses_bad_bodies_by_name_and_records_nothing(server: Se
             continue
         name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         targets.append((path.format(**PARAMS), components[name]))
-    # every command of the table, and the demo's 2, the benchmark runs' 6 and voting's 4
-    # other POSTs
-    assert len(targets) == len(engine_commands()) + 12
+    # every command of the table, and the demo's 2, the benchmark runs' 6, the round
+    # log's publication and voting's 4: the other POSTs
+    assert len(targets) == len(engine_commands(load_show(sample_show_path()).egress())) + 13
     with httpx.Client(base_url=server.url, timeout=10,
                       headers={"Authorization": f"Bearer {OPERATOR}"}) as client:
         seq = client.get("/healthz").json()["seq"]

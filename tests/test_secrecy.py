@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 from typing import Any
 
@@ -10,6 +12,7 @@ import orjson
 from showcase_tui.model import apply_patch
 
 from showcase.core.events import VIEWS, event_from_json
+from showcase.core.merkle import canonical_line
 from showcase.core.patches import Views
 from showcase.core.secrecy import sealed
 from showcase.core.state import State
@@ -150,8 +153,10 @@ def test_an_event_sealed_for_a_view_changes_nothing_that_view_shows(server: Serv
             if sealed(event, view):
                 sealed_for[view] += 1
                 assert orjson.dumps(view_state(state, view)) == before[view], (view, raw)
+                # Its leaf hash only: RFC 6962's, of the event's line in the export.
+                leaf = hashlib.sha256(b"\x00" + canonical_line(raw)).digest()
                 assert messages[view] == {"seq": event.seq, "ts": event.ts, "type": "sealed",
-                                          "data": {}}
+                                          "data": {"leaf": base64.b64encode(leaf).decode()}}
             else:
                 assert messages[view]["type"] == event.type
                 assert apply_patch(orjson.loads(before[view]), messages[view]["patch"]) == \

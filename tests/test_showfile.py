@@ -37,27 +37,35 @@ def test_defaults_give_the_standard_criteria(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "key", "problem"), [
     ("", "teams", "is missing"),
-    ('[[teams]]\nid = "LG!"\nname_ko = "a"\nname_en = "b"\n', "teams[0].id", "not a valid id"),
-    (GOOD_TEAM + 'colour = "red"\n', "teams[0].colour", "not a colour"),
-    (GOOD_TEAM + 'endpoint = "ftp://x"\n', "teams[0].endpoint", "http://"),
-    (GOOD_TEAM + 'api_key_env = "lower case"\n', "teams[0].api_key_env", "environment variable"),
-    (GOOD_TEAM + 'colur = "#ffffff"\n', "teams[0].colur", "unknown key"),
-    (GOOD_TEAM + GOOD_TEAM, "teams[1].id", "used twice"),
-    (GOOD_TEAM + '[[criteria]]\nid = "x"\npoints = "forty"\n', "criteria[0].points",
+    ('[[teams]]\nid = "LG!"\nname_ko = "a"\nname_en = "b"\n', "teams[1].id", "not a valid id"),
+    (GOOD_TEAM + 'colour = "red"\n', "teams[1].colour", "not a colour"),
+    (GOOD_TEAM + 'endpoint = "ftp://x"\n', "teams[1].endpoint", "http://"),
+    (GOOD_TEAM + 'api_key_env = "lower case"\n', "teams[1].api_key_env", "environment variable"),
+    (GOOD_TEAM + 'colur = "#ffffff"\n', "teams[1].colur", "unknown key"),
+    (GOOD_TEAM + GOOD_TEAM, "teams[2].id", "used twice"),
+    (GOOD_TEAM + '[[criteria]]\nid = "x"\npoints = "forty"\n', "criteria[1].points",
      "must be a number, not a string"),
     (GOOD_TEAM + '[[criteria]]\nid = "x"\npoints = 40\nnormalise = "log"\n',
-     "criteria[0].normalise", "not one of"),
+     "criteria[1].normalise", "not one of"),
     (GOOD_TEAM + '[[criteria]]\nid = "x"\npoints = 40\nnormalise = "linear"\nbaseline = 50\n'
-     'maximum = 40\n', "criteria[0].maximum", "more than baseline"),
+     'maximum = 40\n', "criteria[1].maximum", "more than baseline"),
     (GOOD_TEAM + '[[criteria]]\nid = "x"\npoints = 40\nsource = "judges"\n',
-     "criteria[0].source", "no [[judges]]"),
+     "criteria[1].source", "no [[judges]]"),
     (GOOD_TEAM + '[[rounds]]\nid = "r1"\ncut = { eliminate_bottom = 1, below = 3 }\n',
-     "rounds[0].cut", "give one of"),
+     "rounds[1].cut", "give one of"),
     (GOOD_TEAM + '[[rounds]]\nid = "r1"\ncut = { eliminate_bottom = 1.5 }\n',
-     "rounds[0].cut.eliminate_bottom", "whole number"),
-    (GOOD_TEAM + '[[rounds]]\nid = "r1"\ntie_break = ["speed"]\n', "rounds[0].tie_break[0]",
+     "rounds[1].cut.eliminate_bottom", "whole number"),
+    (GOOD_TEAM + '[[rounds]]\nid = "r1"\ntie_break = ["speed"]\n', "rounds[1].tie_break[1]",
      "not a criterion"),
     (GOOD_TEAM + '[tokens]\noperator = "short"\n', "tokens.operator", "at least 12"),
+    (GOOD_TEAM + 'api_key_env = "SHOWCASE_OPERATOR_TOKEN"\n', "teams[0].api_key_env",
+     "holds a showcase token, not a team's key"),
+    (GOOD_TEAM + 'api_key_env = "KEY_A"\n' + GOOD_TEAM.replace('"lg"', '"kt"')
+     + 'api_key_env = "KEY_A"\n', "teams[1].api_key_env", "is the key of team 'lg' already"),
+    (GOOD_TEAM + '[proxy]\nallowed_hosts = ["gpu.lg.example", "10.0.0.0/33"]\n',
+     "proxy.allowed_hosts[1]", "not a network"),
+    (GOOD_TEAM + '[proxy]\nallowed_hosts = ["http://gpu.lg.example"]\n',
+     "proxy.allowed_hosts[0]", "not a host name"),
     ("[[teams]\n", "", "not valid TOML"),
 ])
 def test_bad_show_file_names_file_key_and_problem(
@@ -84,7 +92,7 @@ def test_serve_with_a_bad_show_file_stops_with_the_message(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2
-    assert f"{path}: teams[0].colour: 'red' is not a colour" in result.stderr
+    assert f"{path}: teams[1].colour: 'red' is not a colour" in result.stderr
     assert not (tmp_path / "data" / "events.sqlite3").exists()
 
 
@@ -97,9 +105,9 @@ def test_serve_prints_every_problem_of_the_show_file(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2
-    assert f"{path}: teams[0].colour: 'red' is not a colour" in result.stderr
-    assert f"{path}: teams[0].endpoint: 'ftp://x' must start with http://" in result.stderr
-    assert f"{path}: criteria[0].points: must be more than 0, not -1" in result.stderr
+    assert f"{path}: teams[1].colour: 'red' is not a colour" in result.stderr
+    assert f"{path}: teams[1].endpoint: 'ftp://x' must start with http://" in result.stderr
+    assert f"{path}: criteria[1].points: must be more than 0, not -1" in result.stderr
 
 
 def test_every_problem_of_a_show_file_is_reported_at_once(tmp_path: Path) -> None:
@@ -115,12 +123,12 @@ def test_every_problem_of_a_show_file_is_reported_at_once(tmp_path: Path) -> Non
     # in the file's order, each with its key
     assert [line.removeprefix(f"{path}: ") for line in lines[1:]] == [
         "show.precision: must be from 0 to 6, not 9",
-        "teams[0].id: 'LG!' is not a valid id (lower-case letters, digits, '-' or '_', "
+        "teams[1].id: 'LG!' is not a valid id (lower-case letters, digits, '-' or '_', "
         "at most 32)",
-        "teams[0].name_ko: must not be empty",
-        "teams[0].colour: 'red' is not a colour like '#a50034'",
-        "teams[1].name_en: must be a string, not an integer",
-        "criteria[0].points: must be a number, not a string",
+        "teams[1].name_ko: must not be empty",
+        "teams[1].colour: 'red' is not a colour like '#a50034'",
+        "teams[2].name_en: must be a string, not an integer",
+        "criteria[1].points: must be a number, not a string",
         "proxy.idle_timeout: must be more than 0 and at most 3600, not 0",
     ]
     assert info.value.problems[0] == ("show.precision", "must be from 0 to 6, not 9")

@@ -142,6 +142,8 @@ def test_proofs_show_public_events_and_only_the_hash_of_sealed_ones(server: Serv
 
 def test_the_verify_page_shows_the_signed_checkpoint_in_both_languages(
         server: Server, browser: Browser) -> None:
+    from playwright.sync_api import expect
+
     score_sample_round(server)
     size = server.post("/api/rounds/r1/publish").json()["seq"]
     note = httpx.get(f"{server.url}/api/log/checkpoint").text
@@ -149,14 +151,30 @@ def test_the_verify_page_shows_the_signed_checkpoint_in_both_languages(
     context = browser.new_context(viewport={"width": 390, "height": 844})
     try:
         page = context.new_page()
-        for lang, says in (("en", f"The first {size} entries of the log are signed."),
-                           ("ko", f"로그의 처음 {size}개 기록이 서명되어 있습니다.")):
+        page.goto(f"{server.url}/verify?lang=en")
+        page.wait_for_function("document.getElementById('state').textContent !== ''")
+        assert page.inner_text("#logs") == "No round's log is published yet."
+        server.post("/api/rounds/r1/publish-log").raise_for_status()
+        for lang, says, listed in (
+                ("en", f"The first {size} entries of the log are signed.",
+                 f"First evaluation: events.ndjson ({size} entries) · checkpoint"),
+                ("ko", f"로그의 처음 {size}개 기록이 서명되어 있습니다.",
+                 f"1차 평가: events.ndjson ({size}개 기록) · 체크포인트")):
             page.goto(f"{server.url}/verify?lang={lang}")
             page.wait_for_function("document.getElementById('state').textContent !== ''")
             assert page.inner_text("#state") == says
             assert page.inner_text("#checkpoint").strip() == note.strip()
             assert page.inner_text("#key").strip() == key
-            assert f"{server.url}/api/log/checkpoint" in page.inner_text("#commands")
+            hexed = base64.b64decode(note.split("\n")[2])[:6].hex().upper()  # as on air
+            assert page.inner_text("#fingerprint") == f"{hexed[:4]} {hexed[4:8]} {hexed[8:]}"
+            expect(page.locator("#logs")).to_have_text(listed)
+            commands = page.inner_text("#commands")
+            assert f"{server.url}/api/log/rounds/r1/events.ndjson > events.ndjson" in commands
+            assert f"{server.url}/api/log/rounds/r1/checkpoint > checkpoint.txt" in commands
             page.screenshot(path=str(ARTIFACTS / f"verify-{lang}.png"), full_page=True)
+        # The link is the download the commands fetch.
+        with page.expect_download() as fetched:
+            page.click("#logs a >> nth=0")
+        assert Path(fetched.value.path()).read_bytes().count(b"\n") == size
     finally:
         context.close()

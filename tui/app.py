@@ -23,6 +23,7 @@ from .screens.log import LogScreen
 from .screens.overview import OverviewScreen
 from .screens.reveal import RevealScreen
 from .screens.scores import ScoresScreen
+from .wording import in_keys
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
+def own_bindings(screen: type[ConsoleScreen]) -> list[BindingType]:
+    """A section's own keys, without those every Textual screen has (Tab, Ctrl+C), which
+    the help lists once for every screen."""
+    generic = Screen.BINDINGS
+    return [b for b in screen.BINDINGS if b not in generic]
+
+
 #: Most redraws a second. Tick frames arrive at the show's frame rate (10 by default, up to
 #: 60) and events in bursts; they are merged into the model and drawn at most this often.
 FRAME_RATE = 20
@@ -73,11 +81,12 @@ class ConsoleApp(App[None]):
     ]
 
     def __init__(self, url: str, token: str, user: str | None = None,
-                 frame_rate: float = FRAME_RATE) -> None:
+                 frame_rate: float = FRAME_RATE, presenter_token: str | None = None) -> None:
         super().__init__()
         self.model = ShowModel()
         self.client = ShowClient(url, token, self.model, user=user, on_change=self.poke)
         self.url = url
+        self.presenter_token = presenter_token
         self.frame_interval = 1.0 / frame_rate
         self._last_redraw = 0.0
         self._last_urgent = 0.0
@@ -169,7 +178,7 @@ class ConsoleApp(App[None]):
                 Binding("tab", "", "next field or table"),
                 Binding("ctrl+q", "", "quit the console (the show goes on)"),
             ]),
-            *((f"{s.key} {s.label}", s.screen.HELP, s.screen.BINDINGS) for s in SECTIONS),
+            *((f"{s.key} {s.label}", s.screen.HELP, own_bindings(s.screen)) for s in SECTIONS),
             ("In a dialog", "", [Binding("enter", "", "next field; on the button: confirm"),
                                  Binding("ctrl+s", "", "confirm"),
                                  Binding("escape", "", "cancel: nothing is sent")]),
@@ -185,7 +194,7 @@ class ConsoleApp(App[None]):
         for section in SECTIONS:
             yield SystemCommand(f"Go to {section.label} ({section.key})", section.screen.HELP,
                                 partial(self.switch_mode, section.id))
-            for binding in section.screen.BINDINGS:
+            for binding in own_bindings(section.screen):
                 if isinstance(binding, Binding) and binding.description:
                     yield SystemCommand(
                         f"{section.label}: {binding.description} ({binding.key})",
@@ -194,12 +203,13 @@ class ConsoleApp(App[None]):
 
     async def _run_on(self, section: str, action: str) -> None:
         await self.switch_mode(section)
-        await self.screen.run_action(action)
+        if isinstance(self.screen, ConsoleScreen):
+            await self.screen.from_palette(action)
 
     def show_error(self, error: CommandError | str) -> None:
         """A refusal, as the server worded it (``error``, then ``detail``)."""
         if isinstance(error, CommandError):
             title = f"Refused ({error.status})" if error.status else "Not done"
-            self.notify(str(error), title=title, severity="error", timeout=10)
+            self.notify(in_keys(str(error)), title=title, severity="error", timeout=10)
         else:
-            self.notify(error, severity="warning", timeout=5)
+            self.notify(in_keys(error), severity="warning", timeout=5)

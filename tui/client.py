@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -92,6 +93,10 @@ class ShowClient:
         self._want_demo = asyncio.Event()
         self._want_log = asyncio.Event()
         self._want_bench = asyncio.Event()
+        # The Idempotency-Key of each command whose outcome is unknown (no answer, or a 503
+        # that says it may have been recorded): sending the same command again reuses it,
+        # so the server records it once however often the operator retries.
+        self._unsettled: dict[tuple[str, bytes], str] = {}
 
     # -- the connection ----------------------------------------------------------
 
@@ -236,7 +241,11 @@ class ShowClient:
     # -- commands --------------------------------------------------------------
 
     async def command(self, path: str, body: Json | None = None) -> Json:
-        """POST a command; its answer (``{"seq", "type"}``), or a ``CommandError``."""
+        """POST a command; its answer (``{"seq", "type"}``), or a ``CommandError``.
+
+        Each carries an Idempotency-Key: the same command sent again after an unknown
+        outcome carries the same one, and is answered with the first answer if it was
+        recorded after all."""
         if not self.model.connected:
             state = {"reconnecting": "reconnecting to the server",
                      "refused": "the server refused this console's token",
@@ -244,15 +253,26 @@ class ShowClient:
                                                                    "not connected")
             raise NotConnected(f"Not sent: {state}.",
                                "Nothing was queued; send it again once connected.")
+        content = orjson.dumps(body or {})
+        sent = (path, content)
+        key = self._unsettled.get(sent) or uuid.uuid4().hex
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         try:
-            response = await self.http.post(path, json=body or {})
+            response = await self.http.post(path, content=content, headers=headers)
         except httpx.ConnectError as exc:
             raise NotConnected("Not sent: the server cannot be reached.", _why(exc)) from exc
         except httpx.HTTPError as exc:
+            self._unsettled[sent] = key
             raise NoAnswer("No answer from the server: the command may or may not have been "
-                           "recorded.", "check the event log (5) before sending it again") from exc
+                           "recorded.", "send it again: it is recorded once") from exc
         if response.status_code >= 400:
-            raise _refusal(response)
+            refused = _refusal(response)
+            if refused.answer.get("recorded") == "unknown":
+                self._unsettled[sent] = key
+            else:
+                self._unsettled.pop(sent, None)
+            raise refused
+        self._unsettled.pop(sent, None)
         answer: Json = response.json()
         return answer
 

@@ -16,6 +16,8 @@ from .model import ShowModel
 class Desk(Protocol):
     model: ShowModel
     client: ShowClient
+    url: str  # the server's, as the console was started with it
+    presenter_token: str | None  # for the remote's QR code, when the console was given it
 
     def section_tabs(self) -> list[tuple[str, str, str]]:
         """(section id, key, label) of every section, in key order."""

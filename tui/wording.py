@@ -4,6 +4,7 @@ log (the Log and Overview screens), with the filter the Log screen's "/" applies
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -37,6 +38,37 @@ def accuracy(counts: Iterable[Json]) -> tuple[int, int, float | None, float | No
 def fmt_points(value: Any, precision: int = 2) -> str:
     """Points as the show rounds them: always ``precision`` decimals."""
     return "—" if value is None else f"{float(value):.{precision}f}"
+
+
+#: The server's refusals name the API call that would help ("unfreeze it first: POST
+#: /api/rounds/r1/unfreeze"); at the desk the help is a key. (pattern, section, key, what the
+#: key does there); tests/tui/test_safety.py checks that each key is bound on its screen.
+DESK_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    (r'POST /api/reveal/arm with \{"to": (\d+)\}, then next', "reveal", "a",
+     "to arm step {0}, then n to show it"),
+    (r"POST /api/rounds/[\w-]+/unfreeze", "reveal", "u", "to unfreeze the round"),
+    (r"POST /api/rounds/[\w-]+/freeze", "reveal", "z", "to freeze the round"),
+    (r"POST /api/rounds/[\w-]+/jury", "reveal", "J", "to record the jury's order"),
+    (r"POST /api/demo/cancel", "demo", "ctrl+x", "to cancel the demo"),
+    (r"POST /api/bench/cancel", "bench", "c", "to cancel the run"),
+    (r"POST /api/bench\b", "bench", "s", "to start a run"),
+)
+SECTION_KEYS = {"overview": "1", "demo": "2", "scores": "3", "reveal": "4", "log": "5",
+                "bench": "6"}
+
+
+def key_label(key: str) -> str:
+    return key.replace("ctrl+", "Ctrl+").replace("alt+", "Alt+")
+
+
+def in_keys(text: str) -> str:
+    """A refusal as the desk acts on it: each API call it names becomes the key to press."""
+    for pattern, section, key, does in DESK_KEYS:
+        where = (f"press {key_label(key)} on the {section.capitalize()} screen "
+                 f"({SECTION_KEYS[section]}) ")
+        text = re.sub(pattern, lambda m, where=where, does=does:  # type: ignore[misc]
+                      where + does.format(*m.groups()), text)
+    return text
 
 
 def fmt_ms(value: Any) -> str:

@@ -39,7 +39,7 @@ def run_bench(args: argparse.Namespace) -> int:
         raise ShowcaseError(f"--retries must be from 0 to 10, not {args.retries}")
     if args.key_env and args.key_env not in os.environ:
         raise ShowcaseError(f"--key-env {args.key_env}: that environment variable is not set")
-    suites = bn.load_suites(args.suites or [bn.sample_suites_dir()])
+    suites = bn.load_suites(suite_paths(args.suites) or [bn.sample_suites_dir()])
     team = Team(args.team, args.team, args.team, "", "#888888", args.url, args.key_env,
                 args.model)
     summary = asyncio.run(_run(team, suites, args.concurrency, args.retries, sys.stderr,
@@ -48,10 +48,29 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0 if summary["errors"] == 0 else 1
 
 
+def suite_paths(given: list[str]) -> list[str | Path]:
+    """Each argument as a file or folder, or else as the id of a shipped suite
+    (``showcase bench ko-math``), as the API and the console take them."""
+    shipped = {bn.load_suite(p).id: p
+               for p in sorted(bn.sample_suites_dir().glob("*.jsonl"))}
+    paths: list[str | Path] = []
+    for arg in given:
+        if Path(arg).exists():
+            paths.append(arg)
+        elif arg in shipped:
+            paths.append(shipped[arg])
+        else:
+            raise ShowcaseError(f"{arg!r} is neither a suite file or folder nor a suite id",
+                                f"suite ids: {', '.join(shipped)}")
+    return paths
+
+
 async def _run(team: Team, suites: list[bn.Suite], concurrency: int, retries: int,
                out: TextIO, json_path: str) -> dict[str, Any]:
     settings = dataclasses.replace(ProxySettings(), max_connections=max(16, concurrency))
-    client = TeamClient(team, settings)
+    # The key the person running the command named with --key-env, for the --url they gave.
+    client = TeamClient(team, settings, os.environ.get(team.api_key_env, "")
+                        if team.api_key_env else "")
     try:
         model = team.model
         if not model:

@@ -16,6 +16,7 @@ from showcase.core.decode import Body, decode_body
 from showcase.core.errors import InvalidRequest, StateConflict
 from showcase.core.showfile import BenchSettings
 from showcase.core.state import State
+from showcase.core.text import MAX_NAME, free_text
 
 
 class TaskSpec(Body):
@@ -24,7 +25,7 @@ class TaskSpec(Body):
     category: Literal["comprehension", "problem_solving", "writing"]
     baseline: Annotated[float, Meta(ge=0, lt=1, description="the score of guessing (0.25 for "
                                                             "four choices)")]
-    language: str = ""
+    language: Annotated[str, free_text(MAX_NAME, "the language of its items, like 'ko'")] = ""
     metric: Annotated[str, Meta(description="the results' key; by default the first of "
                                             "acc,none, acc, exact_match,...")] = ""
 

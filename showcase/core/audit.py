@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import ballots, commands, reveal
+from showcase.core import ballots, commands, disclosure, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.errors import LogError, ShowcaseError
@@ -55,6 +55,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.DEMO_RESULT: ("server",),
     ev.REQUEST_MEASURED: ("server",),
     ev.TEAM_HEALTH: ("server",),
+    ev.LOG_PUBLISHED: ("operator",),
 }
 FOLD_ONLY = frozenset({ev.BENCH_STARTED, ev.BENCH_ITEM, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED,
                        ev.BENCH_RESUMED, ev.BENCH_CANCELLED, ev.BENCH_FINISHED,
@@ -74,9 +75,9 @@ def _pick(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: data[k] for k in keys if k in data}
 
 
-def _score(state: State, role: str, d: dict[str, Any], _: float) -> Command:
+def _score(state: State, actor: str, d: dict[str, Any], _: float) -> Command:
     body = _pick(d, "criterion", "team", "value", "judge", "round", "reason")
-    return commands.enter_score(state, role, body)
+    return commands.enter_score(state, actor, body)  # the actor: whose sheets are whose
 
 
 def _status(event_type: str) -> Callable[[State, str, dict[str, Any], float], Command]:
@@ -149,6 +150,7 @@ REDO: dict[str, Callable[[State, str, dict[str, Any], float], Command]] = {
     ev.VOTING_CLOSED: lambda s, role, d, _: ballots.close_voting(
         s, d.get("round", ""), {"keep_voters": d.get("kept", []), "reason": d.get("reason", "")},
         _pick(d, "votes", "log_hash", "tally", "excluded")),
+    ev.LOG_PUBLISHED: _round(disclosure.publish_log),
 }
 
 
@@ -179,7 +181,9 @@ def check_event(state: State, event: ev.Event) -> None:
         raise AuditError(event.seq, f"{event.type} is recorded by {' or '.join(allowed)}, "
                          f"not by {event.actor!r}")
     try:
-        event_type, data = redo(state, role, event.data, event.ts)
+        # A score is re-checked with its actor (a judge enters only their own sheets).
+        who = event.actor if event.type == ev.SCORE_ENTERED else role
+        event_type, data = redo(state, who, event.data, event.ts)
     except ShowcaseError as exc:
         detail = f" ({exc.detail})" if exc.detail else ""
         raise AuditError(event.seq, f"no command could record this {event.type} here: "

@@ -15,13 +15,13 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from showcase.core.decode import Body
+from showcase.core.text import MAX_NAME, MAX_PROMPT, MAX_REASON, free_text
 
 Number = int | float  # an int stays an int in the event it becomes
 ExpectSeq = Annotated[int, Meta(description="refuse the command (409) unless the log is at "
                                             "this seq")]
-Reason = Annotated[str, Meta(description=(
-    "who asked for it and why, kept in the log; at most 500 characters, and where it is "
-    "required, not empty"))]
+Reason = Annotated[str, free_text(MAX_REASON, "who asked for it and why, kept in the log; "
+                                              "where it is required, not empty")]
 RoundId = Annotated[str, Meta(description="the round; empty or left out: the current round")]
 MAX_DEMO_TOKENS = 4096
 SPEEDS = (0.25, 4.0)  # the reveal's slowest and fastest
@@ -63,14 +63,20 @@ class TeamBody(Body):
     """A replacement team, joining from a round that has not started."""
 
     id: Annotated[str, Meta(description="lower-case letters, digits, '-' or '_', at most 32")]
-    name_ko: Annotated[str, Meta(description="the Korean name, not empty")]
-    name_en: Annotated[str, Meta(description="the English name, not empty")]
-    org: str | UnsetType = UNSET
+    name_ko: Annotated[str, free_text(MAX_NAME, "the Korean name, not empty")]
+    name_en: Annotated[str, free_text(MAX_NAME, "the English name, not empty")]
+    org: Annotated[str, free_text(MAX_NAME, "the organisation behind the team")
+                   ] | UnsetType = UNSET
     colour: Annotated[str, Meta(description="like '#a50034'")] | UnsetType = UNSET
-    endpoint: Annotated[str, Meta(description="http:// or https:// base URL")] | UnsetType = UNSET
+    endpoint: Annotated[str, Meta(description=(
+        "http:// or https:// base URL, on a host the show file allows: its teams' hosts and "
+        "[proxy] allowed_hosts (by default loopback); docs/security.md"))] | UnsetType = UNSET
     api_key_env: Annotated[str, Meta(description=(
-        "the environment variable on the server that holds the team's API key (like "
-        "SHOWCASE_KEY_KAKAO); the key itself never travels"))] | UnsetType = UNSET
+        "the environment variable on the server that holds the team's API key: the one the "
+        "show file names for this team, or SHOWCASE_KEY_<ID> (like SHOWCASE_KEY_KAKAO); the "
+        "key itself never travels, and goes only to this team's endpoint"))] | UnsetType = UNSET
+    model_name: Annotated[str, free_text(MAX_NAME, "the model's name as viewers read it, "
+                                                   "like 'EXAONE 4.0'")] | UnsetType = UNSET
     round: Annotated[str, Meta(description="the round it joins; by default the next "
                                            "pending one")] = ""
     reason: Reason = ""
@@ -102,10 +108,9 @@ class UnfreezeBody(Body):
 class DemoBody(Body):
     """One prompt to several teams at once."""
 
-    prompt: Annotated[str, Meta(description=(
-        "what the teams answer, sent as the user message; trimmed, not empty, at most "
-        "8000 characters"))]
-    system: Annotated[str, Meta(description="a system prompt, at most 8000 characters")] = ""
+    prompt: Annotated[str, free_text(MAX_PROMPT, "what the teams answer, sent as the user "
+                                     "message; trimmed, not empty", lines=True)]
+    system: Annotated[str, free_text(MAX_PROMPT, "a system prompt", lines=True)] = ""
     teams: Annotated[list[str], Meta(description=(
         "who answers, in this order on screen, each once (any team with an endpoint). "
         "By default every team whose announced status is active and that has an endpoint: "
@@ -148,8 +153,8 @@ class LockBody(Body):
 
     locked: Annotated[bool, Meta(description="true locks the presenters' controls")]
     round: RoundId = ""
-    reason: Annotated[str, Meta(description="shown to the presenter (the first 200 "
-                                            "characters)")] = ""
+    reason: Annotated[str, free_text(MAX_REASON, "shown to the presenter (the first 200 "
+                                                 "characters)")] = ""
 
 
 class SpeedBody(Body):

@@ -13,7 +13,6 @@ from showcase.core.errors import InvalidRequest, StateConflict, Unknown
 from showcase.core.state import State
 
 Command = tuple[str, dict[str, Any]]
-MAX_REASON = 500
 
 
 def check_expected_seq(state: State, expected: int | UnsetType) -> None:
@@ -27,13 +26,12 @@ def check_expected_seq(state: State, expected: int | UnsetType) -> None:
 
 
 def reason_of(reason: str, required: bool, what: str | Callable[[], str]) -> str:
-    """``what``: the words for a missing reason, or a function that makes them (once needed)."""
+    """``what``: the words for a missing reason, or a function that makes them (once needed).
+    Its length and characters were checked as the body was decoded (core/text.py)."""
     reason = reason.strip()
     if required and not reason:
         what = what() if callable(what) else what
         raise InvalidRequest(f"{what} needs a reason", "give 'reason': who asked for it and why")
-    if len(reason) > MAX_REASON:
-        raise InvalidRequest(f"reason is too long ({len(reason)} characters, at most {MAX_REASON})")
     return reason
 
 

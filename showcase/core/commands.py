@@ -33,6 +33,7 @@ from showcase.core.checks import (
     reason_of,
 )
 from showcase.core.decode import decode_body
+from showcase.core.egress import EgressPolicy
 from showcase.core.errors import InvalidRequest, NotPermitted, ShowFileError, StateConflict, Unknown
 from showcase.core.reveal import build_script
 from showcase.core.scoring import ACTIVE, DISQUALIFIED, ELIMINATED, WITHDRAWN
@@ -54,8 +55,13 @@ def _open_round(state: State, round_id: str) -> None:
             " (only before the reveal's first step)", seq=state.seq)
 
 
-def enter_score(state: State, role: str, body: Any) -> Command:
-    """A raw value for a team, or one judge's sheet; a change of an existing one is a correction."""
+def enter_score(state: State, who: str, body: Any) -> Command:
+    """A raw value for a team, or one judge's sheet; a change of an existing one is a correction.
+
+    ``who`` is the actor (``operator:desk-1``, ``judge:kim``) or a bare role: a judge known
+    by name (their own token, or the shared one with X-Showcase-User) enters only their
+    own sheets, so the audit re-runs the same rule on an exported log."""
+    role, _, user = who.partition(":")
     body = decode_body(body, ScoreBody)
     show = state.require_show()
     check_expected_seq(state, body.expect_seq)
@@ -77,9 +83,15 @@ def enter_score(state: State, role: str, body: Any) -> Command:
         if not judge:
             raise InvalidRequest(f"criterion {crit.id!r} is scored by judges: give 'judge'",
                                  f"judges: {', '.join(j.id for j in show.judges)}")
-        if judge not in {j.id for j in show.judges}:
+        judges = {j.id for j in show.judges}
+        if judge not in judges:
             raise Unknown(f"unknown judge {judge!r}",
                           f"judges: {', '.join(j.id for j in show.judges)}")
+        if role == "judge" and user in judges and user != judge:
+            raise NotPermitted(f"judge {user!r} may enter only their own sheets, "
+                               f"not judge {judge!r}'s",
+                               f"judge {judge!r} enters it with their own token, "
+                               "or an operator does")
         previous = rnd.sheets.get(crit.id, {}).get(team, {}).get(judge)
     else:
         if judge:
@@ -152,8 +164,10 @@ def change_status(state: State, event_type: str, team_id: str, body: Any) -> Com
                         "announce": body.announce}
 
 
-def add_team(state: State, body: Any) -> Command:
-    """A replacement team, joining from a round that has not started yet."""
+def add_team(state: State, body: Any, egress: EgressPolicy | None = None) -> Command:
+    """A replacement team, joining from a round that has not started yet. ``egress``: the
+    server's rules for endpoints and key variables (the show file's, core/egress.py);
+    None where they are not known, as in the audit of an exported log."""
     body = decode_body(body, TeamBody)
     check_expected_seq(state, body.expect_seq)
     pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
@@ -178,6 +192,8 @@ def add_team(state: State, body: Any) -> Command:
         team = parse_team("request", "team", fields)
     except ShowFileError as exc:
         raise InvalidRequest(f"field {exc.key.removeprefix('team.')!r} {exc.problem}") from exc
+    if egress is not None:
+        egress.check_team(team.id, team.endpoint, team.api_key_env)
     return ev.TEAM_ADDED, {"team": team.config(), "round": round_id,
                            "reason": reason_of(body.reason, False, "")}
 
@@ -251,7 +267,10 @@ def freeze_round(state: State, round_id: str, body: Any) -> Command:
     names = {t: ts.team.name_en for t, ts in state.teams.items()}
     announced = frozenset(t for t, ts in state.teams.items()
                           if ts.public_status == ts.status and ts.status != "active")
-    script = build_script(state.require_show(), round_id, data, names, announced)
+    # Reinstated under seal: the public still knows them as out, until the reveal says so.
+    believed_out = {t: ts.public_status for t, ts in state.teams.items()
+                    if ts.status == "active" and ts.public_status != "active"}
+    script = build_script(state.require_show(), round_id, data, names, announced, believed_out)
     return ev.ROUND_FROZEN, {"round": round_id, "publication": data, "script": script}
 
 
@@ -304,8 +323,6 @@ RoundCommand = Callable[[State, str, Any], Command]
 
 # -- live demos and measurement ----------------------------------------------------
 
-MAX_PROMPT = 8000
-
 
 def start_demo(state: State, body: Any) -> Command:
     """One prompt to several teams at once; the demo's id is the seq of this event."""
@@ -314,12 +331,7 @@ def start_demo(state: State, body: Any) -> Command:
     prompt = body.prompt.strip()
     if not prompt:
         raise InvalidRequest("field 'prompt' is empty", "type what the teams should answer")
-    if len(prompt) > MAX_PROMPT:
-        raise InvalidRequest(f"the prompt is too long ({len(prompt)} characters, "
-                             f"at most {MAX_PROMPT})")
-    system = body.system.strip()
-    if len(system) > MAX_PROMPT:
-        raise InvalidRequest(f"the system prompt is too long (at most {MAX_PROMPT} characters)")
+    system = body.system.strip()  # both checked as the body was decoded (core/text.py)
     if state.demo_running is not None:
         raise StateConflict(f"demo {state.demo_running} is still running",
                             "wait for it to finish or cancel it: POST /api/demo/cancel",

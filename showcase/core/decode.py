@@ -17,6 +17,7 @@ from msgspec import UNSET, UnsetType
 from msgspec import inspect as mi
 
 from showcase.core.errors import BadRequest
+from showcase.core.text import TextRule, clean
 
 TYPE_NAMES = {str: "a string", int: "a number", float: "a number", bool: "true or false",
               list: "an array", dict: "an object", type(None): "null"}
@@ -28,7 +29,41 @@ B = TypeVar("B")
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
-    """A request body: unknown fields are refused, so a typo is never silently ignored."""
+    """A request body: unknown fields are refused, so a typo is never silently ignored,
+    and every free-text field (declared with ``free_text``) is normalised and checked
+    by the text rules (core/text.py) as it is decoded."""
+
+    def __post_init__(self) -> None:
+        fields = _TEXT_FIELDS.get(type(self))
+        for name, rule in text_fields(type(self)) if fields is None else fields:
+            value = getattr(self, name)
+            # Printable ASCII within its length passes as it is (clean's own first test),
+            # without a call: this runs for every command.
+            if type(value) is str and not (value.isascii() and value.isprintable()
+                                           and len(value) <= rule.max_length):
+                setattr(self, name, clean(name, value, rule))
+
+
+_TEXT_FIELDS: dict[type, tuple[tuple[str, TextRule], ...]] = {}
+
+
+def text_fields(kind: type[msgspec.Struct]) -> tuple[tuple[str, TextRule], ...]:
+    """The free-text fields of a body type and their rules, found once per type."""
+    found = _TEXT_FIELDS.get(kind)
+    if found is None:
+        found = _TEXT_FIELDS[kind] = tuple(
+            (field.name, rule) for field in msgspec.structs.fields(kind)
+            if (rule := _text_rule(mi.type_info(field.type))) is not None)
+    return found
+
+
+def _text_rule(info: Any) -> TextRule | None:
+    if isinstance(info, mi.UnionType):  # str | UnsetType
+        return next((r for t in info.types if (r := _text_rule(t)) is not None), None)
+    if isinstance(info, mi.Metadata) and info.extra:
+        rule = info.extra.get("text")
+        return rule if isinstance(rule, TextRule) else None
+    return None
 
 
 def decode_body(body: Any, kind: type[B]) -> B:

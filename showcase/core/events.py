@@ -45,6 +45,8 @@ BENCH_IMPORTED = "bench_imported"
 # Audience voting (core/ballots.py): the votes themselves live in their own store.
 VOTING_OPENED = "voting_opened"
 VOTING_CLOSED = "voting_closed"
+# The full log of a published round, opened to the public (disclosure.py).
+LOG_PUBLISHED = "log_published"
 
 EVENT_TYPES = frozenset({
     SHOW_CONFIGURED, TEAM_ADDED, ROUND_STARTED, SCORE_ENTERED, TEAM_DISQUALIFIED,
@@ -52,7 +54,8 @@ EVENT_TYPES = frozenset({
     DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED, TEAM_HEALTH,
     ROUND_FROZEN, ROUND_UNFROZEN, REVEAL_STEP, REVEAL_ARMED, REVEAL_LOCKED, REVEAL_SPEED,
     BENCH_STARTED, BENCH_ITEM, BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED,
-    BENCH_CANCELLED, BENCH_FINISHED, BENCH_IMPORTED, VOTING_OPENED, VOTING_CLOSED,
+    BENCH_CANCELLED, BENCH_FINISHED, BENCH_IMPORTED, LOG_PUBLISHED, VOTING_OPENED,
+    VOTING_CLOSED,
 })
 
 # Views, from least to most privileged. Each role reads one of these.
@@ -72,12 +75,18 @@ class Event:
     type: str
     actor: str
     data: dict[str, Any]
+    # The caller's Idempotency-Key, kept in the event itself so that every node folding the
+    # log knows it: a retry with the same key (and actor) is answered with this event.
+    key: str = ""
     # Wire bytes per view, filled once on first use and shared by every connection.
     _wire: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "type": self.type, "actor": self.actor,
-                "data": self.data}
+        out = {"seq": self.seq, "ts": self.ts, "type": self.type, "actor": self.actor,
+               "data": self.data}
+        if self.key:
+            out["key"] = self.key
+        return out
 
     def wire(self, view: str) -> bytes:
         """The message a connection of ``view`` receives for this event, as the engine
@@ -113,4 +122,7 @@ def event_from_json(obj: Any, where: str = "") -> Event:
         raise LogError(f"{prefix}data must be a JSON object")
     if not isinstance(obj["ts"], (int, float)) or not isinstance(obj["actor"], str):
         raise LogError(f"{prefix}ts must be a number and actor a string")
-    return Event(obj["seq"], float(obj["ts"]), obj["type"], obj["actor"], obj["data"])
+    key = obj.get("key", "")
+    if not isinstance(key, str):
+        raise LogError(f"{prefix}key must be a string")
+    return Event(obj["seq"], float(obj["ts"]), obj["type"], obj["actor"], obj["data"], key)

@@ -28,12 +28,14 @@ gets the sealed placeholder and no patch.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
 
 from showcase.core import events as ev
 from showcase.core.events import OPERATOR, SEALED, VIEWS, Event
+from showcase.core.merkle import canonical_line, leaf_hash
 from showcase.core.secrecy import event_data
 from showcase.core.state import State, Telemetry
 from showcase.core.views import team_telemetry, view_section, view_state
@@ -75,7 +77,17 @@ AFFECTS: dict[str, tuple[str, ...]] = {
     ev.BENCH_IMPORTED: ("bench_imports",),
     ev.VOTING_OPENED: (),
     ev.VOTING_CLOSED: _ROUNDS,
+    ev.LOG_PUBLISHED: _ROUNDS,
 }
+
+
+def sealed_data(event: Event) -> dict[str, str]:
+    """What a view that may not see ``event`` gets of it: its leaf hash in the log's Merkle
+    tree (core/merkle.py), base64. A recording of the public stream thus commits to every
+    sealed value without showing one: once the full log is published, each line hashes to
+    the leaf the public was sent at the time."""
+    leaf = leaf_hash(canonical_line(event.to_json()))
+    return {"leaf": base64.b64encode(leaf).decode()}
 
 
 class Views:
@@ -117,7 +129,7 @@ class Views:
                 if data is None:
                     if index not in sealed:
                         sealed[index] = orjson.dumps({"seq": event.seq, "ts": event.ts,
-                                                      "type": SEALED, "data": {}})
+                                                      "type": SEALED, "data": sealed_data(event)})
                     wires[index][view] = sealed[index]
                     continue
                 message: dict[str, Any] = {"seq": event.seq, "ts": event.ts,

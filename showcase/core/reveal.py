@@ -29,6 +29,7 @@ from showcase.core.secrecy import next_of, public_step
 from showcase.core.showfile import Show
 from showcase.core.state import State
 
+REINSTATED = "reinstated"  # the status a step gives a team reinstated under seal
 TITLE = "title"
 STATUS = "status"
 POINTS = "points"
@@ -40,14 +41,18 @@ DOUBLE_PRESS_SECONDS = 0.8  # a step press without "to" this soon after a step i
 
 
 def build_script(show: Show, round_id: str, publication: dict[str, Any],
-                 names: dict[str, str], announced: frozenset[str] = frozenset()
-                 ) -> list[dict[str, Any]]:
+                 names: dict[str, str], announced: frozenset[str] = frozenset(),
+                 believed_out: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Every step of a round's reveal, from its publication (what publish would announce).
 
     ``announced`` names the disqualified or withdrawn teams whose status the public knows
     already. The others sit on the board as plain rows, like every team, until their
     ``status`` step: a row missing from the first board would give them away early.
+    ``believed_out`` maps the teams reinstated under seal to the status the public still
+    knows them by: they start out of the ranking, as the public last saw them, and come back
+    at a ``status`` step of their own, so no screen ranks them before it is announced.
     """
+    believed_out = dict(believed_out or {})
     rnd = show.round(round_id)
     assert rnd is not None
     rows = publication["standings"]["rows"]
@@ -55,7 +60,9 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
     others = [r for r in rows if r["status"] not in (ACTIVE, ELIMINATED)]
     order = [t.id for t in show.teams]  # the neutral order before anything is known
     hidden = {r["team"] for r in others if r["team"] not in announced}
-    plain = sorted([r["team"] for r in ranked] + list(hidden), key=order.index)
+    returning = [r for r in ranked if r["team"] in believed_out]
+    plain = sorted([r["team"] for r in ranked if r["team"] not in believed_out] + list(hidden),
+                   key=order.index)
     criteria = [c.id for c in show.criteria]
     crit_names = {c.id: c.name_en for c in show.criteria}
     board: dict[str, Any] = {
@@ -68,6 +75,9 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
     board["rows"] += [{"team": r["team"], "points": {c: None for c in criteria},
                        "total": None, "status": r["status"], "position": None}
                       for r in others if r["team"] in announced]
+    board["rows"] += [{"team": r["team"], "points": {c: None for c in criteria},
+                       "total": None, "status": believed_out[r["team"]], "position": None}
+                      for r in returning]
 
     def show_status(row: dict[str, Any]) -> None:
         """A hidden team's row takes its status and leaves the ranking."""
@@ -77,6 +87,14 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
             board["rows"].remove(mine)
             board["rows"].append({**mine, "total": None, "status": row["status"],
                                   "position": None})
+            _reorder(board, order)
+
+    def bring_back(row: dict[str, Any]) -> None:
+        """A team reinstated under seal takes its place in the ranking again."""
+        if row["team"] in believed_out:
+            del believed_out[row["team"]]
+            mine = next(r for r in board["rows"] if r["team"] == row["team"])
+            mine.update(status=ACTIVE, total=0.0, position=0)
             _reorder(board, order)
     ordered = [False]  # whether the board holds the final, published order yet
     steps: list[dict[str, Any]] = []
@@ -98,6 +116,10 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
             reason = f" ({row['reason']})" if row.get("reason") else ""
             add(STATUS, f"{names[row['team']]} is {row['status']}{reason}", pause=True,
                 team=row["team"], status=row["status"], reason=row.get("reason", ""))
+        for row in returning:
+            bring_back(row)
+            add(STATUS, f"{names[row['team']]} is reinstated", pause=True, team=row["team"],
+                status=REINSTATED, reason="")
 
     def reveal_points(team: str, crits: list[str]) -> dict[str, float]:
         row = next(r for r in board["rows"] if r["team"] == team)
@@ -152,6 +174,8 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
         # still to come in it) are part of it.
         for row in others:
             show_status(row)
+        for row in returning:
+            bring_back(row)
         _final_order(board, by_team)
         ordered[0] = True
 

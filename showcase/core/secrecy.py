@@ -22,7 +22,7 @@ from showcase.core.events import JUDGE, OPERATOR, PRESENTER, PUBLIC, Event
 
 VIEW_OF_ROLE = {"viewer": PUBLIC, "judge": JUDGE, "presenter": PRESENTER, "operator": OPERATOR}
 
-TEAM_FIELDS = ("id", "name_ko", "name_en", "org", "colour")
+TEAM_FIELDS = ("id", "name_ko", "name_en", "org", "colour", "model_name")
 CRITERION_FIELDS = ("id", "name_ko", "name_en", "points")
 ROUND_FIELDS = ("id", "name_ko", "name_en")
 # Of a reveal step: everything but the flags meant for the presenter.
@@ -68,7 +68,7 @@ def _public_data(event: Event) -> dict[str, Any] | None:
         return {k: data[k] for k in ("team", "round", "reason")}
     if kind in (ev.ROUND_PUBLISHED, ev.REVEAL_SPEED, ev.DEMO_STARTED, ev.DEMO_RESULT,
                 ev.DEMO_CANCELLED, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED, ev.BENCH_RESUMED,
-                ev.BENCH_CANCELLED):
+                ev.BENCH_CANCELLED, ev.LOG_PUBLISHED):
         return data  # announced, or what happens on stage as it happens
     if kind in (ev.REQUEST_MEASURED, ev.BENCH_STARTED):
         return without_actor(data)  # who asked is not public

@@ -18,6 +18,13 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from showcase.core.decode import given
+from showcase.core.egress import (
+    LOOPBACK,
+    EgressPolicy,
+    host_entry_problem,
+    is_token_variable,
+    origin_of,
+)
 from showcase.core.errors import ShowFileError
 from showcase.core.showtables import (
     ID_PATTERN,
@@ -34,6 +41,7 @@ from showcase.core.showtables import (
     TeamTable,
     TokensTable,
     WeightsTable,
+    nth,
 )
 
 ID_RE = re.compile(ID_PATTERN)
@@ -50,16 +58,20 @@ class Team:
     endpoint: str = ""
     api_key_env: str = ""
     model: str = ""  # the model name the endpoint serves; learnt from GET /models if empty
+    model_name: str = ""  # the model's name as viewers read it (the lower third)
 
     def public(self) -> dict[str, Any]:
         """What viewers may see: no endpoint, no key name."""
-        return {
+        out = {
             "id": self.id,
             "name_ko": self.name_ko,
             "name_en": self.name_en,
             "org": self.org,
             "colour": self.colour,
         }
+        if self.model_name:
+            out["model_name"] = self.model_name
+        return out
 
     def config(self) -> dict[str, Any]:
         out = self.public()
@@ -182,6 +194,9 @@ class ProxySettings:
     max_answer_tokens: int = 16384
     health_interval: float = 5.0       # seconds between checks of each team's /models; 0: none
     health_timeout: float = 2.0
+    # Hosts an endpoint sent at run time may be on, beside the show file's teams' hosts;
+    # empty: loopback only (core/egress.py).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +228,13 @@ class Show:
     path: str = field(default="<show>", compare=False)
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings(), compare=False)
     bench: BenchSettings = field(default_factory=lambda: BenchSettings(), compare=False)
+    total_points: float = 100.0  # what the criteria should add up to (serve warns if not)
+    # Each judge's own token, where the show file gives one (judge id -> token).
+    judge_tokens: dict[str, str] = field(default_factory=dict, compare=False)
+    # Whether one token may enter every judge's sheet ([tokens] shared_judge = true).
+    shared_judge: bool = field(default=False, compare=False)
+    # Seconds a command waits to be durable before a 503 ([show] command_deadline).
+    command_deadline: float = field(default=2.0, compare=False)
 
     # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
@@ -233,6 +255,14 @@ class Show:
                 return rnd
         return None
 
+    def egress(self) -> EgressPolicy:
+        """Where this show's server may send requests and with which key: its teams'
+        hosts and ``[proxy] allowed_hosts``, each team's key variable its own."""
+        entries = list(self.proxy.allowed_hosts or LOOPBACK)
+        entries += [origin_of(t.endpoint)[1] for t in self.teams if t.endpoint]
+        return EgressPolicy.allowing(
+            entries, {t.api_key_env: t.id for t in self.teams if t.api_key_env})
+
     def config(self) -> dict[str, Any]:
         """The show as it goes into the log: everything but the secrets."""
         return {
@@ -241,6 +271,8 @@ class Show:
                 "title_en": self.title_en,
                 "precision": self.precision,
                 "frame_rate": self.frame_rate,
+                # Only when set: the logs of shows out of 100 stay byte for byte as they were.
+                **({"total_points": self.total_points} if self.total_points != 100 else {}),
             },
             "judges": [{"id": j.id, "name": j.name} for j in self.judges],
             "teams": [t.config() for t in self.teams],
@@ -270,8 +302,12 @@ def parse_team(path: str, key: str, table: Any, problems: Problems | None = None
         mine.raise_any()
     if read is None:
         return Team("", "", "", "", "")  # never used: the file's problems are raised
+    return _team(read)
+
+
+def _team(read: TeamTable) -> Team:
     return Team(read.id, read.name_ko, read.name_en, read.org, read.colour, read.endpoint,
-                read.api_key_env, read.model)
+                read.api_key_env, read.model, read.model_name.strip())
 
 
 def _criterion(problems: Problems, key: str, table: Any, judges: tuple[Judge, ...]
@@ -333,17 +369,17 @@ def _round(problems: Problems, key: str, table: Any, criteria: tuple[Criterion, 
     tie_break = given(r.tie_break, [cr.id for cr in criteria])
     for i, name in enumerate(tie_break):
         if name not in known:
-            problems.add(f"{key}.tie_break[{i}]",
+            problems.add(nth(f"{key}.tie_break", i),
                          f"{name!r} is not a criterion (criteria: {', '.join(sorted(known))})")
     reveal = given(r.reveal, RevealTable())
     order = given(reveal.order, list(REVEAL_ORDER))
     where = f"{key}.reveal"
     for i, section in enumerate(order):
         if section not in REVEAL_ORDER:
-            problems.add(f"{where}.order[{i}]", f"{section!r} is not a section of the reveal "
+            problems.add(nth(f"{where}.order", i), f"{section!r} is not a section of the reveal "
                          f"({', '.join(REVEAL_ORDER)})")
         elif section in order[:i]:
-            problems.add(f"{where}.order[{i}]", f"{section!r} is listed twice")
+            problems.add(nth(f"{where}.order", i), f"{section!r} is listed twice")
     for section in REVEAL_REQUIRED:
         if section not in order:
             problems.add(f"{where}.order", f"must include {section!r}")
@@ -376,22 +412,31 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
             problems.add(f"tokens.{role}",
                          "must be at least 12 characters (or left out to generate one)")
 
-    judges = [problems.read(f"judges[{i}]", table, JudgeTable)
+    judges = [problems.read(nth("judges", i), table, JudgeTable)
               for i, table in enumerate(top.judges)]
     good_judges = tuple(Judge(j.id, j.name) for j in judges if j is not None)
     _unique(problems, "judges", [j.id if j else None for j in judges])
+    judge_tokens = {j.id: j.token for j in judges if j is not None and j.token}
+    for i, judge in enumerate(judges):
+        if judge is not None and judge.token and len(judge.token) < 12:
+            problems.add(f"judges[{i}].token",
+                         "must be at least 12 characters (or left out to generate one)")
+    if tokens["judge"] and not tokens_table.shared_judge:
+        problems.add("tokens.judge", "is one token for every judge's sheet: allow it with "
+                     "shared_judge = true, or give each judge their own token")
 
     if not top.teams:
         problems.add("teams", "needs at least one [[teams]] entry")
-    teams = [problems.read(f"teams[{i}]", t, TeamTable) for i, t in enumerate(top.teams)]
+    teams = [problems.read(nth("teams", i), t, TeamTable) for i, t in enumerate(top.teams)]
     _unique(problems, "teams", [t.id if t else None for t in teams])
+    _key_variables(problems, teams)
 
     default_criteria = (DEFAULT_CRITERIA if top.judges else
                         [c for c in DEFAULT_CRITERIA if c.get("source") != "judges"])
     criteria_tables = given(top.criteria, default_criteria)
     if not criteria_tables:
         problems.add("criteria", "needs at least one [[criteria]] entry")
-    criteria = [_criterion(problems, f"criteria[{i}]", c, good_judges)
+    criteria = [_criterion(problems, nth("criteria", i), c, good_judges)
                 for i, c in enumerate(criteria_tables)]
     good_criteria = tuple(c for c in criteria if c is not None)
     _unique(problems, "criteria", [c.id if c else None for c in criteria])
@@ -400,17 +445,34 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
                                        "name_en": "Round 1"}])
     if not round_tables:
         problems.add("rounds", "needs at least one [[rounds]] entry")
-    rounds = [_round(problems, f"rounds[{i}]", r, good_criteria)
+    rounds = [_round(problems, nth("rounds", i), r, good_criteria)
               for i, r in enumerate(round_tables)]
     _unique(problems, "rounds", [r.id if r else None for r in rounds])
     proxy = _proxy(problems, given(top.proxy, None) or ProxyTable())
     bench = _bench(problems, path, top.bench, good_criteria)
     problems.raise_any()
     return Show(meta.title_ko, meta.title_en,
-                tuple(Team(t.id, t.name_ko, t.name_en, t.org, t.colour, t.endpoint,
-                           t.api_key_env, t.model) for t in teams if t is not None),
+                tuple(_team(t) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
-                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench)
+                meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
+                float(meta.total_points), judge_tokens, tokens_table.shared_judge,
+                float(meta.command_deadline))
+
+
+def _key_variables(problems: Problems, teams: list[TeamTable | None]) -> None:
+    """Each team's key in a variable of its own, never one of showcase's tokens: the
+    server sends a team's key to that team (core/egress.py)."""
+    owners: dict[str, str] = {}
+    for i, team in enumerate(teams):
+        if team is None or not team.api_key_env:
+            continue
+        name, key = team.api_key_env, f"teams[{i}].api_key_env"
+        if is_token_variable(name):
+            problems.add(key, f"{name!r} holds a showcase token, not a team's key")
+        elif name in owners:
+            problems.add(key, f"{name!r} is the key of team {owners[name]!r} already; "
+                         "each team needs its own")
+        owners.setdefault(name, team.id)
 
 
 def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:
@@ -419,7 +481,7 @@ def _unique(problems: Problems, key: str, ids: list[str | None]) -> None:
         if ident is None:
             continue
         if ident in seen:
-            problems.add(f"{key}[{i}].id", f"{ident!r} is used twice")
+            problems.add(f"{nth(key, i)}.id", f"{ident!r} is used twice")
         seen.add(ident)
 
 
@@ -454,6 +516,11 @@ def _proxy(problems: Problems, table: ProxyTable) -> ProxySettings:
               if getattr(table, f) is not UNSET}
     changes: dict[str, Any] = {k: float(v) if isinstance(getattr(default, k), float) else v
                                for k, v in values.items()}
+    hosts = changes.get("allowed_hosts", [])
+    for i, entry in enumerate(hosts):
+        if problem := host_entry_problem(entry):
+            problems.add(f"proxy.allowed_hosts[{i}]", problem)
+    changes["allowed_hosts"] = tuple(hosts)
     settings = dataclasses.replace(default, **changes)
     if 0 < settings.health_interval <= settings.health_timeout:
         problems.add("proxy.health_timeout", "must be shorter than health_interval")

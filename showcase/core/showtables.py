@@ -46,17 +46,24 @@ class ShowTable(Table):
     title_en: Text = "Sovereign AI Showcase"
     precision: Annotated[int, Meta(ge=0, le=6)] = 2
     frame_rate: Annotated[float, Meta(ge=1, le=60, description="frames a second")] = 10.0
+    total_points: Annotated[float, Meta(gt=0, le=10000, description=(
+        "the points a round is out of; serve warns when the criteria add up to more or less"
+    ))] = 100.0
+    # Seconds a command may wait for the log to make it durable before it is answered 503.
+    command_deadline: Annotated[float, Meta(gt=0, le=60)] = 2.0
 
 
 class TokensTable(Table):
     operator: str = ""
     presenter: str = ""
-    judge: str = ""
+    judge: str = ""  # one token for every judge: accepted only with shared_judge = true
+    shared_judge: bool = False
 
 
 class JudgeTable(Table):
     id: Id
     name: str = ""
+    token: str = ""  # this judge's own; else SHOWCASE_JUDGE_TOKEN_<ID>, else generated
 
 
 class TeamTable(Table):
@@ -68,6 +75,8 @@ class TeamTable(Table):
     endpoint: Endpoint = ""
     api_key_env: EnvName = ""
     model: str = ""
+    # The model's name as viewers read it (the lower third): "EXAONE 4.0", not the API's id.
+    model_name: Annotated[str, Meta(max_length=64)] = ""
 
 
 class CriterionTable(Table):
@@ -118,6 +127,8 @@ class ProxyTable(Table):
     max_connections: Annotated[int, Meta(ge=1, le=1024)] | UnsetType = UNSET
     max_answer_bytes: Annotated[int, Meta(ge=1, le=1 << 30)] | UnsetType = UNSET
     max_answer_tokens: Annotated[int, Meta(ge=1, le=1 << 20)] | UnsetType = UNSET
+    # hosts an endpoint sent at run time may be on (core/egress.py)
+    allowed_hosts: list[str] | UnsetType = UNSET
 
 
 Weight = Annotated[float, Meta(ge=0, le=1000)]
@@ -154,6 +165,12 @@ TOML_KINDS = {dict: "a table", list: "an array", str: "a string", bool: "a boole
               int: "an integer", float: "a number"}
 WANTED = {"str": "a string", "int": "a whole number", "float": "a number",
           "bool": "true or false", "array": "an array", "object": "a table", "null": "left out"}
+
+
+def nth(key: str, index: int) -> str:
+    """The key of a list's item, counted from 1 as a person counts the tables of a file:
+    ``teams[3]`` is the third [[teams]] table (issue 20)."""
+    return f"{key}[{index + 1}]"
 
 
 class Problems:
@@ -223,7 +240,7 @@ class Problems:
         problem, _, at = message.partition(" - at `$")
         if at:  # an item of an array: "[2]`"
             index = int(at.strip("[]`"))
-            key, value = f"{key}[{index}]", value[index]
+            key, value = nth(key, index), value[index]
             declared = (typing.get_args(_bare(declared)) or (Any,))[0]
         extra = _extra(declared)
         if problem.startswith("Expected `") and ", got `" in problem:

@@ -65,6 +65,7 @@ class RoundState:
     lock_reason: str = ""
     speed: float = 1.0
     voting: dict[str, Any] | None = None  # the audience's voting (core/ballots.py)
+    log_size: int = 0  # its log's first events, published whole (0: not published)
     _standings: Standings | None = None
 
 
@@ -395,6 +396,7 @@ def _bench_started(state: State, event: ev.Event) -> None:
         "id": event.seq, **{k: v for k, v in d.items() if k != "run"},
         "ts": event.ts, "actor": event.actor, "phase": "running", "reason": "",
         "failed": {}, "results": None,
+        "during": state.current_round,  # the round the show was in: screens leave it after
         "progress": {t: {s["id"]: {"done": 0, "correct": 0, "errors": 0, "total": s["items"]}
                          for s in d["suites"]} for t in d["teams"]},
         "done": {t: set() for t in d["teams"]},  # (suite, item) scored, for a resume
@@ -460,6 +462,8 @@ def _voting_closed(state: State, event: ev.Event) -> None:
     for team, value in d["values"].items():
         cells[team] = float(value)
     rnd._standings = None
+def _log_published(state: State, event: ev.Event) -> None:
+    state._round(event.data["round"]).log_size = event.data["size"]
 
 
 _HANDLERS = {
@@ -493,4 +497,5 @@ _HANDLERS = {
     ev.BENCH_IMPORTED: _bench_imported,
     ev.VOTING_OPENED: _voting_opened,
     ev.VOTING_CLOSED: _voting_closed,
+    ev.LOG_PUBLISHED: _log_published,
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from showcase.core.events import JUDGE, OPERATOR, PRESENTER
+from showcase.core.scoring import ACTIVE
 from showcase.core.secrecy import (
     VIEW_OF_ROLE,
     bench_run,
@@ -22,9 +23,10 @@ from showcase.core.secrecy import (
     public_team,
     without_actor,
 )
-from showcase.core.state import State, Telemetry
+from showcase.core.state import OPEN, State, Telemetry
 
-__all__ = ["VIEW_OF_ROLE", "latest_bench", "latest_demo", "operator_state", "public_state",
+__all__ = ["VIEW_OF_ROLE", "judge_sheets", "latest_bench", "latest_demo", "operator_state",
+           "public_state",
            "team_telemetry", "view_section", "view_state"]
 from showcase.core.stats import percentile
 
@@ -96,7 +98,8 @@ def _public_rounds(state: State) -> list[dict[str, Any]]:
     return [{"id": r.id, "name_ko": r.name_ko, "name_en": r.name_en,
              "phase": state.rounds[r.id].phase,
              "standings": (state.rounds[r.id].published or {}).get("standings"),
-             "reveal": public_reveal(state, r.id)}
+             "reveal": public_reveal(state, r.id),
+             "log": state.rounds[r.id].log_size or None}
             for r in state.show.rounds]
 
 
@@ -141,6 +144,7 @@ def _operator_rounds(state: State) -> list[dict[str, Any]]:
             "reveal": None if rnd.frozen is None else {
                 "step": rnd.step, "total": len(rnd.frozen["script"]), "armed": rnd.armed,
                 "locked": rnd.locked, "lock_reason": rnd.lock_reason, "speed": rnd.speed},
+            "log": rnd.log_size or None,
         })
     return out
 
@@ -211,3 +215,29 @@ def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
         return None
     run = state.benches[max(state.benches)]
     return bench_run(run, public)
+
+
+def judge_sheets(state: State, judge_id: str) -> dict[str, Any]:
+    """One judge's own sheets in the current round (``GET /api/judge/sheets``): the teams
+    still in it, each criterion the judges score with its scale, and this judge's values,
+    never another judge's. ``open``: whether sheets can be entered or corrected now."""
+    show = state.show
+    assert show is not None
+    judge = next(j for j in show.judges if j.id == judge_id)
+    rnd = state.rounds[state.current_round]
+    cfg = show.round(rnd.id)
+    criteria = [c for c in show.criteria if c.source == "judges"]
+    return {
+        "seq": state.seq,
+        "judge": {"id": judge.id, "name": judge.name},
+        "round": {"id": rnd.id, "name_ko": cfg.name_ko if cfg else rnd.id,
+                  "name_en": cfg.name_en if cfg else rnd.id, "phase": rnd.phase,
+                  "open": rnd.phase == OPEN and rnd.frozen is None},
+        "criteria": [{"id": c.id, "name_ko": c.name_ko, "name_en": c.name_en,
+                      "scale": list(c.scale)} for c in criteria],
+        "teams": [public_team(state.teams[t].team.config())
+                  for t, status in rnd.roster.items() if status == ACTIVE],
+        "sheets": {c.id: {team: cells[judge_id]
+                          for team, cells in rnd.sheets.get(c.id, {}).items()
+                          if judge_id in cells} for c in criteria},
+    }

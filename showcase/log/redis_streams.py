@@ -46,13 +46,13 @@ BLOCK_MS = 2000  # how long one XREAD waits before asking again
 TIMEOUT = 5.0  # seconds for one command to Redis, connecting included
 
 # Appends a batch only if the stream ends at the seq before the first: all or nothing.
-# ARGV: first seq, the batch's token, then ts, type, actor, data of each event. A batch
+# ARGV: first seq, the batch's token, then ts, type, actor, data, key of each event. A batch
 # sent again after a lost answer finds its own token at its first seq and counts as
 # written, so a retry never records a command twice.
 # Returns {1, last seq} when written, {0, the stream's last seq} when refused.
 APPEND = """
 local first = tonumber(ARGV[1])
-local n = (#ARGV - 2) / 4
+local n = (#ARGV - 2) / 5
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local last = 0
 if #top > 0 then last = tonumber(string.match(top[1][1], '^(%d+)')) end
@@ -69,9 +69,15 @@ if last ~= first - 1 then
   return {0, last}
 end
 for i = 0, n - 1 do
-  local b = 3 + i * 4
-  redis.call('XADD', KEYS[1], (first + i) .. '-0', 'ts', ARGV[b], 'type', ARGV[b + 1],
-             'actor', ARGV[b + 2], 'data', ARGV[b + 3], 'w', ARGV[2])
+  local b = 3 + i * 5
+  local id = (first + i) .. '-0'
+  if ARGV[b + 4] == '' then
+    redis.call('XADD', KEYS[1], id, 'ts', ARGV[b], 'type', ARGV[b + 1],
+               'actor', ARGV[b + 2], 'data', ARGV[b + 3], 'w', ARGV[2])
+  else
+    redis.call('XADD', KEYS[1], id, 'ts', ARGV[b], 'type', ARGV[b + 1],
+               'actor', ARGV[b + 2], 'data', ARGV[b + 3], 'w', ARGV[2], 'k', ARGV[b + 4])
+  end
 end
 return {1, first + n - 1}
 """
@@ -89,13 +95,13 @@ def durability_problem(config: dict[str, str]) -> str | None:
 
 
 def _fields(event: Event) -> list[Any]:
-    return [repr(event.ts), event.type, event.actor, orjson.dumps(event.data)]
+    return [repr(event.ts), event.type, event.actor, orjson.dumps(event.data), event.key]
 
 
 def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
     seq = int(entry_id.split(b"-", 1)[0])
     return Event(seq, float(fields[b"ts"]), fields[b"type"].decode(), fields[b"actor"].decode(),
-                 orjson.loads(fields[b"data"]))
+                 orjson.loads(fields[b"data"]), fields.get(b"k", b"").decode())
 
 
 def _text(value: Any) -> str:

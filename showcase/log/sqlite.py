@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import functools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS events (
     ts    REAL    NOT NULL,
     type  TEXT    NOT NULL,
     actor TEXT    NOT NULL,
-    data  BLOB    NOT NULL
+    data  BLOB    NOT NULL,
+    key   TEXT    NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -53,12 +55,34 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _row(event: Event) -> tuple[int, float, str, str, bytes]:
-    return (event.seq, event.ts, event.type, event.actor, orjson.dumps(event.data))
+def _owner_only(path: Path) -> None:
+    """The log, its WAL and its shared memory, readable by the owner only: they hold
+    sealed scores. SQLite makes the WAL and shared-memory files with the database's
+    permissions, so the database is made 0600 before SQLite first opens it; files left
+    readable by an older version are tightened."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+                log.warning("%s could be read by others; it is now readable by its owner only",
+                            file)
+
+
+def _row(event: Event) -> tuple[int, float, str, str, bytes, str]:
+    return (event.seq, event.ts, event.type, event.actor, orjson.dumps(event.data), event.key)
 
 
 def _event(row: tuple[Any, ...]) -> Event:
-    return Event(row[0], row[1], row[2], row[3], orjson.loads(row[4]))
+    return Event(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5])
+
+
+def _add_key_column(conn: sqlite3.Connection) -> None:
+    """A log written before events kept their Idempotency-Key gets the column (empty)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "key" not in columns:
+        conn.execute("ALTER TABLE events ADD COLUMN key TEXT NOT NULL DEFAULT ''")
 
 
 class SQLiteLog:
@@ -87,7 +111,8 @@ class SQLiteLog:
     # -- lifecycle -----------------------------------------------------------
 
     def open(self) -> SQLiteLog:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.path)
         if self.exclusive:
             self._lock_file = open(self.dir / "lock", "w")  # noqa: SIM115 - held while open
             try:
@@ -101,6 +126,7 @@ class SQLiteLog:
         try:
             self._reader = _connect(self.path)
             self._reader.executescript(SCHEMA)
+            _add_key_column(self._reader)
             fmt = self._reader.execute("SELECT value FROM meta WHERE key='format'").fetchone()
             if fmt is None:
                 self._reader.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
@@ -140,7 +166,7 @@ class SQLiteLog:
     def read(self, since: int = 0, limit: int | None = None) -> Iterator[Event]:
         """Events with seq above ``since``, in order. Safe while the server writes."""
         assert self._reader is not None, "open() the log first"
-        sql = "SELECT seq, ts, type, actor, data FROM events WHERE seq > ? ORDER BY seq"
+        sql = "SELECT seq, ts, type, actor, data, key FROM events WHERE seq > ? ORDER BY seq"
         args: tuple[int, ...] = (since,)
         if limit is not None:
             sql += " LIMIT ?"
@@ -190,7 +216,7 @@ class SQLiteLog:
         try:
             with self._reader:
                 self._reader.execute("BEGIN")
-                self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                self._reader.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
                                          [_row(e) for e in events])
         except sqlite3.IntegrityError as exc:  # another handle on this file wrote first
             last = self._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
@@ -257,7 +283,7 @@ class SQLiteLog:
             conn.close()
 
 
-ROWS_PER_INSERT = 128  # 640 bound values, well below SQLite's limit of 32,766
+ROWS_PER_INSERT = 128  # 768 bound values, well below SQLite's limit of 32,766
 
 
 def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -279,7 +305,7 @@ def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    return "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    return "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
 
 
 def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from showcase.core import commands
-from showcase.core.errors import Conflict, NotFound, ShowcaseError
+from showcase.core.egress import origin_of
+from showcase.core.errors import Conflict, Forbidden, NotFound, ShowcaseError
 from showcase.core.events import Event
 from showcase.models.upstream import (
     ERROR,
@@ -37,6 +39,7 @@ class Teams:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.settings = engine.show.proxy
+        self.egress = engine.show.egress()
         self.clients: dict[str, TeamClient] = {}
         self.models: dict[str, str] = {}  # learnt from GET /models when the show names none
         self.running: dict[str, Exchange] = {}  # the current demo's exchanges by team
@@ -55,14 +58,24 @@ class Teams:
         if not ts.team.endpoint:
             raise Conflict(f"team {team_id!r} has no endpoint in the show file",
                            seq=self.engine.committed.seq)
+        if not self.reachable(ts.team.endpoint):
+            # Added under an older policy (a wider allowed_hosts, or none at all).
+            raise Forbidden(f"the endpoint of team {team_id!r} is on a host this show "
+                            "file does not allow", "add its host to [proxy] allowed_hosts "
+                            "(docs/security.md) and restart")
         found = self.clients.get(team_id)
         if found is None or found.team != ts.team:
             if found is not None:
                 task = asyncio.create_task(found.aclose())
                 self.demo_tasks.add(task)
                 task.add_done_callback(self.demo_tasks.discard)
-            found = self.clients[team_id] = TeamClient(ts.team, self.settings)
+            key = self.egress.key_of(team_id, ts.team.api_key_env, os.environ)
+            found = self.clients[team_id] = TeamClient(ts.team, self.settings, key)
         return found
+
+    def reachable(self, endpoint: str) -> bool:
+        """Whether the egress policy lets the server call ``endpoint`` now."""
+        return self.egress.allows_host(origin_of(endpoint)[1])
 
     async def model_of(self, team_id: str) -> str:
         """The model name to ask for: the show file's, else the first that /models lists."""
@@ -107,7 +120,8 @@ class Teams:
                                     - (time.monotonic() - started)))
 
     async def check_all(self) -> None:
-        teams = [t for t, ts in self.engine.committed.teams.items() if ts.team.endpoint]
+        teams = [t for t, ts in self.engine.committed.teams.items()
+                 if ts.team.endpoint and self.reachable(ts.team.endpoint)]
         results = await asyncio.gather(*(self.check(t) for t in teams))
         self.health_checks += 1
         for team, check in zip(teams, results, strict=True):

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
 import httpx
 import orjson
 
+from showcase.core.egress import origin_of
 from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import ProxySettings, Team
 from showcase.models.meter import OK as OK
@@ -144,14 +144,34 @@ def _data(lines: list[bytes]) -> bytes | None:
 # -- clients ---------------------------------------------------------------------------
 
 
-class TeamClient:
-    """One team's endpoint: its own connection pool, limits and API key."""
+class TeamKey(httpx.Auth):
+    """A team's API key, on requests to the team's own origin (scheme, host, port) only:
+    whatever URL a request is given, the key never goes anywhere else."""
 
-    def __init__(self, team: Team, settings: ProxySettings) -> None:
+    def __init__(self, key: str, endpoint: str) -> None:
+        self.header = f"Bearer {key}"
+        self.origin = origin_of(endpoint)
+
+    def auth_flow(self, request: httpx.Request
+                  ) -> Generator[httpx.Request, httpx.Response, None]:
+        url = request.url
+        if (url.scheme, url.host, url.port or _PORTS.get(url.scheme)) == self.origin:
+            request.headers["authorization"] = self.header
+        yield request
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
+class TeamClient:
+    """One team's endpoint: its own connection pool, limits and API key. ``key`` is the
+    team's key as the egress policy let it be read (core/egress.py); redirects are never
+    followed, so it reaches no other host that way either."""
+
+    def __init__(self, team: Team, settings: ProxySettings, key: str = "") -> None:
         self.team = team
         self.settings = settings
-        key = os.environ.get(team.api_key_env, "") if team.api_key_env else ""
-        headers = {"authorization": f"Bearer {key}"} if key else {}
+        auth = TeamKey(key, team.endpoint) if key else None
         base = team.endpoint.rstrip("/") + "/"
         # httpx's read timeout is only a backstop: the Exchange enforces the first-token,
         # idle and total deadlines itself, with messages that say which one passed.
@@ -165,7 +185,8 @@ class TeamClient:
         shards = max(1, -(-settings.max_connections // POOL_SIZE))
         per_shard = -(-settings.max_connections // shards)
         self.pools = [
-            httpx.AsyncClient(base_url=base, headers=headers, trust_env=False, timeout=timeout,
+            httpx.AsyncClient(base_url=base, auth=auth, follow_redirects=False,
+                              trust_env=False, timeout=timeout,
                               limits=httpx.Limits(max_connections=per_shard,
                                                   max_keepalive_connections=per_shard))
             for _ in range(shards)]
@@ -174,7 +195,7 @@ class TeamClient:
         # timer at the moment of the check (uvicorn's and the mock's are 5 s, the default
         # interval), which made teams flap down and up; and connecting is part of "up".
         self.health = httpx.AsyncClient(
-            base_url=base, headers=headers, trust_env=False,
+            base_url=base, auth=auth, follow_redirects=False, trust_env=False,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
             timeout=httpx.Timeout(settings.health_timeout))
         self.active = 0

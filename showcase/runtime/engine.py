@@ -35,7 +35,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 HISTORY = 10_000  # recent events kept in memory for viewers resuming with since
 TELEMETRY_EVENTS = frozenset({ev.DEMO_RESULT, ev.REQUEST_MEASURED, ev.TEAM_HEALTH})
 CONFLICT_RETRIES = 20  # a command re-checked this often while other nodes keep winning
+# Events back from the newest whose Idempotency-Key a retry still finds: every node folds
+# the same events, so every node keeps the same keys.
+KEY_WINDOW = 100_000
 
 
 class Engine:
@@ -84,6 +87,13 @@ class Engine:
         self._rebuild = asyncio.Lock()
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         self._unprepared: list[Event] = []  # folded into committed, messages not yet made
+        # (actor, Idempotency-Key) -> the committed event that carries it, oldest first
+        self._keys: dict[tuple[str, str], Event] = {}
+        # (actor, key) -> this node's append of it, queued and not yet answered by the log
+        self._keys_in_flight: dict[tuple[str, str], tuple[Event, asyncio.Future[None]]] = {}
+        # seq -> when this node queued it, while the log has not answered: a log that
+        # stops acknowledging shows here before any connection to it times out
+        self._unacked: dict[int, float] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -94,6 +104,7 @@ class Engine:
             while True:
                 for event in self.log.read(self.committed.seq):
                     self.committed.apply(event)
+                    self._remember_key(event)
                     self.history.append(event)
                     if self.transparency is not None:
                         self.transparency.append(event)
@@ -149,19 +160,31 @@ class Engine:
     # -- commands ------------------------------------------------------------
 
     async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
-                  *args: Any) -> Event:
-        """Check a command against the head state, append its event, return once durable."""
+                  *args: Any, key: str = "", timeout: float | None = None) -> Event:
+        """Check a command against the head state, append its event, return once durable.
+
+        With ``timeout`` (a caller waiting: the show's ``command_deadline``), within that
+        many seconds, else ``Unavailable`` saying whether the command was not recorded or
+        may have been; the server's own events wait as long as the log takes. With ``key``
+        (the caller's Idempotency-Key), a command that ``actor`` already sent with that key
+        is answered with its event, recorded once: committed, or still on its way."""
+        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
         for _ in range(CONFLICT_RETRIES):
-            submitted = self.submit(actor, command, *args)
+            if key:
+                found = await self._sent_before(actor, key, deadline)
+                if found is not None:
+                    return found
+            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                raise late(self.show.command_deadline, recorded=False)
+            submitted = self.submit(actor, command, *args, key=key)
             if submitted is None:
-                await self._rebuild_head()
-                submitted = self.submit(actor, command, *args)
-            if submitted is None:
-                continue  # another node moved on while this one rebuilt: check again
+                await self._within(deadline, self._rebuild_head(), recorded=False)
+                continue  # checked again against what the others wrote
             event, durable = submitted
             try:
-                # Shielded: a client that goes away does not cancel an append already queued.
-                await asyncio.shield(durable)
+                # Shielded: neither the deadline nor a client that goes away cancels an
+                # append already queued; it is recorded or not as the log decides.
+                await self._within(deadline, durable, recorded=None)
             except SeqTaken:
                 self.conflicts += 1
                 continue  # another node wrote first: fold its events, check again
@@ -169,8 +192,54 @@ class Engine:
         raise Unavailable("other nodes kept appending first; nothing was recorded",
                           f"the command was checked {CONFLICT_RETRIES} times; send it again")
 
+    async def _sent_before(self, actor: str, key: str, deadline: float | None
+                           ) -> Event | None:
+        """The event ``actor`` recorded with ``key``, waiting for it while it is in flight
+        on this node; None when there is none (or its append was refused: not recorded)."""
+        found = self._keys.get((actor, key))
+        if found is not None:
+            return found
+        in_flight = self._keys_in_flight.get((actor, key))
+        if in_flight is None:
+            return None
+        event, durable = in_flight
+        try:
+            await self._within(deadline, durable, recorded=None)
+        except SeqTaken:
+            return None
+        return event
+
+    async def _within(self, deadline: float | None, waited: Awaitable[Any],
+                      recorded: bool | None) -> Any:
+        """``waited``, shielded, or a 503 once the loop's clock passes ``deadline``."""
+        if deadline is None:
+            return await asyncio.shield(waited)
+        if not isinstance(waited, asyncio.Future):  # a rebuild of the head: seldom
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await asyncio.shield(waited)
+            except TimeoutError:
+                raise late(self.show.command_deadline, recorded) from None
+        # Every command waits here: one future and one timer, which cost what the shield
+        # alone did; asyncio.timeout_at added 10 us a command (measured, uvloop).
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+        waited.add_done_callback(partial(_relay, answer))
+        timer = loop.call_at(deadline, _expire, answer, self.show.command_deadline, recorded)
+        try:
+            return await answer
+        finally:
+            timer.cancel()
+
+    def stalled(self) -> bool:
+        """Whether the log has left an append of this node unanswered for over half the
+        command deadline: commands are being answered 503 (``/healthz``: not writable)."""
+        oldest = next(iter(self._unacked.values()), None)
+        return (oldest is not None
+                and time.monotonic() - oldest > self.show.command_deadline / 2)
+
     def submit(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
-               *args: Any) -> tuple[Event, asyncio.Future[None]] | None:
+               *args: Any, key: str = "") -> tuple[Event, asyncio.Future[None]] | None:
         """What ``run`` does before it waits: check the command against the head state and
         queue its event; the future resolves once the event is on disk. None when a shared
         log's head must be rebuilt first (only ``run`` can wait for that); on a log of this
@@ -179,9 +248,12 @@ class Engine:
         if self.log.refusing or (self._head_behind and self.log.shared):
             return None
         event_type, data = command(self.head, *args)
-        event = Event(self.head.seq + 1, time.time(), event_type, actor, data)
+        event = Event(self.head.seq + 1, time.time(), event_type, actor, data, key)
         self.head.apply(event)
         durable = self.log.append(event)
+        self._unacked[event.seq] = time.monotonic()
+        if key:
+            self._keys_in_flight[(actor, key)] = (event, durable)
         durable.add_done_callback(partial(self._on_commit, event))
         return event, durable
 
@@ -207,6 +279,9 @@ class Engine:
             self.log.resume(self.committed.seq)
 
     def _on_commit(self, event: Event, durable: asyncio.Future[None]) -> None:
+        self._unacked.pop(event.seq, None)
+        if event.key:
+            self._keys_in_flight.pop((event.actor, event.key), None)
         if durable.cancelled() or durable.exception() is not None:
             return  # refused (retried by run) or the log failed (every later command refused)
         self.commands += 1
@@ -241,9 +316,20 @@ class Engine:
     def _commit(self, event: Event) -> None:
         """Fold a durable event; its messages follow with the rest of its batch."""
         self.committed.apply(event)
+        self._remember_key(event)
         if self.transparency is not None:
             self.transparency.append(event)
         self._unprepared.append(event)
+
+    def _remember_key(self, event: Event) -> None:
+        """Keep a committed event's Idempotency-Key, for the last ``KEY_WINDOW`` events."""
+        if event.key:
+            self._keys[(event.actor, event.key)] = event
+        while self._keys:
+            oldest = next(iter(self._keys.values()))
+            if oldest.seq > event.seq - KEY_WINDOW:
+                break
+            del self._keys[(oldest.actor, oldest.key)]
 
     def _prepare(self) -> None:
         """Prepare, keep and publish the messages of the events folded since the last call
@@ -347,6 +433,36 @@ class Engine:
                 if len(out) >= limit:
                     break
         return out
+
+
+def _relay(answer: asyncio.Future[Any], waited: asyncio.Future[Any]) -> None:
+    """``waited``'s outcome to ``answer``, unless the deadline or the caller ended it."""
+    if answer.done():
+        return
+    if waited.cancelled():
+        answer.cancel()
+    elif waited.exception() is not None:
+        answer.set_exception(waited.exception())  # type: ignore[arg-type]
+    else:
+        answer.set_result(waited.result())
+
+
+def _expire(answer: asyncio.Future[Any], deadline: float, recorded: bool | None) -> None:
+    if not answer.done():
+        answer.set_exception(late(deadline, recorded))
+
+
+def late(deadline: float, recorded: bool | None) -> Unavailable:
+    """The 503 of a command the log did not make durable within the deadline: whether it
+    was not recorded (``recorded`` False) or may have been (None: it is still queued)."""
+    if recorded is False:
+        return Unavailable(f"the event log did not answer within {deadline:g} s; the "
+                           "command was not recorded",
+                           "send it again once GET /healthz says writable", recorded=False)
+    return Unavailable(f"the event log did not confirm the command within {deadline:g} s; "
+                       "it may have been recorded",
+                       "send it again with the same Idempotency-Key: it is recorded once. "
+                       "Without one, read GET /api/log first", recorded="unknown")
 
 
 def check_show_change(state: State, show: Show) -> None:

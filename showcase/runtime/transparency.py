@@ -114,6 +114,16 @@ class Transparency:
         self.notes[self.tree.size] = self.note
         return self.note
 
+    def sign_at(self, size: int, now: float) -> str:
+        """A checkpoint of the tree's first ``size`` events (a published round's log),
+        signed now unless one at that size was signed before."""
+        if size not in self.notes:
+            if not 1 <= size <= self.tree.size:
+                raise LogError(f"the tree holds {self.tree.size} events, not {size}")
+            self.notes[size] = cp.sign(
+                cp.Checkpoint(self.origin, size, self.tree.root(size), int(now)), self.key)
+        return self.notes[size]
+
     def message(self) -> dict[str, Any]:
         """What the public stream carries for the latest checkpoint."""
         return {"seq": None, "type": "checkpoint",

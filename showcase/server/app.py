@@ -25,7 +25,15 @@ from showcase.server import endpoints as api
 from showcase.server import openapi, voting
 from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
-from showcase.server.pages import index, overlays_dir, remote, verify, vote_page
+from showcase.server.pages import (
+    favicon,
+    index,
+    judge,
+    overlays_dir,
+    remote,
+    verify,
+    vote_page,
+)
 from showcase.server.services import Services
 from showcase.server.table import Commands, refusal
 from showcase.server.web import JSON, error_response
@@ -45,6 +53,10 @@ def build_app(show: Show, data_dir: str | Path, tokens: Tokens | None = None, *,
         exception_handlers={ShowcaseError: on_showcase_error, HTTPException: on_http_error,
                             Exception: on_crash},
     )
+    # "/api/scores/" is answered like any path the API does not have (404 with the
+    # error in JSON), not with a bare 307 to "/api/scores" that a client may follow
+    # without its body or its token.
+    app.router.redirect_slashes = False
     app.state.services = parts
     # the parts by name, for the command line and the tests
     app.state.engine = parts.engine
@@ -85,13 +97,16 @@ def routes(commands: Commands) -> list[BaseRoute]:
     return [
         Route("/", index),
         Route("/remote", remote),
+        Route("/judge", judge),
         Route("/verify", verify),
         Route("/vote", vote_page),
+        Route("/favicon.ico", favicon),
         Mount("/overlays", app=StaticFiles(directory=overlays_dir()), name="overlays"),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),
         Route("/api/state", api.get_state),
         Route("/api/log", api.get_log),
+        Route("/api/judge/sheets", api.get_judge_sheets),
         Route("/events", api.events),
         WebSocketRoute("/ws", api.websocket),
         Route("/api/demo", api.get_demo, methods=["GET"]),

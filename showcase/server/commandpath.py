@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from showcase.core.bodies import VoteBody
 from showcase.core.decode import decode_body
 from showcase.core.errors import PayloadTooLarge, ShowcaseError
-from showcase.server.table import Commands, EngineCommand, answer, refusal
+from showcase.server.table import Commands, EngineCommand, answer, key_of, refusal
 from showcase.server.web import MAX_BODY, parse_json
 
 log = logging.getLogger(__name__)
@@ -74,15 +74,16 @@ class CommandFront:
         headers = scope["headers"]
         try:
             authorization = _header(headers, b"authorization")
-            role = self.commands.role(
+            caller = self.commands.caller(
                 command, authorization.decode("latin-1") if authorization else None)
             body = await _read_body(headers, receive)
             if body is None:
                 return  # the client left before its body came: nothing to answer
-            actor, fn, args = self.commands.bind(command, params, role,
+            actor, fn, args = self.commands.bind(command, params, caller,
                                                  _header(headers, b"x-showcase-user"),
                                                  parse_json(body))
-            event = await self.commands.engine.run(actor, fn, *args)
+            key = key_of(_header(headers, b"idempotency-key"))
+            event = await self.commands.run(command, actor, fn, args, key)
         except Exception as exc:  # every error is an answer, as in the app
             if not isinstance(exc, ShowcaseError):
                 log.error("unexpected error on POST %s", scope["path"], exc_info=exc)

@@ -19,12 +19,12 @@ from showcase.bench import runs as benchrun
 from showcase.bench.suites import SuiteError
 from showcase.core import events as ev
 from showcase.core.checks import known_round
-from showcase.core.errors import BadRequest, Conflict, ShowcaseError
-from showcase.core.views import VIEW_OF_ROLE, latest_bench, latest_demo
-from showcase.server.auth import require
+from showcase.core.errors import BadRequest, Conflict, Forbidden, ShowcaseError
+from showcase.core.views import VIEW_OF_ROLE, judge_sheets, latest_bench, latest_demo
+from showcase.server.auth import JUDGE, require
 from showcase.server.services import services
 from showcase.server.streams import EventStream, websocket_stream
-from showcase.server.table import EngineCommand, actor_of, answer
+from showcase.server.table import EngineCommand, actor_of, answer, key_of
 from showcase.server.web import JSON, read_json
 
 IMPORT_LIMIT = 4 * 1024 * 1024
@@ -65,12 +65,13 @@ def engine_command(command: EngineCommand) -> Endpoint:
     """The endpoint of a command of the table (commandpath.py answers the same in front)."""
     async def endpoint(request: Request) -> Response:
         commands = services(request).commands
-        role = commands.role(command, request.headers.get("authorization"))
+        caller = commands.caller(command, request.headers.get("authorization"))
         body = await read_json(request)
         who, fn, args = commands.bind(
-            command, request.path_params, role,
+            command, request.path_params, caller,
             request.headers.get("x-showcase-user", "").encode("latin-1"), body)
-        event = await commands.engine.run(who, fn, *args)
+        key = key_of(request.headers.get("idempotency-key", "").encode("latin-1"))
+        event = await commands.run(command, who, fn, args, key)
         return Response(answer(event.seq, event.type), status_code=201,
                         media_type="application/json")
     return endpoint
@@ -146,6 +147,16 @@ async def get_state(request: Request) -> Response:
     view = VIEW_OF_ROLE[role_of(request, query_token=True)]
     engine = services(request).engine
     return JSON({**engine.state_message(view), "live": engine.live.current()})
+
+
+async def get_judge_sheets(request: Request) -> Response:
+    """The calling judge's own sheets in the current round (the judge's page, /judge)."""
+    caller = services(request).tokens.caller(request.headers.get("authorization"))
+    require(caller.role, (JUDGE,), "reading a judge's sheets")
+    if caller.judge is None:
+        raise Forbidden("a judge's sheets are read with that judge's own token",
+                        "this is the token shared by every judge; use your own")
+    return JSON(judge_sheets(services(request).engine.committed, caller.judge))
 
 
 async def get_demo(request: Request) -> Response:
@@ -224,10 +235,12 @@ async def websocket(ws: WebSocket) -> None:
 async def healthz(request: Request) -> Response:
     # A log that is down for a while still lets this node serve its viewers: it stays
     # in the balancer's pool, and its commands are refused with a 503 meanwhile.
+    # Not writable as soon as the log leaves an append unanswered (engine.stalled), before
+    # any connection to it times out.
     engine = services(request).engine
     ok = engine.log.failed is None
     return JSON({"ok": ok, "seq": engine.committed.seq, "version": __version__,
-                 "writable": ok and engine.log.down is None},
+                 "writable": ok and engine.log.down is None and not engine.stalled()},
                 status_code=200 if ok else 503)
 
 

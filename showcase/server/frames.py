@@ -1,5 +1,6 @@
 """The one module that uses another package's private internals: uvicorn's WebSocket
-protocol, subclassed so that the hub can write prepared frames to a viewer's transport.
+protocol, subclassed so that the hub can write prepared frames to a viewer's transport;
+and uvicorn's HTTP protocol class, named here for server/guard.py to wrap.
 
 Why it is worth the cost: ASGI has no way to send bytes that are already framed, so
 through ASGI every live message is decoded, encoded and framed again per connection and
@@ -19,6 +20,9 @@ server, or if this protocol is not used, streams fall back to ASGI sends.
 
 from __future__ import annotations
 
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -36,6 +40,11 @@ TESTED = {"uvicorn": ">=0.53,<0.56", "websockets": ">=15,<18"}
 #: was accepted (tests/test_frames.py checks each one).
 RELIED_ON = ("handle_connect", "response", "scope", "close_sent", "disconnected", "writable",
              "conn", "transport")
+
+
+#: uvicorn's HTTP protocol, which server/guard.py wraps: made with the keyword arguments
+#: uvicorn gives its ``http`` class, then used only through asyncio's protocol interface.
+HTTP_PROTOCOL: type[asyncio.Protocol] = HttpToolsProtocol
 
 
 class FrameWritingProtocol(WebSocketsSansIOProtocol):

@@ -26,6 +26,7 @@ from showcase.core.bodies import (
     CancelDemoBody,
     ChatBody,
     DemoBody,
+    RoundBody,
     SessionBody,
     VoteBody,
     VotingCloseBody,
@@ -43,7 +44,9 @@ ERRORS = {
            "the answer carries the log's seq",
     "413": "the body is too large",
     "429": "a voting rule refused it (named in 'rule', with 'retry_after' seconds)",
-    "503": "the event log cannot take writes now; nothing was recorded",
+    "503": "the event log cannot take writes now, or did not make the command durable within "
+           "the show's command_deadline; 'recorded' says false (not recorded) or 'unknown' (may "
+           "have been: send it again with the same Idempotency-Key)",
 }
 PUBLIC = ("public",)  # no token needed; a token gives its role's view
 RATE_LIMITED = "/api/vote"
@@ -76,7 +79,10 @@ TOKEN = Param("token", "string", "a role's token, for a browser that cannot send
 ROUND = Param("round", "string", "the round; by default the current one")
 RUN = Param("run", "integer", "the run's id (the seq of its bench_started)", "path")
 TEAM = Param("team", "string", "a team's id", "path")
-VOTE_ROUND = Param("round", "string", "the round's id", "path")
+ROUND_PATH = Param("round", "string", "the round's id", "path")
+KEY = Param("Idempotency-Key", "string", "1 to 64 of A-Z a-z 0-9 - _ . : (a UUID): a retry "
+            "with the same key from the same caller gets the first answer, recorded once",
+            "header")
 OPERATOR, STAGE = ("operator",), ("operator", "presenter")
 
 ROUTES = (
@@ -84,8 +90,15 @@ ROUTES = (
              media="text/html"),
     RouteDoc("GET", "/remote", PUBLIC, "The presenter's remote (a phone page)",
              media="text/html"),
+    RouteDoc("GET", "/judge", PUBLIC, "The judge's page (phone or tablet): their own "
+             "sheets of the current round, entered and corrected", media="text/html"),
+    RouteDoc("GET", "/api/judge/sheets", ("judge",), "The calling judge's own sheets in the "
+             "current round: the teams, each criterion the judges score and its scale, this "
+             "judge's values (a judge's own token only)"),
     RouteDoc("GET", "/verify", PUBLIC, "How anyone checks the results (Korean and English)",
              media="text/html"),
+    RouteDoc("GET", "/favicon.ico", PUBLIC, "The icon browsers ask for (SVG)",
+             media="image/svg+xml"),
     RouteDoc("GET", "/overlays/{path}", PUBLIC, "The overlay pages, their scripts and styles",
              params=(Param("path", "string", "a file under overlays/", "path"),),
              media="text/html"),
@@ -112,6 +125,16 @@ ROUTES = (
              "two tree sizes: the later only appended to the earlier", params=(
                  Param("from", "integer", "the earlier size"),
                  Param("to", "integer", "the later size (default: the latest checkpoint's)"))),
+    RouteDoc("GET", "/api/log/rounds/{round}/events.ndjson", PUBLIC, "A published round's "
+             "full log: the first events of events.ndjson, byte for byte, up to the event "
+             "that published the round (404 until the operator publishes it)",
+             params=(ROUND_PATH,), media="application/x-ndjson"),
+    RouteDoc("GET", "/api/log/rounds/{round}/checkpoint", PUBLIC, "The checkpoint signed at "
+             "the size of a published round's log", params=(ROUND_PATH,), media="text/plain"),
+    RouteDoc("POST", "/api/rounds/{round}/publish-log", OPERATOR, "Publish a published "
+             "round's full log (sealed values included, now revealed) for anyone to verify; "
+             "refused while it holds anything still sealed", RoundBody, (ROUND_PATH,),
+             status=201),
     RouteDoc("GET", "/events", PUBLIC, "Server-sent events: a snapshot, then each event as "
              "the caller's view shows it (docs/protocol.md, 'The streams'); Last-Event-ID "
              "resumes", params=(SINCE, TOKEN), media="text/event-stream"),
@@ -152,16 +175,16 @@ ROUTES = (
              "durable, 429 naming the rule it broke", VoteBody, status=201),
     RouteDoc("POST", "/api/rounds/{round}/voting/open", OPERATOR, "Open voting on the current "
              "round with its battle pool and rules (bodies up to 4 MiB)", VotingOpenBody,
-             (VOTE_ROUND,), status=201),
+             (ROUND_PATH,), status=201),
     RouteDoc("POST", "/api/rounds/{round}/voting/close", OPERATOR, "Close voting: the tally "
              "is recorded as the criterion, sealed until the reveal", VotingCloseBody,
-             (VOTE_ROUND,), status=201),
+             (ROUND_PATH,), status=201),
     RouteDoc("GET", "/api/rounds/{round}/voting", PUBLIC, "Voting open or closed and the "
              "count; the operator also sees counts per pair, refusals, flags and the tally",
-             params=(VOTE_ROUND, TOKEN)),
+             params=(ROUND_PATH, TOKEN)),
     RouteDoc("GET", "/api/rounds/{round}/votes.ndjson", PUBLIC, "The anonymised votes, one "
              "canonical line each (operator; anyone once the round is published)",
-             params=(VOTE_ROUND,), media="application/x-ndjson"),
+             params=(ROUND_PATH,), media="application/x-ndjson"),
 )
 
 
@@ -182,8 +205,8 @@ def document(table: list[EngineCommand]) -> dict[str, Any]:
                        "type": {"type": "string", "description": "the event's type"}}}
     paths: dict[str, dict[str, Any]] = {}
     for command in table:
-        params = tuple(Param(name, "string", f"the {name}'s id", "path")
-                       for name in re.findall(r"{(\w+)}", command.path))
+        params = (*(Param(name, "string", f"the {name}'s id", "path")
+                    for name in re.findall(r"{(\w+)}", command.path)), KEY)
         paths.setdefault(command.path, {})["post"] = _operation(
             _summary(command.body), command.roles, command.body, params, "application/json",
             201, f"the {command.event} event is recorded", "Accepted")

@@ -1,5 +1,5 @@
-"""The pages a person opens in a browser: the gallery of overlays, the presenter remote and
-the page that explains how to verify the results."""
+"""The pages a person opens in a browser: the gallery of overlays, the presenter remote, the
+judge's page and the page that explains how to verify the results."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ async def remote(request: Request) -> Response:
     return HTMLResponse(_remote_page(), headers={"cache-control": "no-cache"})
 
 
+async def judge(request: Request) -> Response:
+    """The judge's page, for a phone or a tablet: their own sheets, entered and corrected."""
+    return HTMLResponse(_static("judge.html"), headers={"cache-control": "no-cache"})
+
+
 async def verify(request: Request) -> Response:
     """How anyone checks the results: the signed checkpoint, the key, the commands."""
     return HTMLResponse(_static("verify.html"), headers={"cache-control": "no-cache"})
@@ -57,6 +62,11 @@ async def verify(request: Request) -> Response:
 async def vote_page(request: Request) -> Response:
     """The audience's voting page, for a phone: two anonymous answers, A or B."""
     return HTMLResponse(_static("vote.html"), headers={"cache-control": "no-cache"})
+async def favicon(request: Request) -> Response:
+    """The icon every browser asks for (an SVG: three bars of a scoreboard), so that no page
+    logs a 404 for it."""
+    return Response(_static("favicon.svg"), media_type="image/svg+xml",
+                    headers={"cache-control": "max-age=86400"})
 
 
 def _remote_page() -> bytes:
@@ -75,6 +85,7 @@ def _index_page(show: Show) -> str:
         f"<br><small>{html.escape(d)}</small></li>" for u, t, d in OVERLAYS)
     links = [("/remote", "presenter remote (phone): step through the reveal"),
              ("/vote", "audience voting (phone): two anonymous answers, pick the better"),
+             ("/judge", "judge's page (phone or tablet): enter and correct your own sheets"),
              ("/verify", "how anyone checks the results (Korean and English)"),
              ("/openapi.json", "every route, its body and its answers (OpenAPI 3.1)"),
              ("/api/state", "state of the show (JSON, public view without a token)"),
@@ -91,6 +102,8 @@ def _index_page(show: Show) -> str:
             "(the page is transparent). Options: <code>?lang=ko</code> or <code>?lang=en</code>, "
             "<code>?bg=000000</code> for a solid background, <code>?team=ID</code> for one "
             "team: the lower third shows it, the scoreboard and the reveal outline its row, "
-            f"and the ticker shows it alone.</p><ul>{cards}</ul>"
+            "and the ticker shows it alone; <code>?proof=1</code> on the scoreboard and the "
+            "reveal shows, under a published result, the fingerprint of the log's signed "
+            f"checkpoint and the address of <a href=\"/verify\">/verify</a>.</p><ul>{cards}</ul>"
             f"<h2>Control and data</h2><ul>{items}</ul>"
             "<p>WebSocket: <code>/ws?since=N</code>. Commands: see docs/protocol.md.</p>")

@@ -22,15 +22,18 @@ from showcase.core import bodies, commands, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.decode import Body, decode_body
-from showcase.core.errors import InvalidRequest, ShowcaseError
+from showcase.core.egress import EgressPolicy
+from showcase.core.errors import InvalidRequest, NotPermitted, ShowcaseError
 from showcase.runtime.engine import Engine
-from showcase.server.auth import Tokens, require
+from showcase.server.auth import Caller, Tokens, require
 from showcase.server.web import status_of
 
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
+KEY_RE = re.compile(rb"^[A-Za-z0-9_.:-]{1,64}$")
 
-# (params, role, body) -> the engine command and its arguments after the state
-Bind = Callable[[dict[str, str], str, Any], tuple[Callable[..., Command], tuple[Any, ...]]]
+# (params, role, actor, body) -> the engine command and its arguments after the state
+Bind = Callable[[dict[str, str], str, str, Any],
+                tuple[Callable[..., Command], tuple[Any, ...]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +46,19 @@ class EngineCommand:
     event: str  # the type of the event it appends
 
 
-def engine_commands() -> list[EngineCommand]:
-    """Every ``POST`` that is a check against the state and one event, nothing else."""
+def engine_commands(egress: EgressPolicy) -> list[EngineCommand]:
+    """Every ``POST`` that is a check against the state and one event, nothing else;
+    ``egress`` is the show file's rule for the endpoints and keys of teams added."""
     operator, stage = ("operator",), ("operator", "presenter")
     table = [
         EngineCommand("/api/scores", ("operator", "judge"), "entering a score",
                       bodies.ScoreBody,
-                      lambda p, role, body: (commands.enter_score, (role, body)),
+                      # the actor: a judge's own token enters that judge's sheets only
+                      lambda p, role, actor, body: (commands.enter_score, (actor, body)),
                       ev.SCORE_ENTERED),
         EngineCommand("/api/teams", operator, "adding a team", bodies.TeamBody,
-                      lambda p, role, body: (commands.add_team, (body,)), ev.TEAM_ADDED),
+                      lambda p, role, actor, body: (commands.add_team, (body, egress)),
+                      ev.TEAM_ADDED),
     ]
     for verb, doing, event_type in (("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
                                     ("withdraw", "withdrawing", ev.TEAM_WITHDRAWN),
@@ -74,11 +80,13 @@ def engine_commands() -> list[EngineCommand]:
                                    _round_command(fn), event_type))
     table += [
         EngineCommand("/api/reveal/arm", stage, "the reveal's arm", bodies.ArmBody,
-                      lambda p, role, body: (reveal.arm, (role, body)), ev.REVEAL_ARMED),
+                      lambda p, role, actor, body: (reveal.arm, (role, body)),
+                      ev.REVEAL_ARMED),
         EngineCommand("/api/reveal/speed", stage, "the reveal's speed", bodies.SpeedBody,
-                      lambda p, role, body: (reveal.speed, (role, body)), ev.REVEAL_SPEED),
+                      lambda p, role, actor, body: (reveal.speed, (role, body)),
+                      ev.REVEAL_SPEED),
         EngineCommand("/api/reveal/lock", operator, "the reveal's lock", bodies.LockBody,
-                      lambda p, role, body: (reveal.lock, (body,)), ev.REVEAL_LOCKED),
+                      lambda p, role, actor, body: (reveal.lock, (body,)), ev.REVEAL_LOCKED),
     ]
     for action in ("next", "back", "goto", "ff", "reset"):
         table.append(EngineCommand(f"/api/reveal/{action}", stage, f"the reveal's {action}",
@@ -87,24 +95,44 @@ def engine_commands() -> list[EngineCommand]:
 
 
 def _team_status(event_type: str) -> Bind:
-    return lambda p, role, body: (commands.change_status, (event_type, p["team"], body))
+    return lambda p, role, actor, body: (commands.change_status,
+                                         (event_type, p["team"], body))
 
 
 def _round_command(fn: commands.RoundCommand) -> Bind:
-    return lambda p, role, body: (fn, (p["round"], body))
+    return lambda p, role, actor, body: (fn, (p["round"], body))
 
 
 def _reveal_move(action: str) -> Bind:
     # The press's time, read here at the edge: the core reads no clock.
-    return lambda p, role, body: (reveal.move, (action, role, body, time.time()))
+    return lambda p, role, actor, body: (reveal.move, (action, role, body, time.time()))
 
 
-def actor_of(role: str, user: bytes | None) -> str:
-    """``role:user`` from the X-Showcase-User header (raw bytes, UTF-8 such as 김지원)."""
+def actor_of(caller: Caller | str, user: bytes | None) -> str:
+    """Who the log says did it: ``judge:kim`` for a judge's own token, else ``role:user``
+    from the X-Showcase-User header (raw bytes, UTF-8 such as 김지원), else the role."""
+    if isinstance(caller, str):
+        caller = Caller(caller)
     name = user.decode("utf-8", "replace").strip() if user else ""
     if name and not USER_RE.match(name):
         raise InvalidRequest("X-Showcase-User must be a short name (letters, digits, ' .@-')")
-    return f"{role}:{name}" if name else role
+    if caller.judge is not None:
+        if name and name != caller.judge:
+            raise NotPermitted(f"this token is judge {caller.judge!r}'s, not {name!r}'s",
+                               "leave out X-Showcase-User, or send this judge's own id")
+        return f"{caller.role}:{caller.judge}"
+    return f"{caller.role}:{name}" if name else caller.role
+
+
+def key_of(header: bytes | None) -> str:
+    """The request's Idempotency-Key ('' without one): a retry with the same key gets the
+    first answer and records nothing more."""
+    if not header:
+        return ""
+    if not KEY_RE.match(header):
+        raise InvalidRequest("Idempotency-Key must be 1 to 64 letters, digits, '-', '_', "
+                             "'.' or ':'", "a UUID, for example; the same one for each retry")
+    return header.decode("ascii")
 
 
 class Commands:
@@ -113,7 +141,7 @@ class Commands:
     def __init__(self, engine: Engine, tokens: Tokens) -> None:
         self.engine = engine
         self.tokens = tokens
-        self.table = engine_commands()
+        self.table = engine_commands(engine.show.egress())
         self._static = {c.path: c for c in self.table if "{" not in c.path}
         self._templates = [(c.path.split("/"), c) for c in self.table if "{" in c.path]
 
@@ -137,20 +165,32 @@ class Commands:
                 return command, params
         return None
 
-    def role(self, command: EngineCommand, authorization: str | None) -> str:
-        """The caller's role, if it may send ``command``; checked before the body is read."""
-        role = self.tokens.role_of(authorization)
-        require(role, command.roles, command.what)
-        return role
+    def caller(self, command: EngineCommand, authorization: str | None) -> Caller:
+        """The caller, if its role may send ``command``; checked before the body is read."""
+        caller = self.tokens.caller(authorization)
+        require(caller.role, command.roles, command.what)
+        return caller
 
-    def bind(self, command: EngineCommand, params: dict[str, str], role: str,
+    def bind(self, command: EngineCommand, params: dict[str, str], caller: Caller,
              user: bytes | None, body: Any
              ) -> tuple[str, Callable[..., Command], tuple[Any, ...]]:
         """The actor, the engine command and its arguments; ``body`` (parsed JSON) is
         decoded into the command's declared type, or refused with a 400 naming the field."""
-        actor = actor_of(role, user)
-        fn, args = command.bind(params, role, decode_body(body, command.body))
+        actor = actor_of(caller, user)
+        fn, args = command.bind(params, caller.role, actor, decode_body(body, command.body))
         return actor, fn, args
+
+    async def run(self, command: EngineCommand, actor: str, fn: Callable[..., Command],
+                  args: tuple[Any, ...], key: str) -> ev.Event:
+        """Run a bound command within the show's command deadline; with ``key``, a retry
+        is answered with the first event."""
+        event = await self.engine.run(actor, fn, *args, key=key,
+                                      timeout=self.engine.show.command_deadline)
+        if event.type != command.event:
+            raise InvalidRequest(f"Idempotency-Key {key!r} was used for another command "
+                                 f"(seq {event.seq}, {event.type})",
+                                 "use a new key for each command, the same for its retries")
+        return event
 
 
 def answer(seq: int, event_type: str) -> bytes:

@@ -54,7 +54,11 @@ def shows_board(tab: Page, board: dict[str, Any]) -> None:
     rows = sorted(board["rows"], key=lambda r: 1e9 if r["position"] is None else r["position"])
     assert tab.evaluate(ORDER) == [r["team"] for r in rows]
     for r in rows:
-        total = "–" if r["total"] is None else f"{r['total']:.2f}"
+        # A total is shown once some of the team's points are announced, unless its points
+        # do not count (disqualified).
+        announced = any(v is not None for v in r["points"].values())
+        counts = announced and r["status"] != "disqualified" and r["total"] is not None
+        total = f"{r['total']:.2f}" if counts else "–"
         expect(tab.locator(f'.row[data-team="{r["team"]}"] .total')).to_have_text(total)
 
 

@@ -19,7 +19,7 @@ import pytest
 from showcase_tui.app import ConsoleApp
 from textual.pilot import Pilot
 
-from tests.conftest import JUDGE, OPERATOR, Server
+from tests.conftest import OPERATOR, Server, enter_sheets
 from tests.test_proxy import Mock
 
 SHOW = """
@@ -96,14 +96,11 @@ def write_show(folder: Path, endpoint: str, health: float) -> Path:
 
 
 def score(srv: Server) -> None:
-    with srv.client(OPERATOR) as op, srv.client(JUDGE) as judge:
+    with srv.client(OPERATOR) as op:
         for team, value in BENCHMARK.items():
             op.post("/api/scores", json={"criterion": "benchmark", "team": team,
                                          "value": value}).raise_for_status()
-        for team, sheets in SHEETS.items():
-            for j, value in sheets.items():
-                judge.post("/api/scores", json={"criterion": "expert", "team": team,
-                                                "judge": j, "value": value}).raise_for_status()
+    enter_sheets(srv, SHEETS)
 
 
 @pytest.fixture(scope="package")

@@ -82,6 +82,8 @@ async def test_demo_streams_picked_teams_side_by_side_with_figures(stage: Server
         box.value = False  # skt sits this one out
         app.screen.query_one("#prompt", Input).focus()
         await pilot.press(*"Hello", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog), what="the dialog")
+        await pilot.press("enter")  # the confirm button has the focus
         await until(pilot, lambda: [p.team for p in app.screen.query(LanePanel)]
                     == ["lg", "upstage"], what="two lanes")
         await until(pilot, lambda: all(p._head is not None and p._head[1] == "ok"
@@ -104,13 +106,21 @@ async def test_demo_cancel_stops_the_answers(long_stage: Server) -> None:
     async with console(stage) as pilot:
         app: ConsoleApp = pilot.app  # type: ignore[assignment]
         await pilot.press("2")
+        # 4,096 tokens 10 ms apart: 40 s, not the field's 256 (2.6 s, over before a loaded
+        # machine had drawn a lane streaming).
+        app.screen.query_one("#max-tokens", Input).value = "4096"
         await pilot.press(*"A long one", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog), what="the dialog")
+        await pilot.press("enter")
         await until(pilot, lambda: any(p._head and p._head[1] == "streaming"
                                        for p in app.screen.query(LanePanel)), what="streaming")
-        await pilot.press("ctrl+x")
+        await pilot.press("ctrl+x")  # on air: it asks first
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog), what="the dialog")
+        assert "stops for every team" in shown(app, "#dialog-explain")
+        await pilot.press("enter")
         await until(pilot, lambda: all(p._head and p._head[1] == "cancelled"
                                        for p in app.screen.query(LanePanel)), what="cancelled")
-        log = stage.client().get("/api/log", params={"type": "demo_cancelled"}).json()
+        log = stage.client().get("/api/log", params={"type": "demo_cancelled", "last": 1}).json()
         assert log["events"][-1]["actor"] == "operator:desk-test"
 
 
@@ -210,6 +220,11 @@ async def test_disqualify_says_what_will_happen_and_stays_sealed(stage: Server) 
                     == "disqualified (sealed)")
         team = next(t for t in (await state(stage))["state"]["teams"] if t["id"] == "skt")
         assert (team["status"], team["public_status"]) == ("disqualified", "active")
+        # The console sent it with an Idempotency-Key, which the log keeps with the event:
+        # sent again after an unknown outcome, it would be recorded once.
+        with stage.client() as op:
+            last = op.get("/api/log", params={"last": 1}).json()["events"][-1]
+        assert last["type"] == "team_disqualified" and len(last["key"]) == 32
 
 
 async def test_a_replacement_team_joins_the_next_round_and_refusals_are_worded(
@@ -291,6 +306,9 @@ async def test_reveal_presses_are_exact_and_an_elimination_takes_arming(
         assert "Upstage is eliminated" in shown(app, "#next-step")
         await pilot.press("n")  # not armed: refused, as the server words it
         await until(pilot, lambda: any("arm it, then confirm" in t for t in toasts(app)))
+        # The help names the key, not the API call.
+        assert any(f"press a on the Reveal screen (4) to arm step {eliminate}" in t
+                   for t in toasts(app))
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ActionDialog))
         await pilot.press("enter")
@@ -314,7 +332,10 @@ async def test_lock_refuses_the_presenter_until_unlocked(stage: Server) -> None:
         app.screen.query_one("#field-reason", Input).value = "ad break"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "LOCKED: ad break" in shown(app, "#reveal-state"))
-        await pilot.press("plus")  # the overlays' speed: no dialog, it harms nothing
+        await pilot.press("plus")  # the overlays' speed: on air, so a dialog asks
+        await until(pilot, lambda: isinstance(app.screen, ActionDialog))
+        assert "at 1.25× speed" in shown(app, "#dialog-explain")
+        await pilot.press("enter")
         await until(pilot, lambda: "speed 1.25" in shown(app, "#reveal-state"))
         refused = await post(stage, "/api/reveal/next", {"to": 1}, token=PRESENTER)
         assert refused.status_code == 403 and "ad break" in refused.json()["detail"]
@@ -343,7 +364,9 @@ async def test_log_shows_who_did_what_and_filters(stage: Server) -> None:
         await pilot.press("slash")
         await pilot.press(*"type:score team:lg")
         await until(pilot, lambda: len(cells(app, "#log")) == 3)
-        assert {r[2] for r in cells(app, "#log").values()} == {"operator", "judge"}
+        # Each judge's sheet says which judge entered it.
+        assert {r[2] for r in cells(app, "#log").values()} == {"operator", "judge:kim",
+                                                               "judge:lee"}
         # A new event from another desk arrives while the filter is on.
         for team in ("skt", "lg"):
             answer = await post(stage, "/api/scores", {"criterion": "benchmark", "team": team,
@@ -377,6 +400,8 @@ async def test_help_lists_every_key_of_every_screen(quiet: Server) -> None:
         for word in ("Overview", "Arm", "Disqualify", "Cancel demo", "Filter", "palette",
                      "Add replacement team"):
             assert word in text
+        # Each section lists its own keys, not those every Textual screen has.
+        assert "Focus Next" not in text and "Copy selected text" not in text
         await pilot.press("escape")
         commands = [c.title for c in app.get_system_commands(app.screen)]
         assert "Reveal: Arm (a)" in commands and "Go to Scores (3)" in commands

@@ -21,6 +21,10 @@ class ConsoleScreen(Screen[None]):
     """A section of the console. Subclasses compose ``body()`` and draw in ``draw()``."""
 
     SECTION: ClassVar[str] = ""
+    # When a dialog closes with nothing focused, Textual focuses the first widget it finds:
+    # a text field would then take the next keys as text (a second demo sent by accident,
+    # issue 20). Only a table ever takes the focus by itself.
+    AUTO_FOCUS = "DataTable"
     HELP: ClassVar[str] = ""  # a line for the help screen: what this section is for
 
     def __init__(self) -> None:
@@ -51,6 +55,11 @@ class ConsoleScreen(Screen[None]):
             tables[0].focus()
         else:
             self.set_focus(None)
+
+    async def from_palette(self, action: str) -> None:
+        """Run an action chosen by name in the command palette. A screen whose action acts
+        on the cursor's row asks for its target here instead, as the operator chose none."""
+        await self.run_action(action)
 
     def on_screen_resume(self) -> None:
         self.redraw(force=True)

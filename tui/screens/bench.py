@@ -11,11 +11,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList, Static
+from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
 from ..client import CommandError
 from ..desk import Desk
 from ..model import Json, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.dialog import ActionDialog, Field, Values
 from ..widgets.style import team_style
 from ..widgets.table import fill_table
@@ -71,10 +72,10 @@ class BenchScreen(ConsoleScreen):
 
     def draw(self, model: ShowModel, force: bool) -> None:
         run = model.bench()
-        self.query_one("#bench-line", Static).update(run_line(model, run), layout=False)
+        show_line(self.query_one("#bench-line", Static), run_line(model, run))
         table = self.query_one("#progress", DataTable)
         fill_table(table, progress_rows(model, run, self._bar_width(table)))
-        self.query_one("#bench-note", Static).update(run_note(model, run), layout=False)
+        show_line(self.query_one("#bench-note", Static), run_note(model, run))
         self._draw_results(model, run)
         items = self.query_one("#items-pane")
         # On 80 columns the results take the room once there are some.
@@ -136,15 +137,24 @@ class BenchScreen(ConsoleScreen):
         if answer is not None:
             self.notify(f"benchmark run {answer.get('seq')} started", timeout=3)
 
-    async def action_pause(self) -> None:
+    def action_pause(self) -> None:
         run = self._run()
         if run is not None:
-            await self.send("/api/bench/pause", {}, done=f"run {run['id']} paused")
+            self.ask(f"Pause benchmark run {run['id']}",
+                     f"Run {run['id']} pauses for every team: the items in flight finish, no "
+                     "new one starts, and the progress on every screen shows it paused. "
+                     "r resumes it where it stopped.",
+                     "Pause the run", "/api/bench/pause", lambda _: {},
+                     done=f"run {run['id']} paused")
 
-    async def action_resume(self) -> None:
+    def action_resume(self) -> None:
         run = self._run()
         if run is not None:
-            await self.send("/api/bench/resume", {}, done=f"run {run['id']} resumed")
+            self.ask(f"Resume benchmark run {run['id']}",
+                     f"Run {run['id']} goes on for every team from the items it had not "
+                     "asked yet; the progress on every screen moves again.",
+                     "Resume the run", "/api/bench/resume", lambda _: {},
+                     done=f"run {run['id']} resumed")
 
     def action_cancel_run(self) -> None:
         run = self._run()
@@ -232,16 +242,12 @@ class StartDialog(ActionDialog):
                              else EXHIBITION, allow_blank=False, id="start-round",
                              compact=True)
             yield Static(self._explain_text(), id="dialog-explain", markup=False)
-            yield Static("", id="dialog-error", markup=False)
-            with Horizontal(id="dialog-buttons"):
-                yield Button(self.confirm_label, id="confirm", compact=True,
-                             variant="primary")
-                yield Button("Cancel", id="cancel", compact=True)
+            yield from self.buttons()
 
     def on_mount(self) -> None:
         self.query_one("#start-suites", SelectionList).border_title = "Suites (space)"
         self.query_one("#start-teams", SelectionList).border_title = "Teams (space)"
-        self.query_one("#start-suites", SelectionList).focus()
+        self.focus_first()
 
     def picked(self) -> tuple[list[str], list[str], str, str | None]:
         if not self.is_mounted:
@@ -286,7 +292,7 @@ class StartDialog(ActionDialog):
 
 
 def run_line(model: ShowModel, run: Json | None) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if run is None:
         line.append(" No benchmark run yet: s starts one.", style="dim")
         return line
@@ -309,7 +315,7 @@ def run_line(model: ShowModel, run: Json | None) -> Text:
 
 def run_note(model: ShowModel, run: Json | None) -> Text:
     """What the operator can do next, and why a team failed."""
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if run is None:
         return line
     failed = run.get("failed") or {}

@@ -16,7 +16,9 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ..model import Json, Lane, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.style import team_style
+from ..widgets.tickbox import TickBox
 from ..wording import fmt_ms, fmt_num
 from .base import ConsoleScreen
 
@@ -108,7 +110,7 @@ class DemoScreen(ConsoleScreen):
     def draw(self, model: ShowModel, force: bool) -> None:
         self._draw_team_boxes(model)
         demo = model.demo()
-        self.query_one("#demo-line", Static).update(demo_line(model, demo), layout=False)
+        show_line(self.query_one("#demo-line", Static), demo_line(model, demo))
         self._draw_lanes(model, demo)
 
     def _draw_team_boxes(self, model: ShowModel) -> None:
@@ -120,8 +122,8 @@ class DemoScreen(ConsoleScreen):
         boxes = self.query_one("#team-boxes", Horizontal)
         boxes.remove_children()
         boxes.mount_all([
-            Checkbox(t["id"], value=t.get("public_status", t.get("status")) == "active",
-                     name=t["id"], compact=True, tooltip=t.get("name_en"))
+            TickBox(t["id"], value=t.get("public_status", t.get("status")) == "active",
+                    name=t["id"], compact=True, tooltip=t.get("name_en"))
             for t in teams])
 
     def _draw_lanes(self, model: ShowModel, demo: Json | None) -> None:
@@ -153,29 +155,51 @@ class DemoScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#prompt")
     @on(Button.Pressed, "#send")
-    async def action_send(self) -> None:
+    def action_send(self) -> None:
+        """Open the dialog that says what goes on air. The prompt field gives up the focus
+        first: keys pressed next are keys again, never more text for a second demo (issue
+        20, finding 1)."""
+        self.set_focus(None)
         prompt = self.query_one("#prompt", Input).value.strip()
         teams = self.picked()
         if not prompt:
-            self.console.show_error("Type a prompt first.")
+            self.console.show_error("Type a prompt first (Ctrl+L goes to the prompt).")
             return
         if not teams:
-            self.console.show_error("Pick at least one team.")
+            self.console.show_error("Pick at least one team (Tab to a team, Space ticks it).")
             return
         body: Json = {"prompt": prompt, "teams": teams}
         raw = self.query_one("#max-tokens", Input).value.strip()
         if raw:
             body["max_tokens"] = int(raw) if raw.lstrip("-").isdigit() else raw
-        await self.send("/api/demo", body, done=f"demo sent to {', '.join(teams)}")
+        names = ", ".join(self.model.team_name(t) for t in teams)
+        self.ask("Send a live demo", demo_effect(prompt, names, raw), "Send the demo",
+                 "/api/demo", lambda _: body, done=f"demo sent to {', '.join(teams)}")
 
     @on(Button.Pressed, "#cancel")
-    async def action_cancel_demo(self) -> None:
+    def action_cancel_demo(self) -> None:
+        """Stopping a demo on air asks first, like every other change (Ctrl+X is one slip
+        away from Ctrl+S and Ctrl+L)."""
         running = self.model.demo_running()
-        body: Json = {} if running is None else {"demo": running}
-        await self.send("/api/demo/cancel", body, done="demo cancelled")
+        if running is None:
+            self.console.show_error("No demo is running.")
+            return
+        self.ask(f"Cancel demo {running}",
+                 f"Demo {running} stops for every team that is still answering: on every "
+                 "screen the answers stop where they are, marked cancelled. It cannot be "
+                 "resumed; a new demo starts from the prompt.",
+                 "Cancel the demo", "/api/demo/cancel", lambda _: {"demo": running},
+                 danger=True, done="demo cancelled")
 
     def action_focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()
+
+
+def demo_effect(prompt: str, names: str, max_tokens: str) -> str:
+    limit = f", at most {max_tokens} tokens each" if max_tokens else ""
+    return (f"ON AIR: {names} answer this prompt at once{limit}. Every viewer's demo "
+            "page and the broadcast show the prompt and the answers as they stream, and "
+            f"the demo is kept in the log.\n\nPrompt: {prompt}")
 
 
 def tail(text: str, width: int, height: int) -> Text:
@@ -213,7 +237,7 @@ def current_lanes(model: ShowModel, demo: Json | None) -> dict[str, Lane]:
 
 
 def demo_line(model: ShowModel, demo: Json | None) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if demo is None:
         line.append(" No demo yet: type a prompt, pick the teams, press Enter.", style="dim")
         return line

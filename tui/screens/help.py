@@ -16,7 +16,7 @@ from textual.widgets import Label, Static
 
 def key_name(key: str) -> str:
     names = {"slash": "/", "question_mark": "?", "escape": "Esc", "enter": "Enter",
-             "tab": "Tab"}
+             "tab": "Tab", "plus": "+", "minus": "-"}
     out = []
     for k in key.split(","):
         k = names.get(k, k)
@@ -26,9 +26,8 @@ def key_name(key: str) -> str:
     return " ".join(out)
 
 
-def bindings_table(title: str, about: str, bindings: Iterable[BindingType]) -> Table:
-    table = Table(title=Text(title, style="bold"), caption=about or None, show_header=False,
-                  box=None, padding=(0, 2), title_justify="left", caption_justify="left")
+def bindings_table(bindings: Iterable[BindingType]) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column("key", style="bold cyan", no_wrap=True)
     table.add_column("does")
     for binding in bindings:
@@ -55,7 +54,12 @@ class HelpScreen(ModalScreen[None]):
                 "sent until its button is pressed. While the console is not connected, "
                 "commands are refused, never queued.", markup=False)
             for title, about, bindings in self.sections:
-                yield Static(bindings_table(title, about, bindings))
+                # The section's purpose under its title, as wide as the dialog (a table's
+                # caption was as narrow as the keys beside it).
+                yield Static(Text(title, style="bold"), classes="help-title", markup=False)
+                if about:
+                    yield Static(about, classes="help-about", markup=False)
+                yield Static(bindings_table(bindings))
 
     def action_close(self) -> None:
         self.dismiss(None)

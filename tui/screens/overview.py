@@ -11,6 +11,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
 from ..model import Json, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import fill_table
 from ..wording import describe, fmt_clock, fmt_ms, fmt_num, fmt_points
@@ -40,7 +41,7 @@ class OverviewScreen(ConsoleScreen):
         endpoints.add_columns("Team", "Health", "TTFT p50/95", "tok/s p50/95", "Errors")
 
     def draw(self, model: ShowModel, force: bool) -> None:
-        self.query_one("#round-line", Static).update(round_line(model), layout=False)
+        show_line(self.query_one("#round-line", Static), round_line(model))
         self._draw_standings(model)
         fill_table(self.query_one("#endpoints", DataTable), endpoint_rows(model))
         if self.has_class("-wide"):
@@ -68,7 +69,7 @@ def latest_events(model: ShowModel, count: int = 30) -> Text:
 
 
 def round_line(model: ShowModel) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     rnd = model.round()
     if model.state is None:
         line.append(" waiting for the server…", style="dim")

@@ -9,11 +9,12 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Vertical
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from ..model import Json, ShowModel
+from ..widgets.bars import show_line
 from ..widgets.dialog import Field
 from ..widgets.style import team_style
 from ..widgets.table import current_row_key, fill_table
@@ -43,6 +44,7 @@ class RevealScreen(ConsoleScreen):
         Binding("J", "jury", "Jury order", show=False),
         Binding("P", "publish", "Publish now", show=False),
         Binding("S", "start_round", "Start next round", show=False),
+        Binding("Q", "remote_qr", "Remote's QR code", show=False),
     ]
 
     def __init__(self) -> None:
@@ -67,9 +69,9 @@ class RevealScreen(ConsoleScreen):
 
     def draw(self, model: ShowModel, force: bool) -> None:
         reveal = model.reveal()
-        self.query_one("#reveal-state", Static).update(reveal_state(model))
+        show_line(self.query_one("#reveal-state", Static), reveal_state(model))
         step = None if reveal is None else int(reveal["step"])
-        self.query_one("#on-screen", Static).update(on_screen(model, step))
+        show_line(self.query_one("#on-screen", Static), on_screen(model, step))
         self.query_one("#next-step", Static).update(next_step(model))
         table = self.query_one("#script", DataTable)
         fill_table(table, script_rows(model, step))
@@ -119,13 +121,29 @@ class RevealScreen(ConsoleScreen):
         to = {"next": step + 1, "back": step - 1, "ff": ff_target(self.model, step)}[action]
         await self.send(f"/api/reveal/{action}", {"to": to}, done=f"{action}: step {to}")
 
-    async def action_speed(self, delta: float) -> None:
-        """The overlays' animation speed (harmless: no dialog)."""
+    def action_speed(self, delta: float) -> None:
+        """The overlays' animation speed: on air, so it asks like every other change."""
         reveal = self._reveal()
         if reveal is None:
             return
-        speed = min(4.0, max(0.25, float(reveal.get("speed") or 1.0) + delta))
-        await self.send("/api/reveal/speed", {"speed": speed}, done=f"speed {speed:g}")
+        now = float(reveal.get("speed") or 1.0)
+        speed = min(4.0, max(0.25, now + delta))
+        if speed == now:
+            self.console.show_error(f"The speed is {fmt_num(now)} already, the "
+                                    f"{'fastest' if delta > 0 else 'slowest'} there is.")
+            return
+        self.ask(f"Reveal speed {fmt_num(now)} → {fmt_num(speed)}",
+                 f"Every overlay plays the reveal's animations at {fmt_num(speed)}× speed "
+                 f"(now {fmt_num(now)}×), from the next step on. Nothing else changes.",
+                 f"Set speed {fmt_num(speed)}", "/api/reveal/speed",
+                 lambda _: {"speed": speed}, done=f"speed {speed:g}")
+
+    async def from_palette(self, action: str) -> None:
+        if action == "goto":  # the step is the cursor's row: let the operator choose it
+            self.query_one("#script", DataTable).focus()
+            self.console.show_error("Move the cursor onto the step to go to, then press g.")
+            return
+        await super().from_palette(action)
 
     def action_goto(self) -> None:
         reveal = self._reveal()
@@ -230,6 +248,13 @@ class RevealScreen(ConsoleScreen):
                  "every screen at once, without a step-by-step reveal. It cannot be undone.",
                  f"Publish {round_id}", f"/api/rounds/{round_id}/publish", danger=True)
 
+    def action_remote_qr(self) -> None:
+        """The presenter remote's address as a QR code, for the presenter's phone."""
+        address = f"{self.console.url.rstrip('/')}/remote"
+        token = self.console.presenter_token
+        self.app.push_screen(QrView(address + (f"#token={token}" if token else ""),
+                                    signed_in=bool(token)))
+
     def action_start_round(self) -> None:
         rounds = [r["id"] for r in (self.model.state or {}).get("rounds") or []]
         current = self.model.round_id()
@@ -260,6 +285,41 @@ class BoardView(ModalScreen[None]):
         self.dismiss(None)
 
 
+class QrView(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, address: str, signed_in: bool) -> None:
+        super().__init__(classes="dialog")
+        self.address = address
+        self.signed_in = signed_in
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog", classes="qr", can_focus=False):
+            yield Static(Text("Scan: presenter remote", style="bold"),
+                         markup=False)
+            yield Static(qr_text(self.address), id="qr", markup=False)
+            yield Static(self.address, markup=False)
+            yield Static(Text("Signed in: the token is in the code." if self.signed_in else
+                              "The phone asks for the presenter's token (start the console "
+                              "with --presenter-token to put it in the code).", style="dim"),
+                         markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def qr_text(address: str) -> str:
+    """A QR code in text: light modules drawn, two rows a line (segno's compact form), as
+    small as it gets (error level L, raised where that costs no size), to fit 80x24."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(address, error="l").terminal(out=out, compact=True, border=1)
+    return out.getvalue().rstrip("\n")
+
+
 def ff_target(model: ShowModel, step: int) -> int:
     """Where ``ff`` goes from ``step`` (protocol 16.5), so that the press names it."""
     steps = model.steps()
@@ -276,7 +336,7 @@ def ff_target(model: ShowModel, step: int) -> int:
 
 
 def reveal_state(model: ShowModel) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     rnd = model.round()
     if rnd is None:
         return line
@@ -300,7 +360,7 @@ def reveal_state(model: ShowModel) -> Text:
 
 
 def on_screen(model: ShowModel, step: int | None) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     if step is None:
         return line
     line.append(" ON SCREEN ", style="bold reverse")

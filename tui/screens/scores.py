@@ -14,12 +14,16 @@ from textual.widgets import DataTable, Static
 
 from ..client import Refused
 from ..model import Json, ShowModel
-from ..widgets.dialog import Field
+from ..widgets.bars import show_line
+from ..widgets.dialog import Field, PickDialog
 from ..widgets.style import STATUS_STYLE, team_style
 from ..widgets.table import current_row_key, fill_table
 from ..wording import fmt_num
 from .base import ConsoleScreen
 
+#: The statuses a team may be in for each change of status.
+STATUS_FROM = {"disqualify": ("active",), "withdraw": ("active",),
+               "reinstate": ("disqualified", "withdrawn")}
 SEALED_NOTE = ("Nothing of it is public until the round is published or revealed.")
 
 
@@ -56,7 +60,7 @@ class ScoresScreen(ConsoleScreen):
             if criterion.get("source") == "judges":
                 out += [(f"{criterion['id']}:{j}", j) for j in judges]
             else:
-                out.append((criterion["id"], criterion["id"][:6]))
+                out.append((criterion["id"], criterion["id"]))
         return out
 
     def draw(self, model: ShowModel, force: bool) -> None:
@@ -79,11 +83,11 @@ class ScoresScreen(ConsoleScreen):
                                   style="dim" if value is None else ""))
             rows.append((team_id, cells))
         fill_table(table, rows)
-        self.query_one("#scores-line", Static).update(self._scores_line(model, rnd))
+        show_line(self.query_one("#scores-line", Static), self._scores_line(model, rnd))
         self._cell_line()
 
     def _scores_line(self, model: ShowModel, rnd: Json) -> Text:
-        line = Text(no_wrap=True, overflow="ellipsis")
+        line = Text()
         line.append(f" {rnd.get('id', '')} {rnd.get('name_en', '')} · {rnd.get('phase', '')}",
                     style="bold")
         sheets = [c for c in model.criteria() if c.get("source") == "judges"]
@@ -107,7 +111,7 @@ class ScoresScreen(ConsoleScreen):
 
     def _cell_line(self) -> None:
         target = self.target()
-        line = Text(no_wrap=True, overflow="ellipsis", style="dim")
+        line = Text(style="dim")
         if target is None:
             line.append(" d disqualify · w withdraw · i reinstate the team on this row")
         else:
@@ -116,9 +120,10 @@ class ScoresScreen(ConsoleScreen):
             who = f", judge {judge}" if judge else ""
             line.append(f" {criterion.get('name_en')} · {self.model.team_name(team)}{who}: "
                         f"{'nothing yet' if value is None else fmt_num(value)} "
-                        f"(scale {fmt_num(scale[0])}–{fmt_num(scale[1])}) · Enter to "
-                        + ("correct" if value is not None else "enter"))
-        self.query_one("#cell-line", Static).update(line)
+                        f"(scale {fmt_num(scale[0])}–{fmt_num(scale[1])}) · "
+                        + (frozen_hint(self.model) or "Enter to "
+                           + ("correct" if value is not None else "enter")))
+        show_line(self.query_one("#cell-line", Static), line)
 
     # -- actions -----------------------------------------------------------------
 
@@ -143,6 +148,8 @@ class ScoresScreen(ConsoleScreen):
         self._score_dialog(clear=True)
 
     def _score_dialog(self, clear: bool) -> None:
+        if self._refused_when_frozen():
+            return
         target = self.target()
         if target is None:
             self.console.show_error("Move the cursor onto a score (a value or a judge's sheet).")
@@ -210,12 +217,46 @@ class ScoresScreen(ConsoleScreen):
         self.ask(f"{verb} {what}", explain, verb, "/api/scores", body, fields,
                  danger=clear or correction, refused=refused)
 
+    async def from_palette(self, action: str) -> None:
+        verb = action.removeprefix("status('").removesuffix("')")
+        if verb in STATUS_FROM:
+            if self._refused_when_frozen():
+                return
+            choices = [(t["id"], f"{t.get('name_en', t['id'])} ({t['id']}, {t.get('status')})")
+                       for t in self.model.teams() if t.get("status") in STATUS_FROM[verb]]
+            if not choices:
+                self.console.show_error(f"No team can be {verb}d now.")
+                return
+            self.app.push_screen(PickDialog(f"{verb.capitalize()} which team?", choices),
+                                 lambda team: self.status_dialog(verb, team) if team else None)
+        elif action in ("edit", "clear"):
+            table = self.query_one("#scores", DataTable)
+            table.focus()
+            key = "e" if action == "edit" else "x"
+            self.console.show_error(f"Move the cursor onto the score, then press {key}.")
+        else:
+            await super().from_palette(action)
+
+    def _refused_when_frozen(self) -> bool:
+        """A frozen round's results cannot change: say so, with the key, before any dialog
+        (the server would refuse it only on confirm)."""
+        hint = frozen_hint(self.model)
+        if hint:
+            self.console.show_error(f"Round {self.model.round_id()} is frozen for its reveal: "
+                                    f"{hint}.")
+        return bool(hint)
+
     def action_status(self, verb: str) -> None:
+        if self._refused_when_frozen():
+            return
         table = self.query_one("#scores", DataTable)
         team = current_row_key(table)
         if team is None:
             self.console.show_error("Move the cursor onto a team's row first.")
             return
+        self.status_dialog(verb, team)
+
+    def status_dialog(self, verb: str, team: str) -> None:
         name = self.model.team_name(team)
         round_id = self.model.round_id()
         effect = {
@@ -227,18 +268,28 @@ class ScoresScreen(ConsoleScreen):
                          f"{round_id}.",
         }[verb]
 
+        told = told_publicly(self.model.team(team))
+
         def explain(values: dict[str, Any]) -> str:
             if values.get("announce"):
                 return (f"{effect} ANNOUNCED: every public screen shows it now, with the "
                         "reason.")
-            return (f"{effect} Sealed: the public sees it only when the round is published "
-                    "or revealed (with the reason).")
+            sealed = (f"{effect} Sealed: the public sees it only when the round is published "
+                      "or revealed (with the reason).")
+            if verb == "reinstate" and told:
+                return (f"WARNING: viewers were told {name} is {told} (announced). Kept "
+                        f"sealed, every public screen goes on saying so, and the reveal will "
+                        f"then rank {name}, contradicting the lower third. Tick 'Announce' to "
+                        f"tell them now.\n\n{sealed}")
+            return sealed
 
         self.ask(f"{verb.capitalize()} {name}", explain, f"{verb.capitalize()} {name}",
                  f"/api/teams/{team}/{verb}",
                  lambda v: {"reason": v.get("reason", ""), "announce": bool(v.get("announce"))},
                  [Field("reason", "Reason", required=True),
-                  Field("announce", "Announce it now to the public", check=True)],
+                  # Undoing an announced status is announced too, unless unticked.
+                  Field("announce", "Announce it now to the public", check=True,
+                        value="yes" if verb == "reinstate" and told else "")],
                  danger=verb != "reinstate")
 
     def action_add_team(self) -> None:
@@ -287,6 +338,19 @@ class ScoresScreen(ConsoleScreen):
                   "every round has started", value=first),
             Field("reason", "Reason (for the log)"),
         ], danger=True)
+
+
+def frozen_hint(model: ShowModel) -> str:
+    """When the current round is frozen, the key that would let its scores change."""
+    if (model.round() or {}).get("reveal") is None:
+        return ""
+    return "frozen: press u on the Reveal screen (4) to unfreeze it, before its first step"
+
+
+def told_publicly(team: Json) -> str:
+    """The status the public was told, when it is not 'active' ('' otherwise)."""
+    public = team.get("public_status", team.get("status"))
+    return "" if public in (None, "active") else str(public)
 
 
 def roster(model: ShowModel) -> list[str]:

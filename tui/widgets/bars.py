@@ -92,3 +92,11 @@ def reveal_summary(model: ShowModel) -> Text:
     line.append(f" next {nxt.get('n')}: ", style="bold")
     line.append(str(nxt.get("text", "")))
     return line
+
+
+def show_line(widget: Static, text: Text) -> None:
+    """A header line that wraps rather than being cut (issue 20: "open · frozen ·" at 80
+    columns). Laid out again only when its text changed: a line can take two rows, and
+    the frames in between cost no layout pass."""
+    if widget.content != text:
+        widget.update(text)

@@ -26,11 +26,25 @@ export function boardOf(state) {
   if (round.standings) {
     return { rows: round.standings.rows, cut: round.standings.cut, final: true };
   }
+  const out = outBefore(state, round);
   return {
-    rows: state.teams.map((t, i) => ({ team: t.id, status: t.status, position: i + 1,
-                                       points: {}, total: null })),
+    rows: state.teams.filter((t) => !out.has(t.id))
+      .map((t, i) => ({ team: t.id, status: t.status, position: i + 1, points: {}, total: null })),
     cut: null, final: false, unranked: true,  // positions here are only the show's order
   };
+}
+
+// The teams an earlier published round left out (eliminated, disqualified, withdrawn): a
+// later round's board, before its results, lists only the teams still in the contest.
+function outBefore(state, round) {
+  const out = new Set();
+  for (const r of state.rounds) {
+    if (r.id === round.id) break;
+    for (const row of (r.standings && r.standings.rows) || []) {
+      if (row.status !== "active") out.add(row.team);
+    }
+  }
+  return out;
 }
 
 export function speedOf(state) {
@@ -57,9 +71,14 @@ export class Board {
     root.innerHTML = `<h1></h1><div class="head"><span></span><span></span><span></span></div>
       <div class="rows"><div class="cutline"><span></span></div></div>`;
     const head = root.querySelector(".head");
-    for (const label of [...state.criteria.map((c) => name(c, lang)), TEXT[lang].total]) {
+    // Each criterion with its maximum ("Benchmarks /40"), so a viewer reads 28.48 of 40.
+    const most = state.criteria.reduce((sum, c) => sum + c.points, 0);
+    for (const [label, points] of [...state.criteria.map((c) => [name(c, lang), c.points]),
+                                   [TEXT[lang].total, most]]) {
       const cell = document.createElement("span");
-      cell.textContent = label;
+      const of = document.createElement("small");
+      of.textContent = ` /${points}`;
+      cell.append(label, of);
       head.append(cell);
     }
     this.title = root.querySelector("h1");
@@ -77,7 +96,7 @@ export class Board {
     el.className = "row";
     el.dataset.team = id;
     el.innerHTML = `<i class="flash"></i><i class="tint"></i><span class="pos num"></span>
-      <span class="bar"></span><span class="team"><span class="who"></span><span class="badge"></span></span>
+      <span class="bar"></span><span class="team"><span class="who"></span><span class="badge"></span><span class="reason"></span></span>
       ${this.criteria.map(() => "<span class=\"pts num\"></span>").join("")}
       <span class="total num"></span>`;
     el.querySelector(".bar").style.background = team.colour;
@@ -85,6 +104,7 @@ export class Board {
     row = {
       el, y: null, index: null, shown: {}, motion: null,
       pos: el.querySelector(".pos"), badge: el.querySelector(".badge"),
+      reason: el.querySelector(".reason"),
       pts: [...el.querySelectorAll(".pts")], total: el.querySelector(".total"),
       flash: el.querySelector(".flash"),
     };
@@ -124,7 +144,8 @@ export class Board {
       const status = data.status || team.status;
       const y = yOf(i);
       const fresh = row.y === null;
-      const popped = this.fill(row, data, status, i >= (cut ?? Infinity), board.unranked);
+      const popped = this.fill(row, { ...data, reason: data.reason || team.reason }, status,
+                               i >= (cut ?? Infinity), board.unranked);
       if (row.y !== y || fresh) this.move(row, y, i, fresh, animate, ms);
       if (animate && !fresh && popped.length) this.pop(row, popped, ms);
     });
@@ -149,15 +170,22 @@ export class Board {
     const focus = row.el.dataset.team === this.focus ? " focus" : "";
     const rowClass = `row ${status}${below ? " below" : ""}${focus}`;
     if (row.el.className !== rowClass) row.el.className = rowClass;
-    put("pos", row.pos, unranked ? "" : String(data.rank ?? data.position ?? "–"));
+    // A disqualified team's points do not count, whichever way the round was announced;
+    // a row none of whose points is announced yet has neither a rank nor a total.
+    const counts = status !== "disqualified";
+    const announced = Object.values(data.points || {}).some((v) => v !== null && v !== undefined);
+    const ranked = !unranked && counts && announced;
+    put("pos", row.pos, ranked ? String(data.rank ?? data.position ?? "–") : "");
     put("badge", row.badge, TEXT[this.lang][status] || "");
+    put("reason", row.reason, status === "disqualified" ? (data.reason || "") : "");
     this.criteria.forEach((c, i) => {
-      const v = data.points ? data.points[c] : null;
+      const v = counts && data.points ? data.points[c] : null;
       const shown = v !== null && v !== undefined;
       row.pts[i].classList.toggle("shown", shown);
       if (put(`pts${i}`, row.pts[i], fmt(v)) && shown) popped.push(row.pts[i]);
     });
-    if (put("total", row.total, fmt(data.total)) && data.total) popped.push(row.total);
+    const total = ranked ? data.total : null;
+    if (put("total", row.total, fmt(total)) && total) popped.push(row.total);
     return popped;
   }
 

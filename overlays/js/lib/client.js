@@ -46,6 +46,7 @@ export class ShowClient extends EventTarget {
     if (this.state) url.searchParams.set("since", String(this.seq));
     const ws = new WebSocket(url);
     this.ws = ws;
+    ws.onopen = () => { if (this.ws === ws) this.setStatus("live"); };
     ws.onmessage = (e) => this.onMessage(JSON.parse(e.data));
     ws.onclose = () => {
       if (this.ws !== ws) return;
@@ -61,6 +62,7 @@ export class ShowClient extends EventTarget {
     if (this.status !== "live") this.setStatus("live");
     if (m.type === "keepalive") return;
     if (m.type === "tick") { this.mergeLive(m.data, true); return; }
+    if (m.type === "checkpoint") { this.checkpoint = m.data; this.emit("checkpoint"); return; }
     if (m.type === "snapshot") {
       this.state = m.data.state;
       this.seq = m.seq;
@@ -200,13 +202,33 @@ export function options() {
   return { lang, team: q.get("team"), bg };
 }
 
-// A small "Reconnecting…" line while the stream is down, so a frozen page never passes
-// for a live one.
-export function showStatus(client, lang, element = document.getElementById("status")) {
+// Connection trouble never goes on air: the page keeps its last good frame while the
+// stream is down and catches up when it is back. It says so only to those who look at the
+// page itself (<body data-link="down">, for the desk and for tests), and with ?fade=N it
+// fades out after N seconds without a connection rather than hold a stale picture for good,
+// and fades back in once it has caught up.
+export function holdOnTrouble(client) {
+  const fade = Number(new URLSearchParams(location.search).get("fade"));
+  let timer = null;
   client.addEventListener("status", () => {
-    element.textContent = TEXT[lang].reconnecting;
-    element.classList.toggle("on", client.status !== "live");
+    const live = client.status === "live";
+    document.body.dataset.link = live ? "live" : "down";
+    if (live) {
+      clearTimeout(timer);
+      timer = null;
+      document.body.classList.remove("stale");
+    } else if (fade > 0 && timer === null) {
+      timer = setTimeout(() => document.body.classList.add("stale"), fade * 1000);
+    }
   });
+}
+
+// What of a model's (or anyone's) text may reach the screen: no control characters but the
+// line break and the tab, and no bidirectional overrides or isolates, which would reorder
+// the text around them on air.
+const UNSHOWN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export function plainText(text) {
+  return text.replace(UNSHOWN, "");
 }
 
 function codePoints(text) {
@@ -215,8 +237,20 @@ function codePoints(text) {
   return n;
 }
 
+// The server refuses longer names (showcase/core/text.py); a page still cuts what it is
+// given, so a name from an older log cannot push a graphic off the screen.
+export const MAX_NAME = 64;
+export const MAX_REASON = 500;
+
 export function name(obj, lang) {
-  return (lang === "ko" ? obj.name_ko : obj.name_en) || obj.name_en || obj.id;
+  return clip((lang === "ko" ? obj.name_ko : obj.name_en) || obj.name_en || obj.id, MAX_NAME);
+}
+
+/** ``text`` as plainText, cut to at most ``max`` characters (code points, never half a
+ *  pair), "…" last. */
+export function clip(text, max) {
+  const chars = Array.from(plainText(String(text ?? "")));
+  return chars.length <= max ? chars.join("") : chars.slice(0, max - 1).join("") + "…";
 }
 
 export function fmt(value, digits = 2) {
@@ -225,15 +259,15 @@ export function fmt(value, digits = 2) {
 
 export const TEXT = {
   en: { active: "", eliminated: "Eliminated", disqualified: "Disqualified",
-        withdrawn: "Withdrawn", total: "Total", cut: "Cut", reconnecting: "Reconnecting…",
+        withdrawn: "Withdrawn", total: "Total", cut: "Cut",
         waiting: "waiting", connecting: "connecting", streaming: "live", ok: "done",
-        error: "error", timeout: "timed out", skipped: "down", cancelled: "cancelled",
+        error: "error", timeout: "timed out", skipped: "offline", cancelled: "cancelled",
         interrupted: "interrupted", rejected: "refused", ttft: "TTFT", tps: "tok/s",
-        down: "down", through: "Through", latency: "latency" },
+        down: "down", through: "Through", reinstated: "Reinstated" },
   ko: { active: "", eliminated: "탈락", disqualified: "실격", withdrawn: "기권",
-        total: "총점", cut: "컷", reconnecting: "다시 연결 중…", waiting: "대기",
+        total: "총점", cut: "컷", waiting: "대기",
         connecting: "연결 중", streaming: "생성 중", ok: "완료", error: "오류",
-        timeout: "시간 초과", skipped: "중단", cancelled: "취소", interrupted: "중단됨",
-        rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "중단", through: "진출",
-        latency: "지연" },
+        timeout: "시간 초과", skipped: "연결 안 됨", cancelled: "취소", interrupted: "중단됨",
+        rejected: "거부", ttft: "첫 토큰", tps: "토큰/초", down: "연결 안 됨", through: "진출",
+        reinstated: "복귀" },
 };
