@@ -6,10 +6,11 @@ pure pieces: the schedule (schedule.py), the leak filter (leaks.py), the tally
 (log/votes.py), never one by one into the show's log; opening and closing are commands
 (core/ballots.py), and closing records the tally as one event.
 
-Sessions and battles are signed tokens (HMAC-SHA256 with a key kept in the vote store,
-so every node of a deployment accepts every node's tokens and a restart keeps them):
-a session is 16 random bytes, unguessable; a battle names its round, prompt, sides, the
-voter it was handed to and when. So a vote carries its own proof of what was shown to
+Sessions and battles are tokens under a key kept in the vote store, so every node of a
+deployment accepts every node's tokens and a restart keeps them: a session is 16 random
+bytes, unguessable, signed (HMAC-SHA256); a battle names its round, prompt, sides, the
+voter it was handed to and when, encrypted and authenticated (AES-GCM), since its sides
+are the teams the voter must not learn. So a vote carries its own proof of what was shown to
 whom and since when, and a node needs no shared memory to check it. Voters are known by a
 pseudonym derived from the session (the session id never leaves the server's memory and
 the voter's page), addresses by one derived from the address.
@@ -39,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from showcase.core import ballots
 from showcase.core.bodies import VoteBody, VotingCloseBody
@@ -96,6 +99,7 @@ class Signer:
 
     def __init__(self, key: bytes) -> None:
         self.key = key
+        self._aead = AESGCM(hmac.digest(key, b"battle-key", "sha256"))
         # a session votes many times and an address serves many sessions: their HMACs
         # are kept (bounded; cleared whole when full, which only costs recomputing)
         self._voters: dict[str, str] = {}
@@ -130,19 +134,20 @@ class Signer:
         return known
 
     def battle(self, handed: Handed) -> str:
+        """The battle as an opaque token: encrypted and authenticated (AES-GCM), because
+        the teams it names are exactly what a voter must not learn."""
         payload = orjson.dumps([handed.round, handed.prompt, handed.a, handed.b, handed.voter,
                                 handed.issued])
-        return f"{_b64(payload)}.{self._sign(b'battle|', payload)}"
+        nonce = secrets.token_bytes(12)
+        return _b64(nonce + self._aead.encrypt(nonce, payload, b"battle"))
 
     def handed(self, token: str) -> Handed:
-        raw, _, sig = token.partition(".")
         try:
-            payload = _unb64(raw)
-            if not hmac.compare_digest(sig, self._sign(b"battle|", payload)):
-                raise ValueError("signature")
+            raw = _unb64(token)
+            payload = self._aead.decrypt(raw[:12], raw[12:], b"battle")
             round_id, prompt, a, b, voter, issued = orjson.loads(payload)
             return Handed(str(round_id), str(prompt), str(a), str(b), str(voter), float(issued))
-        except (ValueError, TypeError, orjson.JSONDecodeError):
+        except (ValueError, TypeError, InvalidTag, orjson.JSONDecodeError):
             raise InvalidRequest("field 'battle' is not a battle this show handed out",
                                  "send the battle token GET /api/vote/battle gave") from None
 
