@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import commands, disclosure, reveal
+from showcase.core import ballots, commands, disclosure, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.errors import LogError, ShowcaseError
@@ -49,6 +49,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.REVEAL_LOCKED: ("operator",),
     ev.DEMO_STARTED: ("operator",),
     ev.DEMO_CANCELLED: ("operator",),
+    ev.VOTING_OPENED: ("operator",),
+    ev.VOTING_CLOSED: ("operator",),
     ev.SHOW_CONFIGURED: ("showfile",),  # the engine, from the show file at start
     ev.DEMO_RESULT: ("server",),
     ev.REQUEST_MEASURED: ("server",),
@@ -140,6 +142,14 @@ REDO: dict[str, Callable[[State, str, dict[str, Any], float], Command]] = {
         s, d.get("team", ""), _rest(d, "team")),
     ev.TEAM_HEALTH: lambda s, role, d, _: commands.team_health(s, d.get("team", ""),
                                                                _rest(d, "team")),
+    ev.VOTING_OPENED: lambda s, role, d, _: ballots.open_voting(
+        s, d.get("round", ""), {**_rest(d, "round", "teams", "rules"), **d.get("rules", {})}),
+    # The tally itself is checked against the published vote log (votes.ndjson and its
+    # hash), not here: the core has no votes. Here: the points enter the criterion as
+    # the rule says, with the reason a kept voter needs.
+    ev.VOTING_CLOSED: lambda s, role, d, _: ballots.close_voting(
+        s, d.get("round", ""), {"keep_voters": d.get("kept", []), "reason": d.get("reason", "")},
+        _pick(d, "votes", "log_hash", "tally", "excluded")),
     ev.LOG_PUBLISHED: _round(disclosure.publish_log),
 }
 

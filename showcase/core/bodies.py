@@ -9,8 +9,9 @@ round) is checked by the commands, not here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from showcase.core.decode import Body
@@ -168,3 +169,68 @@ class ChatBody(Body, forbid_unknown_fields=False):
     """An OpenAI chat completion request; passed to the team as it is, other fields too."""
 
     messages: Annotated[list[Any], Meta(min_length=1)]
+
+
+# -- audience voting (core/ballots.py, voting/booth.py) --------------------------------------
+
+PromptId = Annotated[str, Meta(pattern=r"^[\w.-]{1,64}$", description=(
+    "the prompt's id: letters, digits, '.', '-' or '_', at most 64"))]
+
+
+class PoolPrompt(Body):
+    """One prompt of the battle pool and every team's answer to it."""
+
+    id: PromptId
+    text: Annotated[str, Meta(min_length=1, max_length=8000, description="the prompt, as "
+                                                                          "voters read it")]
+    answers: Annotated[dict[str, Annotated[str, Meta(max_length=16000)]], Meta(description=(
+        "team id -> that team's answer; a prompt enters the battles only with an answer "
+        "from every team in the round, and an answer that names its team is withheld"))]
+
+
+class VotingOpenBody(Body):
+    """Open the audience's voting on a round, with its battle pool and its rules."""
+
+    prompts: Annotated[list[PoolPrompt], Meta(min_length=1, max_length=200, description=(
+        "the battle pool: prompts run against every team before the show"))]
+    criterion: Annotated[str, Meta(description="the criterion the tally enters (a "
+                                               "criterion of one value per team)")] = "feedback"
+    rule: Annotated[Literal["linear", "win_rate"], Meta(description=(
+        "points from ratings: linear from the worst (0) to the best (full points), or full "
+        "points times the expected win rate against the field"))] = "linear"
+    min_seconds: Annotated[float, Meta(ge=0, le=600, description=(
+        "a vote sent sooner after its battle was handed out is refused (429) and kept, "
+        "excluded, with the reason"))] = 5.0
+    per_session: Annotated[int, Meta(ge=1, le=100_000, description=(
+        "the most votes one voting session may cast in this round"))] = 200
+    per_address_per_minute: Annotated[int, Meta(ge=1, le=1_000_000, description=(
+        "the most votes from one network address in any minute (a school shares one "
+        "address: keep it generous)"))] = 600
+    minutes: Annotated[float, Meta(ge=0, le=1440, description=(
+        "shown as a countdown on the overlays; 0: until the operator closes voting"))] = 0.0
+    expect_seq: ExpectSeq | UnsetType = UNSET
+
+
+class VotingCloseBody(Body):
+    """Close the round's voting: the tally is recorded as the criterion, sealed until the
+    reveal."""
+
+    keep_voters: Annotated[list[str], Meta(description=(
+        "voters the outlier test flagged whose votes count anyway (their pseudonyms, as "
+        "GET /api/rounds/{round}/voting lists them); needs a reason"))] = msgspec.field(
+        default_factory=list)
+    reason: Reason = ""
+    expect_seq: ExpectSeq | UnsetType = UNSET
+
+
+class SessionBody(Body):
+    """A new voting session (no sign-in; the page keeps the id it is given)."""
+
+
+class VoteBody(Body):
+    """One vote on the battle the session was handed."""
+
+    battle: Annotated[str, Meta(min_length=1, max_length=1000, description=(
+        "the battle's token, as GET /api/vote/battle gave it"))]
+    choice: Annotated[Literal["a", "b", "tie", "bad"], Meta(description=(
+        "a: answer A is better, b: answer B, tie: as good, bad: both are bad"))]

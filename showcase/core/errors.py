@@ -45,6 +45,11 @@ class StateConflict(ShowcaseError):
     answer carries the log's seq, so the client can reload and decide again."""
 
 
+class RateLimited(ShowcaseError):
+    """A rule of pace refused the request (a voter's limit, a vote sent too soon); the
+    answer names the rule and, in ``retry_after``, the seconds until it may pass."""
+
+
 class TooLarge(ShowcaseError):
     """A request body over its limit; it was not read to its end."""
 

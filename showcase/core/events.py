@@ -42,6 +42,9 @@ BENCH_RESUMED = "bench_resumed"
 BENCH_CANCELLED = "bench_cancelled"
 BENCH_FINISHED = "bench_finished"
 BENCH_IMPORTED = "bench_imported"
+# Audience voting (core/ballots.py): the votes themselves live in their own store.
+VOTING_OPENED = "voting_opened"
+VOTING_CLOSED = "voting_closed"
 # The full log of a published round, opened to the public (disclosure.py).
 LOG_PUBLISHED = "log_published"
 
@@ -51,7 +54,8 @@ EVENT_TYPES = frozenset({
     DEMO_STARTED, DEMO_RESULT, DEMO_CANCELLED, REQUEST_MEASURED, TEAM_HEALTH,
     ROUND_FROZEN, ROUND_UNFROZEN, REVEAL_STEP, REVEAL_ARMED, REVEAL_LOCKED, REVEAL_SPEED,
     BENCH_STARTED, BENCH_ITEM, BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED,
-    BENCH_CANCELLED, BENCH_FINISHED, BENCH_IMPORTED, LOG_PUBLISHED,
+    BENCH_CANCELLED, BENCH_FINISHED, BENCH_IMPORTED, LOG_PUBLISHED, VOTING_OPENED,
+    VOTING_CLOSED,
 })
 
 # Views, from least to most privileged. Each role reads one of these.

@@ -75,6 +75,8 @@ AFFECTS: dict[str, tuple[str, ...]] = {
     ev.BENCH_CANCELLED: ("bench",),
     ev.BENCH_FINISHED: ("bench",),
     ev.BENCH_IMPORTED: ("bench_imports",),
+    ev.VOTING_OPENED: (),
+    ev.VOTING_CLOSED: _ROUNDS,
     ev.LOG_PUBLISHED: _ROUNDS,
 }
 

@@ -86,6 +86,11 @@ def _public_data(event: Event) -> dict[str, Any] | None:
         return data if data.get("public") else {"run": data["run"], "public": False}
     if kind == ev.TEAM_HEALTH:
         return public_health(data)
+    if kind == ev.VOTING_OPENED:
+        # which team gave which answer would unblind every battle: the pool stays sealed
+        return {k: data[k] for k in ("round", "criterion", "rules")}
+    if kind == ev.VOTING_CLOSED:
+        return {"round": data["round"], "votes": data["votes"]}  # the tally is a score
     # Scores, sheets, jury decisions, arming and locking stay sealed.
     return None
 

@@ -64,6 +64,7 @@ class RoundState:
     locked: bool = False
     lock_reason: str = ""
     speed: float = 1.0
+    voting: dict[str, Any] | None = None  # the audience's voting (core/ballots.py)
     log_size: int = 0  # its log's first events, published whole (0: not published)
     _standings: Standings | None = None
 
@@ -446,6 +447,21 @@ def _bench_imported(state: State, event: ev.Event) -> None:
     state.bench_imports[d["team"]] = {**d, "seq": event.seq, "actor": event.actor}
 
 
+def _voting_opened(state: State, event: ev.Event) -> None:
+    rnd = state._round(event.data["round"])
+    rnd.voting = {**event.data, "open": True, "opened_seq": event.seq, "opened_ts": event.ts}
+
+
+def _voting_closed(state: State, event: ev.Event) -> None:
+    d = event.data
+    rnd = state._round(d["round"])
+    assert rnd.voting is not None, "voting_closed before voting_opened"
+    rnd.voting = {**rnd.voting, "open": False, "closed_seq": event.seq,
+                  **{k: d[k] for k in ("votes", "log_hash", "excluded", "kept", "tally")}}
+    cells = rnd.values.setdefault(d["criterion"], {})
+    for team, value in d["values"].items():
+        cells[team] = float(value)
+    rnd._standings = None
 def _log_published(state: State, event: ev.Event) -> None:
     state._round(event.data["round"]).log_size = event.data["size"]
 
@@ -479,5 +495,7 @@ _HANDLERS = {
     ev.BENCH_CANCELLED: _bench_phase,
     ev.BENCH_FINISHED: _bench_phase,
     ev.BENCH_IMPORTED: _bench_imported,
+    ev.VOTING_OPENED: _voting_opened,
+    ev.VOTING_CLOSED: _voting_closed,
     ev.LOG_PUBLISHED: _log_published,
 }

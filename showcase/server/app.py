@@ -22,10 +22,18 @@ from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.server import endpoints as api
-from showcase.server import openapi
+from showcase.server import openapi, voting
 from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
-from showcase.server.pages import favicon, index, judge, overlays_dir, remote, verify
+from showcase.server.pages import (
+    favicon,
+    index,
+    judge,
+    overlays_dir,
+    remote,
+    verify,
+    vote_page,
+)
 from showcase.server.services import Services
 from showcase.server.table import Commands, refusal
 from showcase.server.web import JSON, error_response
@@ -70,14 +78,16 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     log.info("show %r at seq %d from %s", parts.show.title_en, engine.committed.seq,
              parts.data_dir)
     try:
+        parts.booth.store.open()
         async with engine.running(), engine.signing(), engine.live.running(), \
-                parts.teams.running_checks():
+                parts.teams.running_checks(), parts.booth.running():
             await parts.bench.recover()
             try:
                 yield
             finally:
                 await parts.bench.aclose()
     finally:
+        parts.booth.store.close()
         engine.close()
 
 
@@ -89,6 +99,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/remote", remote),
         Route("/judge", judge),
         Route("/verify", verify),
+        Route("/vote", vote_page),
         Route("/favicon.ico", favicon),
         Mount("/overlays", app=StaticFiles(directory=overlays_dir()), name="overlays"),
         Route("/healthz", api.healthz),
@@ -120,6 +131,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/api/reveal/script", api.reveal_script),
         Route("/openapi.json", openapi.endpoint(commands.table)),
         *proofs.ROUTES,
+        *voting.ROUTES,
         # the commands the front also answers (commandpath.py), as ordinary routes
         *(Route(c.path, api.engine_command(c), methods=["POST"]) for c in commands.table),
     ]

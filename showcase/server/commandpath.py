@@ -10,6 +10,9 @@ ASGI interface (``scope``, ``receive``, ``send``): no router, no middleware, no
 answers, refusals included, come from the table's ``answer`` and ``refusal``, so both give
 the same status and bytes (tests/test_commandpath.py holds them to that).
 
+An audience vote (``POST /api/vote``, voting/booth.py) is answered here too: votes come by
+the thousand a second, and the same saving applies to them.
+
 The server (uvicorn) keeps what is HTTP's: keep-alive, pipelining, ``Expect:
 100-continue`` (sent only once the body is asked for, so a caller without the role is
 refused before it sends it), chunked bodies and clients that leave early.
@@ -27,8 +30,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from showcase.core.bodies import VoteBody
+from showcase.core.decode import decode_body
 from showcase.core.errors import PayloadTooLarge, ShowcaseError
 from showcase.server.table import Commands, EngineCommand, answer, key_of, refusal
 from showcase.server.web import MAX_BODY, parse_json
@@ -39,6 +45,7 @@ _JSON = (b"content-type", b"application/json")
 # A refusal of an oversized body: the rest of it is never read, so the connection cannot
 # carry another request; the server closes it after the answer.
 _CLOSE = (b"connection", b"close")
+VOTE_PATH = b"/api/vote"
 
 
 class CommandFront:
@@ -52,6 +59,9 @@ class CommandFront:
         if scope["type"] == "http" and scope["method"] == "POST":
             # The path as sent: an escaped one goes to the app, which unescapes it.
             raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+            if raw == VOTE_PATH:
+                await self._vote(scope, receive, send)
+                return
             found = None if b"%" in raw else self.commands.match(raw.decode("latin-1"))
             if found is not None:
                 await self._command(found[0], found[1], scope, receive, send)
@@ -82,6 +92,28 @@ class CommandFront:
             await _respond(send, status, content, close)
             return
         await _respond(send, 201, answer(event.seq, event.type), False)
+
+
+    async def _vote(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /api/vote`` as server/voting.py answers it: the body, then the booth."""
+        headers = scope["headers"]
+        try:
+            body = await _read_body(headers, receive)
+            if body is None:
+                return
+            vote = decode_body(parse_json(body), VoteBody)
+            session = _header(headers, b"x-vote-session")
+            client = scope.get("client")
+            booth = self.app.state.services.booth  # type: ignore[attr-defined]
+            result = await booth.vote(session.decode("latin-1") if session else None,
+                                      client[0] if client else "", vote)
+        except Exception as exc:
+            if not isinstance(exc, ShowcaseError):
+                log.error("unexpected error on POST /api/vote", exc_info=exc)
+            status, content = refusal(exc)
+            await _respond(send, status, content, isinstance(exc, PayloadTooLarge))
+            return
+        await _respond(send, 201, orjson.dumps(result), False)
 
 
 async def _read_body(headers: Iterable[tuple[bytes, bytes]], receive: Receive

@@ -22,7 +22,16 @@ from starlette.responses import Response
 from showcase import __version__
 from showcase.bench.commands import ApplyBody, ControlBody, StartBody
 from showcase.bench.lmeval import ImportBody
-from showcase.core.bodies import CancelDemoBody, ChatBody, DemoBody, RoundBody
+from showcase.core.bodies import (
+    CancelDemoBody,
+    ChatBody,
+    DemoBody,
+    RoundBody,
+    SessionBody,
+    VoteBody,
+    VotingCloseBody,
+    VotingOpenBody,
+)
 from showcase.core.decode import Body
 from showcase.server.table import EngineCommand
 
@@ -34,11 +43,13 @@ ERRORS = {
     "409": "the command does not fit the show's state now (a stale seq, a frozen round); "
            "the answer carries the log's seq",
     "413": "the body is too large",
+    "429": "a voting rule refused it (named in 'rule', with 'retry_after' seconds)",
     "503": "the event log cannot take writes now, or did not make the command durable within "
            "the show's command_deadline; 'recorded' says false (not recorded) or 'unknown' (may "
            "have been: send it again with the same Idempotency-Key)",
 }
 PUBLIC = ("public",)  # no token needed; a token gives its role's view
+RATE_LIMITED = "/api/vote"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +165,26 @@ ROUTES = (
              params=(TEAM,)),
     RouteDoc("GET", "/api/reveal/script", STAGE, "A frozen round's reveal script, every step",
              params=(ROUND,)),
+    RouteDoc("GET", "/vote", PUBLIC, "The audience's voting page (a phone page)",
+             media="text/html"),
+    RouteDoc("POST", "/api/vote/session", PUBLIC, "A new voting session: send it back as "
+             "the X-Vote-Session header", SessionBody, status=201),
+    RouteDoc("GET", "/api/vote/battle", PUBLIC, "The session's next blind battle: a prompt "
+             "and two anonymous answers (X-Vote-Session)"),
+    RouteDoc("POST", "/api/vote", PUBLIC, "A vote on a battle (X-Vote-Session); 201 once "
+             "durable, 429 naming the rule it broke", VoteBody, status=201),
+    RouteDoc("POST", "/api/rounds/{round}/voting/open", OPERATOR, "Open voting on the current "
+             "round with its battle pool and rules (bodies up to 4 MiB)", VotingOpenBody,
+             (ROUND_PATH,), status=201),
+    RouteDoc("POST", "/api/rounds/{round}/voting/close", OPERATOR, "Close voting: the tally "
+             "is recorded as the criterion, sealed until the reveal", VotingCloseBody,
+             (ROUND_PATH,), status=201),
+    RouteDoc("GET", "/api/rounds/{round}/voting", PUBLIC, "Voting open or closed and the "
+             "count; the operator also sees counts per pair, refusals, flags and the tally",
+             params=(ROUND_PATH, TOKEN)),
+    RouteDoc("GET", "/api/rounds/{round}/votes.ndjson", PUBLIC, "The anonymised votes, one "
+             "canonical line each (operator; anyone once the round is published)",
+             params=(ROUND_PATH,), media="application/x-ndjson"),
 )
 
 
@@ -183,6 +214,10 @@ def document(table: list[EngineCommand]) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(
             route.summary, route.roles, route.body, route.params, route.media, route.status,
             "", None)
+    for path, operations in paths.items():
+        if path != RATE_LIMITED:  # only an audience vote has rules of pace
+            for operation in operations.values():
+                operation["responses"].pop("429", None)
     return {
         "openapi": "3.1.0",
         "info": {"title": "showcase", "version": __version__,

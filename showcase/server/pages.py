@@ -21,6 +21,7 @@ OVERLAYS = [
     ("ticker.html", "Ticker", "every team's live latency along the bottom"),
     ("bench.html", "Benchmark progress",
      "per team and suite: items scored, items a second, time left (accuracy when public)"),
+    ("votes.html", "Audience voting", "voting open, a countdown and the count, never the split"),
 ]
 
 
@@ -58,6 +59,9 @@ async def verify(request: Request) -> Response:
     return HTMLResponse(_static("verify.html"), headers={"cache-control": "no-cache"})
 
 
+async def vote_page(request: Request) -> Response:
+    """The audience's voting page, for a phone: two anonymous answers, A or B."""
+    return HTMLResponse(_static("vote.html"), headers={"cache-control": "no-cache"})
 async def favicon(request: Request) -> Response:
     """The icon every browser asks for (an SVG: three bars of a scoreboard), so that no page
     logs a 404 for it."""
@@ -80,6 +84,7 @@ def _index_page(show: Show) -> str:
         f'<li><a href="/overlays/{u}">{html.escape(t)}</a> <code>/overlays/{html.escape(u)}</code>'
         f"<br><small>{html.escape(d)}</small></li>" for u, t, d in OVERLAYS)
     links = [("/remote", "presenter remote (phone): step through the reveal"),
+             ("/vote", "audience voting (phone): two anonymous answers, pick the better"),
              ("/judge", "judge's page (phone or tablet): enter and correct your own sheets"),
              ("/verify", "how anyone checks the results (Korean and English)"),
              ("/openapi.json", "every route, its body and its answers (OpenAPI 3.1)"),

@@ -10,12 +10,16 @@ from starlette.requests import HTTPConnection
 from showcase.bench.runs import Bench
 from showcase.core.showfile import Show
 from showcase.log.base import EventLog
+from showcase.log.redis_streams import RedisLog
+from showcase.log.redis_votes import RedisVotes
+from showcase.log.votes import SQLiteVotes, VoteStore
 from showcase.models.teams import Teams
 from showcase.runtime.engine import Engine
 from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
 from showcase.server.auth import Tokens
 from showcase.server.proxy import Proxy
 from showcase.server.table import Commands
+from showcase.voting.booth import Booth
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,7 @@ class Services:
     proxy: Proxy
     bench: Bench
     commands: Commands
+    booth: Booth
 
     @classmethod
     def build(cls, show: Show, data_dir: str | Path, tokens: Tokens | None = None,
@@ -43,7 +48,16 @@ class Services:
         tokens = tokens or Tokens.resolve(show, data_dir)
         teams = Teams(engine)
         return cls(show, Path(data_dir), engine, tokens, teams, Proxy(teams), Bench(teams),
-                   Commands(engine, tokens))
+                   Commands(engine, tokens), Booth(engine, vote_store(data_dir, event_log)))
+
+
+def vote_store(data_dir: str | Path, event_log: EventLog | None) -> VoteStore:
+    """Votes beside the log: in Redis when the log is (every node shares them), else in
+    the data directory."""
+    if isinstance(event_log, RedisLog):
+        return RedisVotes(event_log.url, prefix=f"{event_log.stream}:votes",
+                          relaxed=event_log.relaxed)
+    return SQLiteVotes(data_dir)
 
 
 def services(connection: HTTPConnection) -> Services:

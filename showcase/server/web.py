@@ -15,6 +15,7 @@ from showcase.core.errors import (
     LogUnavailable,
     NotAuthenticated,
     NotPermitted,
+    RateLimited,
     ShowcaseError,
     StateConflict,
     TooLarge,
@@ -35,7 +36,7 @@ class JSON(Response):
 #: The HTTP status of each kind of error: the core names what failed, the edge says it in HTTP.
 STATUS: dict[type[ShowcaseError], int] = {
     InvalidRequest: 400, NotAuthenticated: 401, NotPermitted: 403, Unknown: 404,
-    StateConflict: 409, TooLarge: 413, LogUnavailable: 503,
+    StateConflict: 409, TooLarge: 413, RateLimited: 429, LogUnavailable: 503,
     SuiteError: 400,  # a run asked for a suite file that cannot be used
 }
 
