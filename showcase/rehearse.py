@@ -87,10 +87,14 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 def _rehearse_then_stop(show: Show, outcome: dict[str, int]
                         ) -> Callable[[str, Any], Any]:
     async def ready(url: str, app: Any) -> None:
-        tokens = app.state.tokens.by_role
+        tokens = app.state.tokens
+        # Each judge signs their own sheet with their own token, as on the day; a show that
+        # shares one judge token uses it for all.
+        judges = {j.id: tokens.by_judge.get(j.id) or tokens.by_role["judge"]
+                  for j in show.judges}
         report = Report()
         try:
-            await rehearse(url, tokens["operator"], tokens["judge"], show, report)
+            await rehearse(url, tokens.by_role["operator"], judges, show, report)
             outcome["refusals"] = report.refusals
         finally:
             # uvicorn stops gracefully on SIGINT, as it does for Ctrl-C.
@@ -99,11 +103,14 @@ def _rehearse_then_stop(show: Show, outcome: dict[str, int]
     return ready
 
 
-async def rehearse(url: str, operator: str, judge: str, show: Show, report: Report) -> None:
-    """The script of a show day, against the server at ``url``."""
+async def rehearse(url: str, operator: str, judge_tokens: dict[str, str], show: Show,
+                   report: Report) -> None:
+    """The script of a show day, against the server at ``url``; ``judge_tokens``: each
+    judge's token, by judge id."""
     async with httpx.AsyncClient(base_url=url, timeout=30, headers={
             "Authorization": f"Bearer {operator}", "X-Showcase-User": "rehearsal"}) as op:
-        judges = httpx.Headers({"Authorization": f"Bearer {judge}"})
+        judges = {j: httpx.Headers({"Authorization": f"Bearer {t}", "X-Showcase-User": j})
+                  for j, t in judge_tokens.items()}
         state = (await op.get("/api/state")).json()["state"]
         round_id = state["current_round"]
         await _enter_scores(op, judges, show, round_id, report)
@@ -113,7 +120,7 @@ async def rehearse(url: str, operator: str, judge: str, show: Show, report: Repo
         await _standings(url, round_id, report)
 
 
-async def _enter_scores(op: httpx.AsyncClient, judges: httpx.Headers, show: Show,
+async def _enter_scores(op: httpx.AsyncClient, judges: dict[str, httpx.Headers], show: Show,
                         round_id: str, report: Report) -> None:
     report.heading(f"scores of round {round_id}, entered as the desks and judges would")
     count = len(show.teams)
@@ -128,7 +135,7 @@ async def _enter_scores(op: httpx.AsyncClient, judges: httpx.Headers, show: Show
                     body = {"criterion": criterion.id, "team": team.id, "judge": who.id,
                             "value": round(min(high, value + j % 3), 2)}
                     await _post(op, "/api/scores", body, report, f"{criterion.id} {team.id} "
-                                f"judge {who.id}", headers=judges)
+                                f"judge {who.id}", headers=judges[who.id])
             else:
                 await _post(op, "/api/scores", {"criterion": criterion.id, "team": team.id,
                                                 "value": value}, report,

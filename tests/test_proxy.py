@@ -123,6 +123,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     show = tmp / "show.toml"
     show.write_text(
         "[show]\ntitle_en = \"Proxy test\"\n"
+        + "[[judges]]\nid = \"kim\"\nname = \"Kim Jiwon\"\n"  # whose token meets refusals
         + team("lg", f"{mocks['lg'].url}/v1", "SHOWCASE_KEY_LG")
         + team("skt", f"{mocks['skt'].url}/v1")
         + team("upstage", f"{mocks['upstage'].url}/v1")

@@ -55,7 +55,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _owner_only(path: Path) -> None:
+def owner_only(path: Path) -> None:
     """The log, its WAL and its shared memory, readable by the owner only: they hold
     sealed scores. SQLite makes the WAL and shared-memory files with the database's
     permissions, so the database is made 0600 before SQLite first opens it; files left
@@ -112,7 +112,7 @@ class SQLiteLog:
 
     def open(self) -> SQLiteLog:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _owner_only(self.path)
+        owner_only(self.path)
         if self.exclusive:
             self._lock_file = open(self.dir / "lock", "w")  # noqa: SIM115 - held while open
             try:

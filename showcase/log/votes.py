@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from showcase.core.errors import LogError, Unavailable
+from showcase.log.sqlite import owner_only
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ _STOP = object()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    owner_only(path)  # votes name sessions and addresses (as pseudonyms): the owner's only
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,6 @@ from starlette.requests import HTTPConnection
 from showcase.bench.runs import Bench
 from showcase.core.showfile import Show
 from showcase.log.base import EventLog
-from showcase.log.redis_streams import RedisLog
-from showcase.log.redis_votes import RedisVotes
 from showcase.log.votes import SQLiteVotes, VoteStore
 from showcase.models.teams import Teams
 from showcase.runtime.engine import Engine
@@ -53,8 +52,12 @@ class Services:
 
 def vote_store(data_dir: str | Path, event_log: EventLog | None) -> VoteStore:
     """Votes beside the log: in Redis when the log is (every node shares them), else in
-    the data directory."""
-    if isinstance(event_log, RedisLog):
+    the data directory. A Redis log exists only once its module is loaded: a server on
+    SQLite never loads the Redis client."""
+    redis_log = sys.modules.get("showcase.log.redis_streams")
+    if redis_log is not None and isinstance(event_log, redis_log.RedisLog):
+        from showcase.log.redis_votes import RedisVotes
+
         return RedisVotes(event_log.url, prefix=f"{event_log.stream}:votes",
                           relaxed=event_log.relaxed)
     return SQLiteVotes(data_dir)
