@@ -132,10 +132,13 @@ def test_the_remote_speaks_korean_and_english(server: Server, phone: Page) -> No
     expect(phone.locator("#go")).to_have_text("다음 ▶")
     expect(phone.locator("#ff")).to_have_text("» 다음 멈춤까지")
     expect(phone.locator("#conn")).to_have_text("연결됨")
+    # The script's own words too: the next step reads in Korean, as the presenter says it.
+    expect(phone.locator("#next")).to_have_text("1차 평가: 결과 발표")
     phone.screenshot(path="/tmp/desk-remote-ko.png")
     phone.click("header .lang")
     expect(phone.locator("#go")).to_have_text("Next ▶")
     expect(phone.locator("#step")).to_have_text("step 0 / 19")
+    expect(phone.locator("#next")).to_have_text("First evaluation: the results")
     expect(phone.locator("#conn")).to_have_text("live")
     phone.click("summary")
     phone.screenshot(path="/tmp/desk-remote-en.png")

@@ -270,7 +270,9 @@ def freeze_round(state: State, round_id: str, body: Any) -> Command:
     # Reinstated under seal: the public still knows them as out, until the reveal says so.
     believed_out = {t: ts.public_status for t, ts in state.teams.items()
                     if ts.status == "active" and ts.public_status != "active"}
-    script = build_script(state.require_show(), round_id, data, names, announced, believed_out)
+    names_ko = {t: ts.team.name_ko for t, ts in state.teams.items()}
+    script = build_script(state.require_show(), round_id, data, names, announced, believed_out,
+                          names_ko)
     return ev.ROUND_FROZEN, {"round": round_id, "publication": data, "script": script}
 
 

@@ -30,6 +30,7 @@ from showcase.core.showfile import Show
 from showcase.core.state import State
 
 REINSTATED = "reinstated"  # the status a step gives a team reinstated under seal
+STATUS_KO = {"disqualified": "실격", "withdrawn": "기권", "eliminated": "탈락"}
 TITLE = "title"
 STATUS = "status"
 POINTS = "points"
@@ -42,7 +43,8 @@ DOUBLE_PRESS_SECONDS = 0.8  # a step press without "to" this soon after a step i
 
 def build_script(show: Show, round_id: str, publication: dict[str, Any],
                  names: dict[str, str], announced: frozenset[str] = frozenset(),
-                 believed_out: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                 believed_out: dict[str, str] | None = None,
+                 names_ko: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Every step of a round's reveal, from its publication (what publish would announce).
 
     ``announced`` names the disqualified or withdrawn teams whose status the public knows
@@ -51,8 +53,11 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
     ``believed_out`` maps the teams reinstated under seal to the status the public still
     knows them by: they start out of the ranking, as the public last saw them, and come back
     at a ``status`` step of their own, so no screen ranks them before it is announced.
+    Each step's ``text`` is in English and its ``text_ko`` in Korean (``names_ko``: the
+    teams' Korean names), for the presenter's remote in either language.
     """
     believed_out = dict(believed_out or {})
+    ko = names_ko or names
     rnd = show.round(round_id)
     assert rnd is not None
     rows = publication["standings"]["rows"]
@@ -65,6 +70,7 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
                    key=order.index)
     criteria = [c.id for c in show.criteria]
     crit_names = {c.id: c.name_en for c in show.criteria}
+    crit_ko = {c.id: c.name_ko for c in show.criteria}
     board: dict[str, Any] = {
         "round": round_id,
         "rows": [{"team": t, "points": {c: None for c in criteria}, "total": 0.0,
@@ -108,18 +114,20 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
     by_team = {r["team"]: r for r in ranked}
 
     def title() -> None:
-        add(TITLE, f"{rnd.name_en}: the results", pause=True)
+        add(TITLE, f"{rnd.name_en}: the results", pause=True, text_ko=f"{rnd.name_ko}: 결과 발표")
 
     def status() -> None:
         for row in others:
             show_status(row)
             reason = f" ({row['reason']})" if row.get("reason") else ""
             add(STATUS, f"{names[row['team']]} is {row['status']}{reason}", pause=True,
-                team=row["team"], status=row["status"], reason=row.get("reason", ""))
+                team=row["team"], status=row["status"], reason=row.get("reason", ""),
+                text_ko=f"{ko[row['team']]}: {STATUS_KO.get(row['status'], row['status'])}"
+                        f"{reason}")
         for row in returning:
             bring_back(row)
             add(STATUS, f"{names[row['team']]} is reinstated", pause=True, team=row["team"],
-                status=REINSTATED, reason="")
+                status=REINSTATED, reason="", text_ko=f"{ko[row['team']]} 복귀")
 
     def reveal_points(team: str, crits: list[str]) -> dict[str, float]:
         row = next(r for r in board["rows"] if r["team"] == team)
@@ -135,37 +143,43 @@ def build_script(show: Show, round_id: str, publication: dict[str, Any],
                     reveal_points(team, [crit])
                 _reorder(board, order)
                 add(POINTS, f"{crit_names[crit]}: every team's points", pause=True,
-                    criterion=crit, points={t: by_team[t]["points"][crit] for t in bottom_up})
+                    criterion=crit, points={t: by_team[t]["points"][crit] for t in bottom_up},
+                    text_ko=f"{crit_ko[crit]}: 모든 팀의 점수")
         elif rnd.reveal_points == "total":
             for i, team in enumerate(bottom_up):
                 shown = reveal_points(team, criteria)
                 _reorder(board, order)
                 add(POINTS, f"{names[team]}: {by_team[team]['total']:g} points in all",
-                    pause=i == len(bottom_up) - 1, team=team, points=shown)
+                    pause=i == len(bottom_up) - 1, team=team, points=shown,
+                    text_ko=f"{ko[team]}: 총 {by_team[team]['total']:g}점")
         else:
             for crit in criteria:
                 for i, team in enumerate(bottom_up):
                     value = reveal_points(team, [crit])[crit]
                     _reorder(board, order)
                     add(POINTS, f"{crit_names[crit]}: {names[team]} {value:g} points",
-                        pause=i == len(bottom_up) - 1, team=team, criterion=crit, points=value)
+                        pause=i == len(bottom_up) - 1, team=team, criterion=crit, points=value,
+                        text_ko=f"{crit_ko[crit]}: {ko[team]} {value:g}점")
 
     def cut() -> None:
         rule = publication["standings"]["cut"]
         board["cut"] = {"survivors": rule["survivors"], "rule": rule["rule"]}
         add(CUT, f"The cut: {rule['survivors']} of {len(ranked)} teams go through "
-            f"({rule['rule']})", pause=True)
+            f"({rule['rule']})", pause=True,
+            text_ko=f"컷: {len(ranked)}팀 중 {rule['survivors']}팀 진출")
 
     def eliminations() -> None:
         for team in [t for t in bottom_up if by_team[t]["status"] == ELIMINATED]:
             row = next(r for r in board["rows"] if r["team"] == team)
             row["status"] = ELIMINATED
-            add(ELIMINATE, f"{names[team]} is eliminated", pause=True, confirm=True, team=team)
+            add(ELIMINATE, f"{names[team]} is eliminated", pause=True, confirm=True, team=team,
+                text_ko=f"{ko[team]} 탈락")
 
     def survivors() -> None:
         teams = [r["team"] for r in ranked if r["status"] == ACTIVE]
         add(SURVIVORS, "Through to the next round: " + ", ".join(names[t] for t in teams),
-            pause=True, teams=teams)
+            pause=True, teams=teams,
+            text_ko="다음 라운드 진출: " + ", ".join(ko[t] for t in teams))
 
     sections = {"title": title, "status": status, "points": points, "cut": cut,
                 "eliminations": eliminations, "survivors": survivors}

@@ -33,6 +33,7 @@ import contextlib
 import copy
 import itertools
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -169,7 +170,7 @@ class Engine:
         (the caller's Idempotency-Key), a command that ``actor`` already sent with that key
         is answered with its event, recorded once: committed, or still on its way."""
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             if key:
                 found = await self._sent_before(actor, key, deadline)
                 if found is not None:
@@ -178,8 +179,12 @@ class Engine:
                 raise late(self.show.command_deadline, recorded=False)
             submitted = self.submit(actor, command, *args, key=key)
             if submitted is None:
+                # Behind another node: fold what it wrote, and check again at once (a
+                # rebuild is not a try of its own, or two busy nodes run out of tries).
                 await self._within(deadline, self._rebuild_head(), recorded=False)
-                continue  # checked again against what the others wrote
+                submitted = self.submit(actor, command, *args, key=key)
+            if submitted is None:
+                continue  # another node moved on while this one rebuilt: check again
             event, durable = submitted
             try:
                 # Shielded: neither the deadline nor a client that goes away cancels an
@@ -187,7 +192,11 @@ class Engine:
                 await self._within(deadline, durable, recorded=None)
             except SeqTaken:
                 self.conflicts += 1
-                continue  # another node wrote first: fold its events, check again
+                # Another node wrote first: fold its events and check again, after a
+                # random pause that grows with each loss, so that two nodes writing at
+                # once do not keep colliding in step.
+                await asyncio.sleep(random.random() * 0.001 * (attempt + 1))
+                continue
             return event
         raise Unavailable("other nodes kept appending first; nothing was recorded",
                           f"the command was checked {CONFLICT_RETRIES} times; send it again")

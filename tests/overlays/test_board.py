@@ -91,6 +91,7 @@ def test_a_team_reinstated_under_seal_comes_back_at_a_step_and_every_page_agrees
         steps = c.get("/api/reveal/script").json()["steps"]
     back = next(s for s in steps if s["kind"] == "status" and s["team"] == "naver")
     assert back["status"] == "reinstated" and back["text"] == "Naver Cloud is reinstated"
+    assert back["text_ko"] == "네이버클라우드 복귀"  # for the remote in Korean
     first = {r["team"]: r for r in steps[0]["board"]["rows"]}
     assert (first["naver"]["status"], first["naver"]["position"]) == ("disqualified", None)
     after = {r["team"]: r for r in back["board"]["rows"]}
