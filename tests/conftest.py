@@ -20,7 +20,7 @@ import pytest
 from showcase.core.showfile import sample_show_path
 
 if TYPE_CHECKING:  # the browser stack loads only for the tests that drive a page
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 OPERATOR = "operator-token-for-tests"
 PRESENTER = "presenter-token-for-tests"
@@ -186,3 +186,12 @@ def browser() -> Iterator[Browser]:
         launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A phone-sized touch screen (390x844): the remote, the judge and the voting pages."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = context.new_page()
+    yield page
+    context.close()

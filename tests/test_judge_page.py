@@ -6,22 +6,12 @@ in words."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.conftest import JUDGE_TOKENS, OPERATOR, PRESENTER, Server
 
 SHOTS = os.environ.get("SHOWCASE_SCREENSHOTS", "")  # a folder: keep screenshots to look at
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def shot(page: Page, name: str) -> None:

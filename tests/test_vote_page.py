@@ -4,23 +4,13 @@ limit is reached."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.conftest import OPERATOR, Server
 from tests.test_votes import open_voting, pool
 
 SHOTS = "/tmp/vote-page-{}.png"
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def counted(server: Server) -> int:

@@ -23,6 +23,18 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, errors
 
 
+def show_with_lg(tmp_path: Path, lg_url: str, proxy: str) -> Path:
+    """The sample show with lg answering at ``lg_url`` (a mock team) and ``proxy`` as the
+    show file's [proxy] table."""
+    from showcase.core.showfile import sample_show_path
+
+    text = sample_show_path().read_text(encoding="utf-8").replace(
+        'endpoint = "http://127.0.0.1:9101/v1"', f'endpoint = "{lg_url}/v1"')
+    path = tmp_path / "show.toml"
+    path.write_text(f"{text}\n[proxy]\n{proxy}\n", encoding="utf-8")
+    return path
+
+
 def settle(page: Page) -> None:
     """Waits until every animation that ends has ended (the ticker's crawl never does)."""
     page.evaluate("""Promise.all(document.getAnimations()

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Server
-from tests.overlays.conftest import shot
+from tests.overlays.conftest import shot, show_with_lg
 from tests.test_proxy import Mock
 
 SAFE = {"left": 96, "right": 1920 - 96, "bottom": 1080 - 54}  # 90% title-safe at 1920x1080
@@ -27,14 +27,7 @@ def lg_mock() -> Iterator[Mock]:
 @pytest.fixture
 def showfile(tmp_path: Path, lg_mock: Mock) -> Path:
     """The sample show with lg up (a mock team, health-checked every second)."""
-    from showcase.core.showfile import sample_show_path
-
-    text = sample_show_path().read_text(encoding="utf-8").replace(
-        'endpoint = "http://127.0.0.1:9101/v1"', f'endpoint = "{lg_mock.url}/v1"')
-    path = tmp_path / "show.toml"
-    path.write_text(text + "\n[proxy]\nhealth_interval = 1\nhealth_timeout = 0.5\n",
-                    encoding="utf-8")
-    return path
+    return show_with_lg(tmp_path, lg_mock.url, "health_interval = 1\nhealth_timeout = 0.5")
 
 
 def test_the_ticker_stays_title_safe_and_shows_no_health_ping(server: Server, page: Page) -> None:

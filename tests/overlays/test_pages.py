@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import OPERATOR, PRESENTER, Server, score_sample_round
-from tests.overlays.conftest import ARTIFACTS
+from tests.overlays.conftest import ARTIFACTS, show_with_lg
 from tests.test_proxy import Mock
 
 PAGES = ["scoreboard.html", "reveal.html", "demo.html", "lower-third.html?team=lg",
@@ -33,13 +33,7 @@ def lg_mock() -> Iterator[Mock]:
 @pytest.fixture
 def showfile(tmp_path: Path, lg_mock: Mock) -> Path:
     """The sample show with lg answering from a mock team and no health checks."""
-    from showcase.core.showfile import sample_show_path
-
-    text = sample_show_path().read_text(encoding="utf-8").replace(
-        'endpoint = "http://127.0.0.1:9101/v1"', f'endpoint = "{lg_mock.url}/v1"')
-    path = tmp_path / "show.toml"
-    path.write_text(text + "\n[proxy]\nhealth_interval = 0\n", encoding="utf-8")
-    return path
+    return show_with_lg(tmp_path, lg_mock.url, "health_interval = 0")
 
 
 def top_left_alpha(png: bytes) -> int:
