@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from showcase.voting.errors import VotingError
 
@@ -94,6 +92,9 @@ def check_identifiable(counts: Counts, prior_ties: float = 0.0) -> None:
     if idle:
         raise VotingError("no rated votes for some teams, so they have no rating",
                           f"teams without a win, loss or tie: {idle}")
+    from scipy.sparse import csr_matrix  # loaded on the first tally, not at server start
+    from scipy.sparse.csgraph import connected_components
+
     beats = csr_matrix((w > 0).astype(np.int8))
     k, labels = connected_components(beats, directed=True, connection="strong")
     if k > 1:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import binom
 
 from showcase.voting import bt
 from showcase.voting.errors import VotingError
@@ -80,6 +79,8 @@ def outlier_voters(teams: Iterable[str], votes: Iterable[Vote], *, fdr: float = 
     k = np.array([agreed[v] for v in tested])
     n = np.array([decisive[v] for v in tested])
     e = np.array([expected[v] for v in tested])
+    from scipy.stats import binom  # loaded on first use, not at server start (it takes 1 s)
+
     pvals: NDArray[np.float64] = np.asarray(binom.cdf(k, n, e / n), dtype=np.float64)
     # Benjamini-Hochberg: q_(i) = min over j >= i of p_(j) m / j.
     order = np.argsort(pvals, kind="stable")

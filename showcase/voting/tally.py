@@ -38,7 +38,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import norm
 
 from showcase.voting import bt
 from showcase.voting.errors import VotingError
@@ -196,6 +195,8 @@ def tally_counts(counts: bt.Counts, *, max_points: float, rule: PointsRule = "li
                           f"{counts.bad} 'both bad' votes and no win, loss or tie")
     theta = bt.fit(counts, prior_ties)
     cov = bt.sandwich(counts, theta, prior_ties)
+    from scipy.stats import norm  # loaded on the first tally, not at server start (1 s)
+
     half = float(norm.ppf(0.5 + level / 2)) * np.sqrt(np.clip(np.diag(cov), 0.0, None))
     rating = bt.INITIAL + bt.ALPHA * theta
     lower, upper = rating - bt.ALPHA * half, rating + bt.ALPHA * half
