@@ -175,3 +175,14 @@ def test_architecture_private_internals_stay_in_one_module() -> None:
             private = [t for t in _imports(name, path) if t.startswith(PRIVATE_PACKAGES)]
             offenders += [f"{name}: {t}" for t in sorted(private + _private_names(path))]
     assert offenders == []
+
+
+def test_architecture_server_starts_without_the_statistics_stack() -> None:
+    """A server loads scipy on its first tally, not at start: importing it takes about a
+    second, and a node restarted in the middle of a show must be back at once."""
+    code = ("import sys, showcase.cli, showcase.server.app\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True, timeout=60).stdout.split())
+    assert "starlette" in loaded  # the test sees what a server loads
+    assert sorted(loaded & {"scipy", "jax", "arena_rank", "pandas", "playwright"}) == []
