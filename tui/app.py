@@ -23,6 +23,7 @@ from .screens.log import LogScreen
 from .screens.overview import OverviewScreen
 from .screens.reveal import RevealScreen
 from .screens.scores import ScoresScreen
+from .screens.votes import VotesScreen
 from .wording import in_keys
 
 
@@ -48,6 +49,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("4", "Reveal", RevealScreen),
     Section("5", "Log", LogScreen),
     Section("6", "Bench", BenchScreen),
+    Section("7", "Votes", VotesScreen),
 )
 
 
