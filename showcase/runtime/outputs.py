@@ -183,6 +183,11 @@ class Outputs:
         del self.listed[min(outside, key=lambda o: o.heard).id]
         return True
 
+    def drifted(self) -> int:
+        """Outputs running another build than the server's."""
+        return sum(1 for o in self.listed.values()
+                   if o.hello is not None and o.hello.build != self.build)
+
     def describe(self) -> dict[str, Any]:
         now = time.monotonic()
         return {"build": self.build, "seq": self.engine.committed.seq,

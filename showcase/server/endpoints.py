@@ -282,6 +282,11 @@ async def metrics(request: Request) -> Response:
         f"showcase_proxy_streams_total {parts.proxy.streams}",
         "# TYPE showcase_health_rounds_total counter",
         f"showcase_health_rounds_total {teams.health_checks}",
+        "# TYPE showcase_outputs gauge", f"showcase_outputs {len(parts.outputs.listed)}",
+        "# TYPE showcase_outputs_drifted gauge",
+        f"showcase_outputs_drifted {parts.outputs.drifted()}",
+        "# TYPE showcase_output_hellos_total counter",
+        f"showcase_output_hellos_total {parts.outputs.heard}",
         "# TYPE showcase_team_requests_in_flight gauge",
         *(f'showcase_team_requests_in_flight{{team="{t}"}} {c.active}'
           for t, c in sorted(teams.clients.items())),
