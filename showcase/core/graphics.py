@@ -24,8 +24,9 @@ from showcase.core.state import GRAPHICS, State
 
 __all__ = ["GRAPHICS", "set_graphic"]
 
-NAMES = {"lower-third": ("lower third", "로워 서드"), "bench": ("benchmark board", "벤치마크 보드"),
-         "demo": ("demo panel", "데모 패널"), "ticker": ("ticker", "티커")}
+# In the operator's refusals (the console is in English; viewers see the graphic, no words).
+NAMES = {"lower-third": "lower third", "bench": "benchmark board", "demo": "demo panel",
+         "ticker": "ticker"}
 
 
 def set_graphic(state: State, graphic: str, on: bool, body: Any) -> Command:
@@ -36,5 +37,5 @@ def set_graphic(state: State, graphic: str, on: bool, body: Any) -> Command:
         raise Unknown(f"unknown graphic {graphic!r}", f"graphics: {', '.join(GRAPHICS)}")
     if state.graphics[graphic] == on:
         now = "on air" if on else "clear"
-        raise StateConflict(f"the {NAMES[graphic][0]} is {now} already", seq=state.seq)
+        raise StateConflict(f"the {NAMES[graphic]} is {now} already", seq=state.seq)
     return ev.GRAPHIC_SET, {"graphic": graphic, "on": on}
