@@ -226,7 +226,8 @@ async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int 
         # again and comes back on a new one (overlays/js/lib/client.js).
         await reload.wait()
         assert outputs is not None
-        await ws.send_text(reload_message(outputs.build))
+        with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to reload
+            await ws.send_text(reload_message(outputs.build))
 
     try:
         if output is None:
