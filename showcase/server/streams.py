@@ -172,15 +172,18 @@ async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int 
     """A read-only WebSocket: clients may send small pings and, with ``outputs``, an
     overlay page's hello (runtime/outputs.py); anything else closes it."""
     await ws.accept()
-    reload = asyncio.Event()
-
-    async def ask_reload() -> None:
-        reload.set()
-
     output = None
     if outputs is not None:
-        address = ws.client.host if ws.client else ""
-        output = outputs.connect(address, ask_reload)
+        build = outputs.build
+
+        async def send_reload() -> None:
+            # Sent from the operator's request, through the page's own connection (one
+            # frame, as the hub's are): no task of its own waits per viewer for a reload
+            # that rarely comes. The page then loads itself again and closes this one.
+            with contextlib.suppress(Exception):
+                await ws.send_text(reload_message(build))
+
+        output = outputs.connect(ws.client.host if ws.client else "", send_reload)
 
     async def pump() -> None:
         # Snapshots, backlogs and messages queued for a slow viewer go through ASGI
@@ -221,19 +224,8 @@ async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int 
                                              "or a page's hello")
             return
 
-    async def reloading() -> None:
-        # Sent through the page's own connection, which then ends: the page loads itself
-        # again and comes back on a new one (overlays/js/lib/client.js).
-        await reload.wait()
-        assert outputs is not None
-        with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to reload
-            await ws.send_text(reload_message(outputs.build))
-
     try:
-        if output is None:
-            await _first_completed(pump(), listen())
-        else:
-            await _first_completed(pump(), listen(), reloading())
+        await _first_completed(pump(), listen())
     finally:
         if output is not None and outputs is not None:
             outputs.disconnect(output)

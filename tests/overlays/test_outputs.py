@@ -101,6 +101,14 @@ def test_a_page_reloaded_from_the_desk_comes_back_with_the_new_build(
     # Asking for an output the node does not have is refused by name.
     missing = server.post("/api/outputs/reload", {"output": drifted["id"]})
     assert missing.status_code == 404 and drifted["id"] in missing.json()["error"]
+    neither = server.post("/api/outputs/reload", {})
+    assert neither.status_code == 400 and "'all'" in neither.json()["error"]
+    # All of them: the page loads itself once more, on a connection of its own again.
+    every = server.post("/api/outputs/reload", {"all": True})
+    assert every.status_code == 202 and every.json()["reloading"] == [back["id"]]
+    again = wait_for(lambda: [o for o in outputs(server)["outputs"] if o["id"] != back["id"]],
+                     "the page back after reloading all")
+    assert [o["page"] for o in again] == ["ticker"] and not again[0]["drift"]
 
 
 def graphic_of(tab: Page) -> str:
