@@ -89,7 +89,7 @@ def test_bench_before_any_run(quiet: Server, snap_compare: Any, size: tuple[int,
 def test_votes_before_voting(quiet: Server, snap_compare: Any, size: tuple[int, int]) -> None:
     app = ConsoleApp(quiet.url, OPERATOR)
     assert snap_compare(app, terminal_size=size, run_before=opened(
-        quiet, SCORED_SEQ, ("7",), ready=lambda app: app.screen.query_one("#votes-line")
+        quiet, SCORED_SEQ, ("8",), ready=lambda app: app.screen.query_one("#votes-line")
         .content.plain.endswith("o opens it with a battle pool")))
 
 

@@ -1,4 +1,4 @@
-"""The console's Votes screen (7): the operator opens voting with a battle pool, watches the
+"""The console's Votes screen (8): the operator opens voting with a battle pool, watches the
 counts per pair, the refusals and the flagged voters, and closes it; never who is winning."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ async def test_votes_screen_opens_watches_and_closes_voting_without_the_split(
         quiet: Server, tmp_path: Path) -> None:
     async with console(quiet, size=(120, 34)) as pilot:
         app: ConsoleApp = pilot.app  # type: ignore[assignment]
-        await pilot.press("7")
+        await pilot.press("8")
         await until(pilot, lambda: "voting not opened" in shown(app, "#votes-line"),
                     what="the screen read the figures")
         seq = app.model.seq
@@ -110,7 +110,7 @@ async def test_votes_screen_close_is_refused_by_key_when_voting_is_not_open(
         quiet: Server) -> None:
     async with console(quiet) as pilot:
         app: ConsoleApp = pilot.app  # type: ignore[assignment]
-        await pilot.press("7")
+        await pilot.press("8")
         await until(pilot, lambda: "voting not opened" in shown(app, "#votes-line"))
         await pilot.press("c")
         await pilot.pause(0.2)
