@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import ballots, commands, disclosure, reveal
+from showcase.core import ballots, commands, disclosure, findings, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.errors import LogError, ShowcaseError
@@ -56,6 +56,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.REQUEST_MEASURED: ("server",),
     ev.TEAM_HEALTH: ("server",),
     ev.LOG_PUBLISHED: ("operator",),
+    ev.PROVENANCE_CHECKED: ("operator",),  # the result of the check the operator started
+    ev.PROVENANCE_ANNOUNCED: ("operator",),
 }
 FOLD_ONLY = frozenset({ev.BENCH_STARTED, ev.BENCH_ITEM, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED,
                        ev.BENCH_RESUMED, ev.BENCH_CANCELLED, ev.BENCH_FINISHED,
@@ -151,6 +153,9 @@ REDO: dict[str, Callable[[State, str, dict[str, Any], float], Command]] = {
         s, d.get("round", ""), {"keep_voters": d.get("kept", []), "reason": d.get("reason", "")},
         _pick(d, "votes", "log_hash", "tally", "excluded")),
     ev.LOG_PUBLISHED: _round(disclosure.publish_log),
+    ev.PROVENANCE_CHECKED: lambda s, role, d, _: findings.record_check(s, d),
+    ev.PROVENANCE_ANNOUNCED: lambda s, role, d, _: findings.announce(
+        s, {"check": d.get("check", 0)}),
 }
 
 

@@ -78,6 +78,8 @@ AFFECTS: dict[str, tuple[str, ...]] = {
     ev.VOTING_OPENED: (),
     ev.VOTING_CLOSED: _ROUNDS,
     ev.LOG_PUBLISHED: _ROUNDS,
+    ev.PROVENANCE_CHECKED: ("provenance",),
+    ev.PROVENANCE_ANNOUNCED: ("provenance",),
 }
 
 

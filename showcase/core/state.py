@@ -108,6 +108,8 @@ class State:
     benches: dict[int, dict[str, Any]] = field(default_factory=dict)
     bench_running: int | None = None  # a run that is running or paused
     bench_imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # team -> latest
+    # Weight provenance checks by the seq of their result (core/findings.py).
+    provenance: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------
 
@@ -466,6 +468,17 @@ def _log_published(state: State, event: ev.Event) -> None:
     state._round(event.data["round"]).log_size = event.data["size"]
 
 
+def _provenance_checked(state: State, event: ev.Event) -> None:
+    state._team(event.data["team"])
+    state.provenance[event.seq] = {**event.data, "seq": event.seq, "ts": event.ts,
+                                   "actor": event.actor, "announced": None}
+
+
+def _provenance_announced(state: State, event: ev.Event) -> None:
+    check = state.provenance[event.data["check"]]
+    check["announced"] = event.seq
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -498,4 +511,6 @@ _HANDLERS = {
     ev.VOTING_OPENED: _voting_opened,
     ev.VOTING_CLOSED: _voting_closed,
     ev.LOG_PUBLISHED: _log_published,
+    ev.PROVENANCE_CHECKED: _provenance_checked,
+    ev.PROVENANCE_ANNOUNCED: _provenance_announced,
 }

@@ -13,6 +13,7 @@ from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.log.votes import SQLiteVotes, VoteStore
 from showcase.models.teams import Teams
+from showcase.provenance.runs import ProvenanceChecks
 from showcase.runtime.engine import Engine
 from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
 from showcase.server.auth import Tokens
@@ -34,6 +35,7 @@ class Services:
     bench: Bench
     commands: Commands
     booth: Booth
+    provenance: ProvenanceChecks
 
     @classmethod
     def build(cls, show: Show, data_dir: str | Path, tokens: Tokens | None = None,
@@ -47,7 +49,8 @@ class Services:
         tokens = tokens or Tokens.resolve(show, data_dir)
         teams = Teams(engine)
         return cls(show, Path(data_dir), engine, tokens, teams, Proxy(teams), Bench(teams),
-                   Commands(engine, tokens), Booth(engine, vote_store(data_dir, event_log)))
+                   Commands(engine, tokens), Booth(engine, vote_store(data_dir, event_log)),
+                   ProvenanceChecks(engine))
 
 
 def vote_store(data_dir: str | Path, event_log: EventLog | None) -> VoteStore:
