@@ -21,6 +21,7 @@ from .screens.demo import DemoScreen
 from .screens.help import HelpScreen
 from .screens.log import LogScreen
 from .screens.overview import OverviewScreen
+from .screens.provenance import ProvenanceScreen
 from .screens.reveal import RevealScreen
 from .screens.scores import ScoresScreen
 from .wording import in_keys
@@ -48,6 +49,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("4", "Reveal", RevealScreen),
     Section("5", "Log", LogScreen),
     Section("6", "Bench", BenchScreen),
+    Section("7", "Provenance", ProvenanceScreen),
 )
 
 

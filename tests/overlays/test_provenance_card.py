@@ -11,8 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import Server
 from tests.overlays.conftest import settle, shot
-from tests.test_provenance_show import finished
-from tests.test_provenance_show import models, show  # noqa: F401  (fixtures)
+from tests.test_provenance_show import finished, models, show  # noqa: F401  (fixtures)
 
 
 def test_provenance_card_shows_the_finding_only_once_announced(show: Server,  # noqa: F811

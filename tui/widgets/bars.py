@@ -33,11 +33,27 @@ class TopBar(Static):
         self.update(self.render_bar(model), layout=False)
 
     def render_bar(self, model: ShowModel) -> Text:
+        right = self._right(model)
+        bar = self._tabs(labels=True)
+        if bar.cell_len + right.cell_len > self.size.width:
+            # Too narrow for every label (80 columns): the other sections by their keys
+            # alone, so that the connection and the seq stay on screen.
+            bar = self._tabs(labels=False)
+        room = max(1, self.size.width - bar.cell_len - right.cell_len)
+        bar.append(" " * room)
+        bar.append_text(right)
+        return bar
+
+    def _tabs(self, labels: bool) -> Text:
         bar = Text(no_wrap=True, overflow="ellipsis")
         for ident, key, label in self.sections:
             style = "bold reverse" if ident == self.current else ""
             bar.append(f" {key} ", style="bold " + ("reverse" if style else "dim"))
-            bar.append(f"{label} ", style=style)
+            if labels or style:
+                bar.append(f"{label} ", style=style)
+        return bar
+
+    def _right(self, model: ShowModel) -> Text:
         mark, style = CONNECTION_STYLE.get(model.connection, ("?", ""))
         seq = "—" if model.seq is None else str(model.seq)
         words = {"connected": "live", "connecting": "connecting",
@@ -45,10 +61,7 @@ class TopBar(Static):
                  "refused": "refused"}.get(model.connection, model.connection)
         right = Text(f" {mark} {words} ", style=style)
         right.append(f" seq {seq} ", style="bold")
-        room = max(1, self.size.width - bar.cell_len - right.cell_len)
-        bar.append(" " * room)
-        bar.append_text(right)
-        return bar
+        return right
 
 
 class RevealLine(Static):
