@@ -5,6 +5,7 @@ with the log untouched (issue 18, item 5)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -16,6 +17,8 @@ import httpx
 import orjson
 import pytest
 
+from showcase.core import events as ev
+from showcase.core.audit import AuditError, audit
 from showcase.core.showfile import sample_show_path
 from tests import provenance_models as pm
 from tests.conftest import PRESENTER, Server
@@ -247,3 +250,24 @@ def test_provenance_show_announce_refuses_an_unknown_check(show: Server) -> None
     presenter = show.post("/api/provenance/announce", {"check": 1}, token=PRESENTER)
     assert presenter.status_code == 403
     assert show.state()["seq"] == before
+
+
+def test_provenance_show_log_passes_the_audit_and_a_forged_finding_does_not(
+        show: Server) -> None:
+    """The recorded and the announced events re-run through their commands, as
+    `showcase verify` does on an export; an announcement whose verdict was changed fails."""
+    started = show.post("/api/provenance", {"team": "naver", "reference": "Qwen2.5-VL",
+                                            "component": "vision", "permutation": False})
+    assert started.status_code == 202, started.text
+    seq = finished(show, started.json()["check"])["seq"]
+    assert show.post("/api/provenance/announce", {"check": seq}).status_code == 201
+    with show.client() as c:
+        raw = c.get("/api/log", params={"since": 0, "limit": 5000}).json()["events"]
+    events = [ev.event_from_json(e) for e in raw]
+    audit(events)
+    announced = next(i for i, e in enumerate(events)
+                     if e.type == ev.PROVENANCE_ANNOUNCED and e.data["check"] == seq)
+    forged = dataclasses.replace(events[announced],
+                                 data={**events[announced].data, "verdict": "independent"})
+    with pytest.raises(AuditError, match=f"seq {events[announced].seq}"):
+        audit([*events[:announced], forged, *events[announced + 1:]])

@@ -133,6 +133,9 @@ class ProvenanceChecks:
         except BaseException:
             del self.runs[run.id]
             raise
+        if self._group is None:  # the server began to shut down meanwhile
+            del self.runs[run.id]
+            raise StateConflict("the server is not running checks (shutting down)")
         while len(self.runs) > KEPT:
             oldest = next((k for k, r in self.runs.items() if r.status != RUNNING), None)
             if oldest is None:
