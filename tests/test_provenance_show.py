@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 
@@ -39,11 +41,32 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     big = pm.Size(hidden=256, inter=704, layers=6, vocab=4000, v_hidden=192, v_inter=512)
     pm.write(root / "teams" / "skt", pm.fine_tune(pm.base(8, big), 9), pm.tokenizer(8))
     pm.write(root / "ref" / "big", pm.base(8, big), pm.tokenizer(8))
+    # A reference whose final norm is stored as FP8, which the check cannot widen: its
+    # headers are sound, so the request is accepted, and the check fails while it reads.
+    write_with_fp8(root / "ref" / "fp8", base, "model.norm.weight")
     # Outside the roots: a model, and a link inside the roots that leads to it.
     outside = tmp_path_factory.mktemp("elsewhere")
     pm.write(outside / "secret", base)
     (root / "ref" / "link").symlink_to(outside / "secret")
     return root
+
+
+def write_with_fp8(folder: Path, weights: pm.Weights, fp8: str) -> None:
+    """A safetensors file with every tensor F32 but ``fp8``, stored as F8_E4M3 bytes."""
+    folder.mkdir(parents=True)
+    header: dict[str, Any] = {}
+    blobs, offset = [], 0
+    for name, array in weights.items():
+        raw = (np.full(array.size, 0x38, dtype=np.uint8).tobytes() if name == fp8
+               else np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        header[name] = {"dtype": "F8_E4M3" if name == fp8 else "F32",
+                        "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = orjson.dumps(header)
+    text += b" " * (-len(text) % 8)
+    (folder / "model.safetensors").write_bytes(
+        struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +91,7 @@ skt = "{models}/teams/skt"
 "Qwen2.5-VL" = "{models}/ref/qwen"
 big = "{models}/ref/big"
 linked = "{models}/ref/link"
+fp8 = "{models}/ref/fp8"
 """, encoding="utf-8")
     srv = Server(showfile, folder / "data").start()
     try:
@@ -206,6 +230,23 @@ def test_provenance_show_corrupt_file_is_refused_and_nothing_recorded(
     assert show.state()["seq"] == before
     with show.client() as c:
         assert all(r["team"] != "lg" for r in c.get("/api/provenance").json()["runs"])
+
+
+def test_provenance_show_check_that_fails_while_reading_records_nothing(
+        show: Server) -> None:
+    before = show.state()["seq"]
+    started = show.post("/api/provenance", {"team": "upstage", "reference": "fp8",
+                                            "component": "language"})
+    assert started.status_code == 202, started.text
+    run = finished(show, started.json()["check"])
+    assert run["status"] == "failed" and run["seq"] is None
+    assert "F8_E4M3" in run["error"] and "convert the model" in run["detail"]
+    assert show.state()["seq"] == before
+    # The team is free again: a failed check holds nothing.
+    again = show.post("/api/provenance", {"team": "upstage", "reference": "fp8",
+                                          "component": "language"})
+    assert again.status_code == 202
+    assert finished(show, again.json()["check"])["status"] == "failed"
 
 
 def test_provenance_show_one_check_per_team_at_a_time(show: Server) -> None:

@@ -160,5 +160,5 @@ def test_showfile_provenance_paths_lie_under_its_roots(tmp_path: Path) -> None:
     rootless = tmp_path / "rootless.toml"
     rootless.write_text(text + '\n[provenance.weights]\nnaver = "/m/naver"\n',
                         encoding="utf-8")
-    with pytest.raises(ShowFileError, match="provenance.roots"):
+    with pytest.raises(ShowFileError, match=r"provenance\.roots: is needed"):
         load_show(rootless)
