@@ -33,6 +33,7 @@ from showcase.core.bodies import (
     VotingOpenBody,
 )
 from showcase.core.decode import Body
+from showcase.core.findings import CheckBody
 from showcase.server.table import EngineCommand
 
 ERRORS = {
@@ -185,6 +186,12 @@ ROUTES = (
     RouteDoc("GET", "/api/rounds/{round}/votes.ndjson", PUBLIC, "The anonymised votes, one "
              "canonical line each (operator; anyone once the round is published)",
              params=(ROUND_PATH,), media="application/x-ndjson"),
+    RouteDoc("POST", "/api/provenance", OPERATOR, "Start a weight provenance check of a "
+             "team's declared weights against a reference: 202 with the check's id; its "
+             "result is recorded sealed when done (docs/protocol.md, section 21)", CheckBody,
+             status=202),
+    RouteDoc("GET", "/api/provenance", OPERATOR, "Provenance checks: this server's runs "
+             "(progress, errors) and every check recorded"),
 )
 
 
