@@ -93,6 +93,12 @@ def _figures(c: ComponentReport) -> dict[str, Any]:
     return out
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` to ``digits`` places, never "-0.00" (a figure a viewer would misread)."""
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
 def _figure_line(c: ComponentReport, f: dict[str, Any], label: str) -> tuple[str, str]:
     """The one figure a viewer needs, in English and Korean."""
     ref_en, ref_ko = f"{label}'s", f"기준 모델({label})"
@@ -100,8 +106,8 @@ def _figure_line(c: ComponentReport, f: dict[str, Any], label: str) -> tuple[str
         return (f"{f['vocab_overlap']:.0%} of the vocabulary shared with {ref_en}",
                 f"어휘의 {f['vocab_overlap']:.0%}가 {ref_ko}과 겹침")
     r = f.get("pearson_median")
-    corr_en = f"; centred correlation {r:.3f}" if r is not None else ""
-    corr_ko = f"; 중심화 상관계수 {r:.3f}" if r is not None else ""
+    corr_en = f"; centred correlation {_fixed(r, 3)}" if r is not None else ""
+    corr_ko = f"; 중심화 상관계수 {_fixed(r, 3)}" if r is not None else ""
     if c.decided_by == "exact copies":
         return (f"{c.copied_share:.1%} of the weights identical to {ref_en} ({c.exact_copies} "
                 f"of {c.tensors_a} tensors byte for byte){corr_en}",
@@ -116,9 +122,10 @@ def _figure_line(c: ComponentReport, f: dict[str, Any], label: str) -> tuple[str
     null = f.get("null_median")
     if r is None or null is None:
         return ("too little to compare", "비교할 수 있는 가중치가 부족함")
-    line_en = (f"centred correlation {r:.3f} with {ref_en} weights, where unrelated layers "
-               f"score {null:.2f}")
-    line_ko = f"{ref_ko}과의 중심화 상관계수 {r:.3f} (서로 무관한 층끼리는 {null:.2f})"
+    line_en = (f"centred correlation {_fixed(r, 3)} with {ref_en} weights, where unrelated "
+               f"layers score {_fixed(null, 2)}")
+    line_ko = (f"{ref_ko}과의 중심화 상관계수 {_fixed(r, 3)} (서로 무관한 층끼리는 "
+               f"{_fixed(null, 2)})")
     if "trap_cosine" in f:
         line_en += (f"; a raw cosine of {f['trap_cosine']:.2f} is no evidence: unrelated "
                     "models score as high")

@@ -78,7 +78,7 @@ class ProvenanceScreen(ConsoleScreen):
 
     def draw(self, model: ShowModel, force: bool) -> None:
         checks = rows(model, self.runs)
-        recorded = [c for c in recorded_checks(model)]
+        recorded = recorded_checks(model)
         sealed = sum(c.get("announced") is None for c in recorded)
         running = sum(r.get("status") == "running" for r in self.runs)
         line = Text(f" {len(recorded)} recorded, {sealed} sealed, {running} running ",
