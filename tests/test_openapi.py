@@ -123,8 +123,9 @@ def test_every_command_refuses_bad_bodies_by_name_and_records_nothing(server: Se
         name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         targets.append((path.format(**PARAMS), components[name]))
     # every command of the table, and the demo's 2, the benchmark runs' 6, the round
-    # log's publication, voting's 4 and the outputs' reload: the other POSTs
-    assert len(targets) == len(engine_commands(load_show(sample_show_path()).egress())) + 14
+    # log's publication, voting's 4, the outputs' reload and a provenance check's start:
+    # the other POSTs
+    assert len(targets) == len(engine_commands(load_show(sample_show_path()).egress())) + 15
     with httpx.Client(base_url=server.url, timeout=10,
                       headers={"Authorization": f"Bearer {OPERATOR}"}) as client:
         seq = client.get("/healthz").json()["seq"]

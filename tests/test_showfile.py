@@ -132,3 +132,33 @@ def test_every_problem_of_a_show_file_is_reported_at_once(tmp_path: Path) -> Non
         "proxy.idle_timeout: must be more than 0 and at most 3600, not 0",
     ]
     assert info.value.problems[0] == ("show.precision", "must be from 0 to 6, not 9")
+
+
+def test_showfile_provenance_paths_lie_under_its_roots(tmp_path: Path) -> None:
+    """[provenance]: relative paths are the show file's folder's, and a team's weights or a
+    reference outside every root is refused at start, with the key that names it."""
+    text = sample_show_path().read_text(encoding="utf-8")
+    good = tmp_path / "show.toml"
+    good.write_text(text + '\n[provenance]\nroots = ["models"]\n'
+                    '[provenance.weights]\nnaver = "models/naver"\n'
+                    '[provenance.references]\n"Qwen2.5-VL" = "models/ref/../qwen"\n',
+                    encoding="utf-8")
+    settings = load_show(good).provenance
+    assert settings.roots == (str(tmp_path / "models"),)
+    assert settings.weights == {"naver": str(tmp_path / "models" / "naver")}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text + '\n[provenance]\nroots = ["models"]\n'
+                   '[provenance.weights]\nnaver = "models/../etc"\nkakao = "models/k"\n'
+                   '[provenance.references]\nqwen = "/srv/qwen"\n', encoding="utf-8")
+    with pytest.raises(ShowFileError) as info:
+        load_show(bad)
+    message = str(info.value)
+    assert "provenance.weights.naver: 'models/../etc' is under none of provenance.roots" \
+        in message
+    assert "provenance.weights.kakao: is not a team of this show" in message
+    assert "provenance.references.qwen: '/srv/qwen' is under none" in message
+    rootless = tmp_path / "rootless.toml"
+    rootless.write_text(text + '\n[provenance.weights]\nnaver = "/m/naver"\n',
+                        encoding="utf-8")
+    with pytest.raises(ShowFileError, match=r"provenance\.roots: is needed"):
+        load_show(rootless)

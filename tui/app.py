@@ -22,6 +22,7 @@ from .screens.help import HelpScreen
 from .screens.log import LogScreen
 from .screens.outputs import OutputsScreen
 from .screens.overview import OverviewScreen
+from .screens.provenance import ProvenanceScreen
 from .screens.reveal import RevealScreen
 from .screens.scores import ScoresScreen
 from .screens.votes import VotesScreen
@@ -52,6 +53,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("6", "Bench", BenchScreen),
     Section("7", "Air", OutputsScreen),
     Section("8", "Votes", VotesScreen),
+    Section("9", "Provenance", ProvenanceScreen),
 )
 
 

@@ -54,7 +54,8 @@ DESK_KEYS: tuple[tuple[str, str, str, str], ...] = (
     (r"POST /api/bench\b", "bench", "s", "to start a run"),
 )
 SECTION_KEYS = {"overview": "1", "demo": "2", "scores": "3", "reveal": "4", "log": "5",
-                "bench": "6", "outputs": "7", "votes": "8"}
+                "bench": "6", "outputs": "7", "votes": "8",
+                "provenance": "9"}
 
 
 def key_label(key: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import ballots, commands, disclosure, graphics, reveal
+from showcase.core import ballots, commands, disclosure, findings, graphics, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.errors import LogError, ShowcaseError
@@ -57,6 +57,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.TEAM_HEALTH: ("server",),
     ev.LOG_PUBLISHED: ("operator",),
     ev.GRAPHIC_SET: ("operator",),
+    ev.PROVENANCE_CHECKED: ("operator",),  # the result of the check the operator started
+    ev.PROVENANCE_ANNOUNCED: ("operator",),
 }
 FOLD_ONLY = frozenset({ev.BENCH_STARTED, ev.BENCH_ITEM, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED,
                        ev.BENCH_RESUMED, ev.BENCH_CANCELLED, ev.BENCH_FINISHED,
@@ -154,6 +156,9 @@ REDO: dict[str, Callable[[State, str, dict[str, Any], float], Command]] = {
     ev.LOG_PUBLISHED: _round(disclosure.publish_log),
     ev.GRAPHIC_SET: lambda s, role, d, _: graphics.set_graphic(s, d.get("graphic", ""),
                                                                d.get("on") is True, {}),
+    ev.PROVENANCE_CHECKED: lambda s, role, d, _: findings.record_check(s, d),
+    ev.PROVENANCE_ANNOUNCED: lambda s, role, d, _: findings.announce(
+        s, {"check": d.get("check", 0)}),
 }
 
 

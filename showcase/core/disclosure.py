@@ -60,6 +60,12 @@ def still_sealed(events: Iterable[ev.Event], state: State) -> tuple[int, str] | 
             run_round[event.seq] = event.data.get("round")
         if event_data(event, ev.PUBLIC) == event.data:
             continue
+        if event.type == ev.PROVENANCE_CHECKED:
+            if (state.provenance.get(event.seq) or {}).get("announced"):
+                continue  # its finding is public; the rest is the paths of the check
+            return event.seq, ("provenance_checked is a provenance check not announced: "
+                               f"announce it first (POST /api/provenance/announce with "
+                               f"\"check\": {event.seq})")
         round_id = _round_of(event, run_round)
         if round_id is None:
             if event.type in OPERATIONAL:

@@ -49,6 +49,9 @@ VOTING_CLOSED = "voting_closed"
 LOG_PUBLISHED = "log_published"
 # A graphic taken to air or cleared from it by the desk (core/graphics.py).
 GRAPHIC_SET = "graphic_set"
+# Weight provenance (core/findings.py): a check's result, sealed until it is announced.
+PROVENANCE_CHECKED = "provenance_checked"
+PROVENANCE_ANNOUNCED = "provenance_announced"
 
 EVENT_TYPES = frozenset({
     SHOW_CONFIGURED, TEAM_ADDED, ROUND_STARTED, SCORE_ENTERED, TEAM_DISQUALIFIED,
@@ -57,7 +60,7 @@ EVENT_TYPES = frozenset({
     ROUND_FROZEN, ROUND_UNFROZEN, REVEAL_STEP, REVEAL_ARMED, REVEAL_LOCKED, REVEAL_SPEED,
     BENCH_STARTED, BENCH_ITEM, BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED,
     BENCH_CANCELLED, BENCH_FINISHED, BENCH_IMPORTED, LOG_PUBLISHED, VOTING_OPENED,
-    VOTING_CLOSED, GRAPHIC_SET,
+    VOTING_CLOSED, GRAPHIC_SET, PROVENANCE_CHECKED, PROVENANCE_ANNOUNCED,
 })
 
 # Views, from least to most privileged. Each role reads one of these.

@@ -79,6 +79,8 @@ AFFECTS: dict[str, tuple[str, ...]] = {
     ev.VOTING_CLOSED: _ROUNDS,
     ev.LOG_PUBLISHED: _ROUNDS,
     ev.GRAPHIC_SET: ("graphics",),
+    ev.PROVENANCE_CHECKED: ("provenance",),
+    ev.PROVENANCE_ANNOUNCED: ("provenance",),
 }
 
 

@@ -91,6 +91,9 @@ def _public_data(event: Event) -> dict[str, Any] | None:
         return {k: data[k] for k in ("round", "criterion", "rules")}
     if kind == ev.VOTING_CLOSED:
         return {"round": data["round"], "votes": data["votes"]}  # the tally is a score
+    if kind == ev.PROVENANCE_ANNOUNCED:
+        return data  # the finding in its public form (public_finding), made when announced
+    # A provenance check's result (provenance_checked) stays sealed until it is announced.
     # Scores, sheets, jury decisions, arming and locking stay sealed.
     return None
 
@@ -161,4 +164,27 @@ def bench_run(run: dict[str, Any], public: bool) -> dict[str, Any]:
     out["results"] = None if sealed_run else run["results"]
     if not public:
         out["actor"] = run["actor"]
+    return out
+
+
+#: Of a provenance check, what the public reads once it is announced (core/findings.py).
+#: (Not the reference as asked, which may be a path: its ``label`` is in ``against``.)
+FINDING_FIELDS = ("team", "component", "verdict", "bytes_read")
+#: Of each side compared: its file names and hashes and what its config declares; never the
+#: path on the server's machine.
+FINDING_SIDE_FIELDS = ("label", "declared", "files")
+#: Of each component: the verdict, the figures and the sentences; not the evidence lines,
+#: which name tensors and are the operator's (and the team's) to read.
+FINDING_COMPONENT_FIELDS = ("component", "verdict", "decided_by", "figures", "figure_en",
+                            "figure_ko", "en", "ko")
+
+
+def public_finding(check: dict[str, Any]) -> dict[str, Any]:
+    """A recorded provenance check as the public reads it once announced: no paths on the
+    server's machine, no evidence lines, no actor."""
+    out = {k: check[k] for k in FINDING_FIELDS if k in check}
+    for side in ("model", "against"):
+        out[side] = {k: v for k, v in check[side].items() if k in FINDING_SIDE_FIELDS}
+    out["components"] = [{k: c[k] for k in FINDING_COMPONENT_FIELDS if k in c}
+                         for c in check["components"]]
     return out

@@ -9,6 +9,7 @@ the show.
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from showcase.core.showtables import (
     CutTable,
     JudgeTable,
     Problems,
+    ProvenanceTable,
     ProxyTable,
     RevealTable,
     RoundTable,
@@ -215,6 +217,20 @@ class BenchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvenanceSettings:
+    """Weight provenance checks (the ``[provenance]`` table): the folders the server may
+    read weights from, each team's declared weights and the named references, as absolute
+    paths (relative ones are taken from the show file's folder). Not written to the log:
+    each check records the files it compared and their hashes. Whether a path really lies
+    under a root is checked again, symlinks resolved, when a check is asked for
+    (docs/security.md)."""
+
+    roots: tuple[str, ...] = ()
+    weights: dict[str, str] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Show:
     title_ko: str
     title_en: str
@@ -235,6 +251,8 @@ class Show:
     shared_judge: bool = field(default=False, compare=False)
     # Seconds a command waits to be durable before a 503 ([show] command_deadline).
     command_deadline: float = field(default=2.0, compare=False)
+    provenance: ProvenanceSettings = field(default_factory=lambda: ProvenanceSettings(),
+                                           compare=False)
 
     # Plain loops, not next(generator): criterion() runs for every score entered.
     def team(self, team_id: str) -> Team | None:
@@ -450,13 +468,15 @@ def parse_show(data: Any, path: str = "<show>") -> Show:
     _unique(problems, "rounds", [r.id if r else None for r in rounds])
     proxy = _proxy(problems, given(top.proxy, None) or ProxyTable())
     bench = _bench(problems, path, top.bench, good_criteria)
+    provenance = _provenance(problems, path, top.provenance,
+                             {t.id for t in teams if t is not None})
     problems.raise_any()
     return Show(meta.title_ko, meta.title_en,
                 tuple(_team(t) for t in teams if t is not None),
                 good_criteria, tuple(r for r in rounds if r is not None), good_judges,
                 meta.precision, float(meta.frame_rate), tokens, path, proxy, bench,
                 float(meta.total_points), judge_tokens, tokens_table.shared_judge,
-                float(meta.command_deadline))
+                float(meta.command_deadline), provenance)
 
 
 def _key_variables(problems: Problems, teams: list[TeamTable | None]) -> None:
@@ -508,6 +528,35 @@ def _bench(problems: Problems, path: str, table: BenchTable | UnsetType,
     return BenchSettings(suites, criterion, weights,
                          given(table.concurrency, default.concurrency),
                          given(table.retries, default.retries))
+
+
+def _provenance(problems: Problems, path: str, table: ProvenanceTable | UnsetType,
+                team_ids: set[str]) -> ProvenanceSettings:
+    if table is UNSET:
+        return ProvenanceSettings()
+    base = Path(path).parent if path and not path.startswith("<") else Path(".")
+    roots = tuple(str(base / r) for r in table.roots)
+    if not roots and (table.weights or table.references):
+        problems.add("provenance.roots", "is needed: the folders weights may be read from")
+
+    def placed(key: str, entry: str) -> str:
+        full = base / entry
+        if roots and not any(_lexically_under(full, Path(r)) for r in roots):
+            problems.add(key, f"{entry!r} is under none of provenance.roots")
+        return str(full)
+
+    for team in table.weights:
+        if team not in team_ids:
+            problems.add(f"provenance.weights.{team}", "is not a team of this show")
+    weights = {t: placed(f"provenance.weights.{t}", p) for t, p in table.weights.items()}
+    references = {n: placed(f"provenance.references.{n}", p)
+                  for n, p in table.references.items()}
+    return ProvenanceSettings(roots, weights, references)
+
+
+def _lexically_under(path: Path, root: Path) -> bool:
+    """Under ``root`` as written (``..`` taken away); symlinks are resolved at check time."""
+    return Path(posixpath.normpath(path)).is_relative_to(posixpath.normpath(root))
 
 
 def _proxy(problems: Problems, table: ProxyTable) -> ProxySettings:

@@ -148,6 +148,13 @@ class BenchTable(Table):
     retries: Annotated[int, Meta(ge=0, le=10)] | UnsetType = UNSET
 
 
+class ProvenanceTable(Table):
+    # folders the server may read model weights from; every path below lies under one
+    roots: list[Text] = []
+    weights: dict[str, Text] = {}  # team id -> the weights the team declared
+    references: dict[str, Text] = {}  # a reference's name -> its weights
+
+
 class ShowFile(Table):
     """The whole file: ``[show]``, ``[tokens]``, ``[[teams]]``, ..."""
 
@@ -159,6 +166,7 @@ class ShowFile(Table):
     rounds: list[Any] | UnsetType = UNSET
     proxy: ProxyTable | UnsetType = UNSET
     bench: BenchTable | UnsetType = UNSET
+    provenance: ProvenanceTable | UnsetType = UNSET
 
 
 TOML_KINDS = {dict: "a table", list: "an array", str: "a string", bool: "a boolean",

@@ -113,6 +113,8 @@ class State:
     bench_imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # team -> latest
     # Which graphics the desk has on air (core/graphics.py): every one until cleared.
     graphics: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(GRAPHICS, True))
+    # Weight provenance checks by the seq of their result (core/findings.py).
+    provenance: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------
 
@@ -478,6 +480,17 @@ def _log_published(state: State, event: ev.Event) -> None:
     state._round(event.data["round"]).log_size = event.data["size"]
 
 
+def _provenance_checked(state: State, event: ev.Event) -> None:
+    state._team(event.data["team"])
+    state.provenance[event.seq] = {**event.data, "seq": event.seq, "ts": event.ts,
+                                   "actor": event.actor, "announced": None}
+
+
+def _provenance_announced(state: State, event: ev.Event) -> None:
+    check = state.provenance[event.data["check"]]
+    check["announced"] = event.seq
+
+
 _HANDLERS = {
     ev.SHOW_CONFIGURED: _show_configured,
     ev.TEAM_ADDED: _team_added,
@@ -511,4 +524,6 @@ _HANDLERS = {
     ev.VOTING_CLOSED: _voting_closed,
     ev.LOG_PUBLISHED: _log_published,
     ev.GRAPHIC_SET: _graphic_set,
+    ev.PROVENANCE_CHECKED: _provenance_checked,
+    ev.PROVENANCE_ANNOUNCED: _provenance_announced,
 }

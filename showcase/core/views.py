@@ -18,6 +18,7 @@ from showcase.core.secrecy import (
     bench_run,
     next_of,
     public_criterion,
+    public_finding,
     public_health,
     public_step,
     public_team,
@@ -86,6 +87,7 @@ def public_state(state: State) -> dict[str, Any]:
         "demo": latest_demo(state, public=True),
         "bench": latest_bench(state, public=True),
         "graphics": dict(state.graphics),
+        "provenance": provenance(state, public=True),
     }
 
 
@@ -119,6 +121,7 @@ def operator_state(state: State) -> dict[str, Any]:
         "bench": latest_bench(state, public=False),
         "bench_imports": state.bench_imports,
         "graphics": dict(state.graphics),
+        "provenance": provenance(state, public=False),
     }
 
 
@@ -174,6 +177,8 @@ def view_section(state: State, view: str, key: str) -> Any:
         return state.bench_imports
     if key == "graphics":
         return dict(state.graphics)
+    if key == "provenance":
+        return provenance(state, public=not operator)
     raise KeyError(key)
 
 
@@ -219,6 +224,16 @@ def latest_bench(state: State, public: bool) -> dict[str, Any] | None:
         return None
     run = state.benches[max(state.benches)]
     return bench_run(run, public)
+
+
+def provenance(state: State, public: bool) -> list[dict[str, Any]]:
+    """The weight provenance checks recorded, oldest first. The public reads only those
+    announced, each as its announcement gave it (``secrecy.public_finding``); the operator
+    reads every one whole, with the seq of its announcement (or None)."""
+    if not public:
+        return list(state.provenance.values())
+    return [{"check": seq, "announced": check["announced"], **public_finding(check)}
+            for seq, check in state.provenance.items() if check["announced"] is not None]
 
 
 def judge_sheets(state: State, judge_id: str) -> dict[str, Any]:

@@ -148,6 +148,21 @@ def open_model(path: str | Path) -> Model:
                  _json(folder / "tokenizer.json"))
 
 
+def model_files(path: str | Path) -> list[Path]:
+    """Every file a check of the model at ``path`` reads, none of them opened yet: its
+    safetensors files (as the index names them, or every one in the folder) and the
+    index, config.json and tokenizer.json where present. A server checks each one against
+    its allowed folders before the check reads any (docs/security.md)."""
+    root = Path(path)
+    if not root.exists():
+        raise ProvenanceError(f"{root}: no such file or directory")
+    files = _weight_files(root)
+    if root.is_dir():
+        files += [root / n for n in (INDEX, "config.json", "tokenizer.json")
+                  if (root / n).exists()]
+    return files
+
+
 def _library_accepts(file: Path) -> None:
     """The safetensors library's own checks of a header, beyond ours."""
     try:

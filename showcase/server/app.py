@@ -23,6 +23,7 @@ from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.server import endpoints as api
 from showcase.server import openapi, outputs, voting
+from showcase.server import provenance as provenance_api
 from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
 from showcase.server.pages import (
@@ -80,7 +81,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         parts.booth.store.open()
         async with engine.running(), engine.signing(), engine.live.running(), \
-                parts.teams.running_checks(), parts.booth.running():
+                parts.teams.running_checks(), parts.booth.running(), \
+                parts.provenance.running():
             await parts.bench.recover()
             try:
                 yield
@@ -133,6 +135,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         *proofs.ROUTES,
         *voting.ROUTES,
         *outputs.ROUTES,
+        *provenance_api.ROUTES,
         # the commands the front also answers (commandpath.py), as ordinary routes
         *(Route(c.path, api.engine_command(c), methods=["POST"]) for c in commands.table),
     ]

@@ -33,6 +33,7 @@ from showcase.core.bodies import (
     VotingOpenBody,
 )
 from showcase.core.decode import Body
+from showcase.core.findings import CheckBody
 from showcase.runtime.outputs import ReloadBody
 from showcase.server.table import EngineCommand
 
@@ -192,6 +193,12 @@ ROUTES = (
     RouteDoc("POST", "/api/outputs/reload", OPERATOR, "Ask one output or all of them, through "
              "their own connections, to load themselves again (202; not an event)",
              ReloadBody, status=202),
+    RouteDoc("POST", "/api/provenance", OPERATOR, "Start a weight provenance check of a "
+             "team's declared weights against a reference: 202 with the check's id; its "
+             "result is recorded sealed when done (docs/protocol.md, section 22)", CheckBody,
+             status=202),
+    RouteDoc("GET", "/api/provenance", OPERATOR, "Provenance checks: this server's runs "
+             "(progress, errors) and every check recorded"),
 )
 
 

@@ -23,6 +23,8 @@ OVERLAYS = [
     ("bench.html", "Benchmark progress",
      "per team and suite: items scored, items a second, time left (accuracy when public)"),
     ("votes.html", "Audience voting", "voting open, a countdown and the count, never the split"),
+    ("provenance.html", "Provenance finding",
+     "an announced weight-provenance finding: component, figure, meaning, reference (?team=ID)"),
 ]
 
 

@@ -13,6 +13,7 @@ from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.log.votes import SQLiteVotes, VoteStore
 from showcase.models.teams import Teams
+from showcase.provenance.runs import ProvenanceChecks
 from showcase.runtime.engine import Engine
 from showcase.runtime.outputs import Outputs, build_hash
 from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
@@ -37,6 +38,7 @@ class Services:
     commands: Commands
     booth: Booth
     outputs: Outputs  # the overlay pages connected to this node
+    provenance: ProvenanceChecks
 
     @classmethod
     def build(cls, show: Show, data_dir: str | Path, tokens: Tokens | None = None,
@@ -51,7 +53,8 @@ class Services:
         teams = Teams(engine)
         return cls(show, Path(data_dir), engine, tokens, teams, Proxy(teams), Bench(teams),
                    Commands(engine, tokens), Booth(engine, vote_store(data_dir, event_log)),
-                   Outputs(engine, build_hash(overlays_dir())))
+                   Outputs(engine, build_hash(overlays_dir())),
+                   ProvenanceChecks(engine))
 
 
 def vote_store(data_dir: str | Path, event_log: EventLog | None) -> VoteStore:

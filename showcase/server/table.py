@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import bodies, commands, graphics, reveal
+from showcase.core import bodies, commands, findings, graphics, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.decode import Body, decode_body
@@ -88,6 +88,10 @@ def engine_commands(egress: EgressPolicy) -> list[EngineCommand]:
         EngineCommand("/api/reveal/lock", operator, "the reveal's lock", bodies.LockBody,
                       lambda p, role, actor, body: (reveal.lock, (body,)), ev.REVEAL_LOCKED),
     ]
+    table.append(EngineCommand("/api/provenance/announce", operator,
+                               "announcing a provenance finding", findings.AnnounceBody,
+                               lambda p, role, actor, body: (findings.announce, (body,)),
+                               ev.PROVENANCE_ANNOUNCED))
     for action in ("next", "back", "goto", "ff", "reset"):
         table.append(EngineCommand(f"/api/reveal/{action}", stage, f"the reveal's {action}",
                                    bodies.MoveBody, _reveal_move(action), ev.REVEAL_STEP))
