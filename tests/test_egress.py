@@ -97,6 +97,17 @@ def seq_of(srv: Server) -> int:
     return int(srv.state()["seq"])
 
 
+def settled_seq(srv: Server) -> int:
+    """The seq once the first round of health checks is recorded (every sample team is
+    down here, each one event): after it nothing is recorded unless a command is."""
+    deadline = time.monotonic() + 10
+    with srv.client() as c:
+        while len(c.get("/api/log", params={"type": "team_health"}).json()["events"]) < 5:
+            assert time.monotonic() < deadline, "the first health checks were not recorded"
+            time.sleep(0.05)
+    return seq_of(srv)
+
+
 def team_added_events(srv: Server) -> list[dict[str, object]]:
     with srv.client() as c:
         events = c.get("/api/log").json()["events"]
@@ -121,7 +132,7 @@ def test_stolen_operator_token_cannot_send_the_servers_secrets_anywhere(
     attacker = listen(listeners)
     srv = serve(tmp_path, "http://127.0.0.1:9/v1")
     try:
-        seq = seq_of(srv)
+        seq = settled_seq(srv)
         attempts = [
             (kakao(endpoint=f"{attacker.url}/v1", api_key_env="SHOWCASE_OPERATOR_TOKEN"),
              "field 'api_key_env': 'SHOWCASE_OPERATOR_TOKEN' holds a showcase token"),

@@ -31,7 +31,7 @@ from showcase.core.errors import ShowcaseError
 from showcase.core.events import Event
 from showcase.core.showfile import BenchSettings
 from showcase.models.teams import Teams
-from showcase.models.upstream import ERROR, OK, Exchange, TeamClient, UpstreamError
+from showcase.models.upstream import ERROR, OK, TeamClient, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +68,14 @@ async def ask(client: TeamClient, model: str, suite: bn.Suite, item: bn.Item,
     while True:
         attempts += 1
         started = time.perf_counter()
-        exchange: Exchange = client.exchange(body)
-        try:
-            await exchange.start()
-            async for _ in exchange.events():
-                pass
-            status, error = exchange.meter.status, exchange.meter.error
-        except UpstreamError as exc:
-            status, error = exc.result, exc.message
-        finally:
-            await exchange.close()
+        async with client.exchange(body) as exchange:
+            try:
+                await exchange.start()
+                async for _ in exchange.events():
+                    pass
+                status, error = exchange.meter.status, exchange.meter.error
+            except UpstreamError as exc:
+                status, error = exc.result, exc.message
         latency = round((time.perf_counter() - started) * 1000, 3)
         if status == OK:
             text = exchange.meter.answer()

@@ -13,12 +13,12 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from showcase.core import commands
 from showcase.core.egress import origin_of
-from showcase.core.errors import Conflict, Forbidden, NotFound, ShowcaseError
+from showcase.core.errors import Conflict, Forbidden, NotFound, ShowcaseError, Unavailable
 from showcase.core.events import Event
 from showcase.models.upstream import (
     ERROR,
@@ -43,7 +43,11 @@ class Teams:
         self.clients: dict[str, TeamClient] = {}
         self.models: dict[str, str] = {}  # learnt from GET /models when the show names none
         self.running: dict[str, Exchange] = {}  # the current demo's exchanges by team
-        self.demo_tasks: set[asyncio.Task[None]] = set()
+        # The demos' tasks and old clients' closing run in this group while the server runs
+        # (running_checks); it waits for them, or cancels them, when the server stops.
+        self.tasks: asyncio.TaskGroup | None = None
+        self._started: set[asyncio.Task[None]] = set()  # the group's, to cancel at the end
+        self._retired: list[TeamClient] = []  # replaced while no group ran: closed at the end
         self.health_checks = 0
         self.failures: dict[str, int] = {}  # consecutive failed health checks per team
 
@@ -65,10 +69,12 @@ class Teams:
                             "(docs/security.md) and restart")
         found = self.clients.get(team_id)
         if found is None or found.team != ts.team:
-            if found is not None:
-                task = asyncio.create_task(found.aclose())
-                self.demo_tasks.add(task)
-                task.add_done_callback(self.demo_tasks.discard)
+            if found is None:
+                pass
+            elif self.tasks is None:
+                self._retired.append(found)
+            else:
+                self._background(found.aclose(), f"close-{team_id}")
             key = self.egress.key_of(team_id, ts.team.api_key_env, os.environ)
             found = self.clients[team_id] = TeamClient(ts.team, self.settings, key)
         return found
@@ -87,25 +93,43 @@ class Teams:
         return self.models.get(team_id, "")
 
     async def aclose(self) -> None:
-        for task in list(self.demo_tasks):
-            task.cancel()
-        await asyncio.gather(*self.demo_tasks, return_exceptions=True)
-        for client in self.clients.values():
+        for client in [*self._retired, *self.clients.values()]:
             await client.aclose()
+        self._retired.clear()
 
     @contextlib.asynccontextmanager
     async def running_checks(self) -> AsyncIterator[Teams]:
-        """Health checks in the background for as long as the server runs."""
+        """Health checks, demos and old clients' closing in one task group for as long as
+        the server runs; when it stops, what is still running is cancelled and waited for
+        (a demo cut short is recorded as interrupted at the next start: ``recover``)."""
         await self.recover()
-        task = asyncio.create_task(self.health_loop() if self.settings.health_interval
-                                   else asyncio.sleep(0), name="health-checks")
         try:
-            yield self
+            async with asyncio.TaskGroup() as tasks:
+                self.tasks = tasks
+                if self.settings.health_interval:
+                    self._background(self.health_loop(), "health-checks")
+                try:
+                    yield self
+                finally:
+                    self.tasks = None
+                    for task in list(self._started):
+                        task.cancel()
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await self.aclose()
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` in the teams' task group; a failure is logged, never raised into
+        the group, where it would stop the server with it."""
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("%s failed", name)
+
+        assert self.tasks is not None, "the teams' task group runs only while the server does"
+        task = self.tasks.create_task(guarded(), name=name)
+        self._started.add(task)
+        task.add_done_callback(self._started.discard)
 
     # -- health ------------------------------------------------------------------
 
@@ -154,13 +178,14 @@ class Teams:
     # -- demos -------------------------------------------------------------------
 
     async def start_demo(self, actor: str, body: Any) -> Event:
+        if self.tasks is None:  # before the server started or once it stops: record nothing
+            raise Unavailable("the server is not running its teams' tasks",
+                              "try again once it has (re)started")
         event = await self.engine.run(actor, commands.start_demo, body)
         data = event.data
         self.engine.live.start_demo(data["demo"], data["teams"])
         for team in data["teams"]:
-            task = asyncio.create_task(self._answer(data, team), name=f"demo-{team}")
-            self.demo_tasks.add(task)
-            task.add_done_callback(self.demo_tasks.discard)
+            self._background(self._answer(data, team), f"demo-{team}")
         return event
 
     async def cancel_demo(self, actor: str, body: Any) -> Event:
@@ -188,9 +213,9 @@ class Teams:
                 body = {"model": await self.model_of(team), "messages": messages,
                         "stream": True, "stream_options": {"include_usage": True},
                         "max_tokens": demo["max_tokens"], "temperature": demo["temperature"]}
-                exchange = self.client(team).exchange(body)
-                self.running[team] = exchange
-                result = await self._stream(demo_id, team, exchange)
+                async with self.client(team).exchange(body) as exchange:
+                    self.running[team] = exchange
+                    result = await self._stream(demo_id, team, exchange)
         except asyncio.CancelledError:
             raise  # the server is stopping; the next start records the demo as interrupted
         except ShowcaseError as exc:

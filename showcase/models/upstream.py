@@ -293,7 +293,14 @@ def describe(exc: BaseException) -> str:
 
 
 class Exchange:
-    """One request to a team, streamed or not, with its measurement."""
+    """One request to a team, streamed or not, with its measurement.
+
+    The proxy, the demos and the benchmark runs hold it as an async context manager
+    (``async with client.exchange(body) as exchange``: ``start()``, then ``events()`` or
+    ``read_all()``); leaving the block closes the team's response whatever happened, so no
+    path leaks a connection of the team's pool. The proxy starts it in the handler (a
+    refusal is a plain answer) and its streaming response holds the block.
+    """
 
     def __init__(self, client: TeamClient, body: dict[str, Any]) -> None:
         self.client = client
@@ -310,6 +317,12 @@ class Exchange:
         self._loop = asyncio.get_running_loop()
         self._shard = 0
         self._chunks: AsyncIterator[bytes] | None = None  # the body, while it is being read
+
+    async def __aenter__(self) -> Exchange:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     # -- control ---------------------------------------------------------------
 

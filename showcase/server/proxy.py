@@ -135,33 +135,39 @@ class ProxyStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = self.exchange
-        meter = exchange.meter
 
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
             exchange.stop("the client went away")
 
-        watcher = asyncio.create_task(watch())
         try:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": self.raw_headers})
-            async for raw, _new in exchange.events():
-                if self.drop_usage and meter.usage_only:
-                    continue
-                await send({"type": "http.response.body", "body": raw, "more_body": True})
-            if meter.status != OK and meter.status != CANCELLED:
-                # The OpenAI clients raise on an error object inside the stream.
-                error = {"error": {"message": f"team {self.team!r}: {meter.error}",
-                                   "type": meter.status, "code": 502}}
-                await send({"type": "http.response.body",
-                            "body": b"data: " + orjson.dumps(error) + b"\n\n",
-                            "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            exchange.stop("the client went away")
+            async with exchange, asyncio.TaskGroup() as tasks:
+                watcher = tasks.create_task(watch())
+                try:
+                    await self._relay(send)
+                except OSError:
+                    exchange.stop("the client went away")
+                finally:
+                    watcher.cancel()
         finally:
-            watcher.cancel()
-            await exchange.close()
             await self.proxy._counted(self.team, self.actor, exchange)
+
+    async def _relay(self, send: Send) -> None:
+        """The team's answer to the client, event by event; an error object at the end of
+        a failed stream, since the OpenAI clients raise on one."""
+        meter = self.exchange.meter
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": self.raw_headers})
+        async for raw, _new in self.exchange.events():
+            if self.drop_usage and meter.usage_only:
+                continue
+            await send({"type": "http.response.body", "body": raw, "more_body": True})
+        if meter.status != OK and meter.status != CANCELLED:
+            error = {"error": {"message": f"team {self.team!r}: {meter.error}",
+                               "type": meter.status, "code": 502}}
+            await send({"type": "http.response.body",
+                        "body": b"data: " + orjson.dumps(error) + b"\n\n",
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
