@@ -161,14 +161,21 @@ class Engine:
     # -- commands ------------------------------------------------------------
 
     async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
-                  *args: Any, key: str = "", timeout: float | None = None) -> Event:
+                  *args: Any, key: str = "", timeout: float | None = None,
+                  then: Callable[[Event], None] | None = None) -> Event:
         """Check a command against the head state, append its event, return once durable.
 
         With ``timeout`` (a caller waiting: the show's ``command_deadline``), within that
         many seconds, else ``Unavailable`` saying whether the command was not recorded or
         may have been; the server's own events wait as long as the log takes. With ``key``
         (the caller's Idempotency-Key), a command that ``actor`` already sent with that key
-        is answered with its event, recorded once: committed, or still on its way."""
+        is answered with its event, recorded once: committed, or still on its way.
+
+        ``then`` is what recording the event sets going (a demo's requests, a benchmark
+        run's workers): called once, when this node's append of it is durable, whether or
+        not the caller still waits (a command answered 503 at its deadline and recorded
+        after all still starts its demo), and never for a retry answered with the first
+        event."""
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
         for attempt in range(CONFLICT_RETRIES):
             if key:
@@ -177,12 +184,12 @@ class Engine:
                     return found
             if deadline is not None and asyncio.get_running_loop().time() >= deadline:
                 raise late(self.show.command_deadline, recorded=False)
-            submitted = self.submit(actor, command, *args, key=key)
+            submitted = self.submit(actor, command, *args, key=key, then=then)
             if submitted is None:
                 # Behind another node: fold what it wrote, and check again at once (a
                 # rebuild is not a try of its own, or two busy nodes run out of tries).
                 await self._within(deadline, self._rebuild_head(), recorded=False)
-                submitted = self.submit(actor, command, *args, key=key)
+                submitted = self.submit(actor, command, *args, key=key, then=then)
             if submitted is None:
                 continue  # another node moved on while this one rebuilt: check again
             event, durable = submitted
@@ -200,6 +207,10 @@ class Engine:
             return event
         raise Unavailable("other nodes kept appending first; nothing was recorded",
                           f"the command was checked {CONFLICT_RETRIES} times; send it again")
+
+    def recorded(self, actor: str, key: str) -> Event | None:
+        """The committed event ``actor`` sent with Idempotency-Key ``key``, if any."""
+        return self._keys.get((actor, key))
 
     async def _sent_before(self, actor: str, key: str, deadline: float | None
                            ) -> Event | None:
@@ -248,7 +259,8 @@ class Engine:
                 and time.monotonic() - oldest > self.show.command_deadline / 2)
 
     def submit(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
-               *args: Any, key: str = "") -> tuple[Event, asyncio.Future[None]] | None:
+               *args: Any, key: str = "", then: Callable[[Event], None] | None = None
+               ) -> tuple[Event, asyncio.Future[None]] | None:
         """What ``run`` does before it waits: check the command against the head state and
         queue its event; the future resolves once the event is on disk. None when a shared
         log's head must be rebuilt first (only ``run`` can wait for that); on a log of this
@@ -264,6 +276,8 @@ class Engine:
         if key:
             self._keys_in_flight[(actor, key)] = (event, durable)
         durable.add_done_callback(partial(self._on_commit, event))
+        if then is not None:  # after _on_commit: the state it sees holds the event
+            durable.add_done_callback(partial(_then, then, event))
         return event, durable
 
     def _check_writable(self) -> None:
@@ -454,6 +468,18 @@ def _relay(answer: asyncio.Future[Any], waited: asyncio.Future[Any]) -> None:
         answer.set_exception(waited.exception())  # type: ignore[arg-type]
     else:
         answer.set_result(waited.result())
+
+
+def _then(then: Callable[[Event], None], event: Event, durable: asyncio.Future[None]
+          ) -> None:
+    """Set going what ``event`` starts, once it is durable (refused: nothing to start)."""
+    if durable.cancelled() or durable.exception() is not None:
+        return
+    try:
+        then(event)
+    except Exception:
+        log.exception("seq %d (%s) is recorded, but what it starts failed to start",
+                      event.seq, event.type)
 
 
 def _expire(answer: asyncio.Future[Any], deadline: float, recorded: bool | None) -> None:

@@ -186,11 +186,17 @@ class Commands:
         is answered with the first event."""
         event = await self.engine.run(actor, fn, *args, key=key,
                                       timeout=self.engine.show.command_deadline)
-        if event.type != command.event:
-            raise InvalidRequest(f"Idempotency-Key {key!r} was used for another command "
-                                 f"(seq {event.seq}, {event.type})",
-                                 "use a new key for each command, the same for its retries")
-        return event
+        return same_command(event, command.event, key)
+
+
+def same_command(event: ev.Event, expected: str, key: str) -> ev.Event:
+    """``event``, the answer to a command that appends an ``expected`` event; refused
+    when ``key`` found the event of another command (a key reused by mistake)."""
+    if event.type != expected:
+        raise InvalidRequest(f"Idempotency-Key {key!r} was used for another command "
+                             f"(seq {event.seq}, {event.type})",
+                             "use a new key for each command, the same for its retries")
+    return event
 
 
 def answer(seq: int, event_type: str) -> bytes:
