@@ -277,3 +277,30 @@ def test_a_demo_recorded_after_its_503_runs_once_and_the_retry_gets_its_seq(
     finally:
         srv.stop()
         mock.stop()
+
+
+def test_an_idle_node_reports_not_writable_soon_after_redis_stops_answering(
+        tmp_path: Path, own_redis: RedisServer) -> None:  # noqa: F811 - the fixture
+    node = RedisNode(tmp_path, own_redis.url).start()  # command_deadline = 1
+    assert own_redis.proc is not None
+    try:
+        assert writable(node)
+        time.sleep(0.5)  # idle: nothing of this node's own in flight
+        own_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            while writable(node):
+                # about half the deadline (0.5 s) after a probe goes unanswered; the tail
+                # alone took about 7 s
+                assert time.monotonic() - began < 3, "still writable 3 s after Redis stopped"
+                time.sleep(0.05)
+            assert httpx.get(f"{node.url}/healthz", timeout=10).status_code == 200  # serving
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        began = time.monotonic()
+        while not writable(node):
+            assert time.monotonic() - began < 5, "not writable 5 s after Redis came back"
+            time.sleep(0.05)
+        assert send(node, SCORE, uuid.uuid4().hex).status_code == 201
+    finally:
+        node.stop()

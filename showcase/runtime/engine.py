@@ -95,6 +95,10 @@ class Engine:
         # seq -> when this node queued it, while the log has not answered: a log that
         # stops acknowledging shows here before any connection to it times out
         self._unacked: dict[int, float] = {}
+        # When this node's probe of a shared log's write path was sent, while unanswered;
+        # why the last one failed, until one succeeds (probe_writes)
+        self._probe_sent: float | None = None
+        self.probe_failed: str | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -141,11 +145,37 @@ class Engine:
         stop = asyncio.Event()
         async with running(), asyncio.TaskGroup() as tasks:
             follower = tasks.create_task(self._follow(stop))
+            prober = tasks.create_task(self._probe_writes())
             try:
                 yield
             finally:
                 stop.set()  # the follower ends by itself even if the cancel is lost
                 follower.cancel()
+                prober.cancel()
+
+    async def _probe_writes(self) -> None:
+        """Probe a shared log's write path every quarter of the command deadline, so that
+        a node with no command of its own in flight still knows, within about half the
+        deadline, that the log has stopped acknowledging (``stalled``): the tail alone
+        notices only once its read times out, seconds later."""
+        probe = getattr(self.log, "probe")  # noqa: B009 - only shared logs have one
+        period = min(1.0, max(0.1, self.show.command_deadline / 4))
+        while True:
+            self._probe_sent = time.monotonic()
+            try:
+                await probe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.probe_failed is None:
+                    log.warning("a probe of the event log's write path failed: %s", exc)
+                self.probe_failed = str(exc) or type(exc).__name__
+            else:
+                if self.probe_failed is not None:
+                    log.warning("the event log acknowledges writes again")
+                self.probe_failed = None
+            self._probe_sent = None
+            await asyncio.sleep(period)
 
     async def _follow(self, stop: asyncio.Event) -> None:
         async for events in self.log.follow(self.committed.seq, stop):
@@ -252,11 +282,15 @@ class Engine:
             timer.cancel()
 
     def stalled(self) -> bool:
-        """Whether the log has left an append of this node unanswered for over half the
-        command deadline: commands are being answered 503 (``/healthz``: not writable)."""
+        """Whether the log has left an append of this node, or a probe of its write path,
+        unanswered for over half the command deadline, or refused the last probe: commands
+        are being answered 503 (``/healthz``: not writable)."""
+        if self.probe_failed is not None:
+            return True
+        limit = time.monotonic() - self.show.command_deadline / 2
         oldest = next(iter(self._unacked.values()), None)
-        return (oldest is not None
-                and time.monotonic() - oldest > self.show.command_deadline / 2)
+        probe = self._probe_sent
+        return (oldest is not None and oldest < limit) or (probe is not None and probe < limit)
 
     def submit(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
                *args: Any, key: str = "", then: Callable[[Event], None] | None = None
