@@ -304,3 +304,29 @@ def test_an_idle_node_reports_not_writable_soon_after_redis_stops_answering(
         assert send(node, SCORE, uuid.uuid4().hex).status_code == 201
     finally:
         node.stop()
+
+
+def test_a_retried_apply_enters_a_runs_results_once(tmp_path: Path) -> None:
+    from showcase.bench.suites import sample_suites_dir
+
+    mock = Mock("--ttft-ms", "5", "--itl-ms", "1", "--answers", str(sample_suites_dir()))
+    show = tmp_path / "show.toml"
+    show.write_text(sample_show_path().read_text(encoding="utf-8").replace(
+        "http://127.0.0.1:9101/v1", f"{mock.url}/v1") + "\n[proxy]\nhealth_interval = 0\n",
+        encoding="utf-8")
+    srv = Server(show, tmp_path / "data").start()
+    try:
+        started = send(srv, {"teams": ["lg"], "round": "r1"}, uuid.uuid4().hex, "/api/bench")
+        assert started.status_code == 201, started.text
+        run = started.json()["seq"]
+        settles(lambda: len(of_type(srv, "bench_finished")) == 1, 60)
+        key = uuid.uuid4().hex
+        first = send(srv, {"count_errors_as_wrong": True}, key, f"/api/bench/{run}/apply")
+        assert first.status_code == 201, first.text
+        again = send(srv, {"count_errors_as_wrong": True}, key, f"/api/bench/{run}/apply")
+        assert (again.status_code, again.json()) == (201, first.json())
+        scores = of_type(srv, "score_entered")
+        assert [(e["seq"], e["key"]) for e in scores] == [(first.json()["seq"], f"{key}/lg")]
+    finally:
+        srv.stop()
+        mock.stop()
