@@ -57,13 +57,13 @@ class Report:
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
-    from showcase.serving import _free_port, _run
+    from showcase.serving import free_port, run_server
 
     show = load_show(args.showfile)
     data = args.data or tempfile.mkdtemp(prefix="showcase-rehearsal-")
     mocks = [(dataclasses.replace(REHEARSAL_TEAM, model=f"{t.id}-mock",
                                   accuracy=0.9 - 0.5 * i / max(1, len(show.teams))),
-              _free_port()) for i, t in enumerate(show.teams)]
+              free_port()) for i, t in enumerate(show.teams)]
     teams = tuple(dataclasses.replace(t, endpoint=f"http://127.0.0.1:{port}/v1",
                                       api_key_env="", model=config.model)
                   for t, (config, port) in zip(show.teams, mocks, strict=True))
@@ -74,7 +74,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
           f"data in {data}", flush=True)
     # uvicorn raises again the SIGINT that stops it once the script has run.
     with contextlib.suppress(KeyboardInterrupt):
-        _run(show, data, "127.0.0.1", 0, _rehearse_then_stop(show, outcome), mocks, key)
+        run_server(show, data, "127.0.0.1", 0, _rehearse_then_stop(show, outcome), mocks, key)
     refusals = outcome.get("refusals", -1)
     if refusals:
         print(f"\nrehearsal of {show.title_en!r} finished with "

@@ -44,12 +44,15 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(show: str | Path | Show, data_dir: str, host: str, port: int,
-         on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
-         mocks: Sequence[tuple[MockConfig, int]] = (),
-         answers: dict[str, tuple[str, str]] | None = None,
-         event_log: EventLog | None = None, log_key: str | None = None,
-         guard: Guard | None = None) -> int:
+def run_server(show: str | Path | Show, data_dir: str, host: str, port: int,
+               on_ready: Callable[[str, Any], Awaitable[None]] | None = None,
+               mocks: Sequence[tuple[MockConfig, int]] = (),
+               answers: dict[str, tuple[str, str]] | None = None,
+               event_log: EventLog | None = None, log_key: str | None = None,
+               guard: Guard | None = None) -> int:
+    """Serve ``show`` until stopped (serve, demo and rehearse all run through here):
+    the log opened, the mock teams started, ``on_ready(url, app)`` awaited once the server
+    listens. The exit status: 0 once it served, 1 if it never started."""
     import uvicorn
 
     from showcase.server.app import build_app
@@ -140,8 +143,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from showcase.log.redis_streams import RedisLog
 
         event_log = RedisLog(args.redis, relaxed=args.redis_relaxed)
-    return _run(show, args.data, args.host, args.port, _serve_ready(args.host),
-                event_log=event_log, log_key=args.log_key, guard=guard_of(args))
+    return run_server(show, args.data, args.host, args.port, _serve_ready(args.host),
+                      event_log=event_log, log_key=args.log_key, guard=guard_of(args))
 
 
 def guard_of(args: argparse.Namespace) -> Guard:
@@ -232,17 +235,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for team in show.teams:
         config = DEMO_TEAMS.get(team.id, MockConfig(model=f"{team.id}-model"))
         config = dataclasses.replace(config, accuracy=DEMO_ACCURACY.get(team.id, 0.7))
-        mock_port = _free_port()
+        mock_port = free_port()
         mocks.append((config, mock_port))
         teams.append(dataclasses.replace(team, endpoint=f"http://127.0.0.1:{mock_port}/v1",
                                          api_key_env="", model=config.model))
     show = dataclasses.replace(show, teams=tuple(teams))
     key = answer_key(load_suites([sample_suites_dir()]))
-    return _run(show, data, args.host, args.port, _demo_ready(args.host), mocks, key,
-                guard=guard_of(args))
+    return run_server(show, data, args.host, args.port, _demo_ready(args.host), mocks, key,
+                      guard=guard_of(args))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port free on loopback now (for the demo's and the rehearsal's mock teams)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -58,11 +58,12 @@ def _imports(name: str, path: Path) -> set[str]:
 
 
 def _private_names(path: Path) -> list[str]:
-    """``from pkg import _name`` of another package: a private name used from outside."""
+    """``from module import _name``: a private name used from outside its module (another
+    package's, or another of our own modules': what two modules share is public there)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            if node.module.split(".")[0] in ("showcase", "showcase_tui", "tui", "__future__"):
+            if node.module == "__future__":
                 continue
             found += [f"{node.module}.{a.name}" for a in node.names
                       if a.name.startswith("_") and not a.name.startswith("__")]

@@ -69,7 +69,7 @@ def test_openapi_commands_declare_their_bodies_roles_and_refusals(server: Server
 
 # -- fuzz: bodies the declared types refuse, to every command over real HTTP ------------
 
-PARAMS = {"team": "lg", "round": "r1", "run": "1"}
+PARAMS = {"team": "lg", "round": "r1", "run": "1", "graphic": "ticker"}
 #: Not fuzzed: the proxy passes a valid body on to a team, and none listens here.
 NOT_FUZZED = {"/v1/teams/{team}/chat/completions"}
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False,
@@ -123,8 +123,8 @@ def test_every_command_refuses_bad_bodies_by_name_and_records_nothing(server: Se
         name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         targets.append((path.format(**PARAMS), components[name]))
     # every command of the table, and the demo's 2, the benchmark runs' 6, the round
-    # log's publication and voting's 4: the other POSTs
-    assert len(targets) == len(engine_commands(load_show(sample_show_path()).egress())) + 13
+    # log's publication, voting's 4 and the outputs' reload: the other POSTs
+    assert len(targets) == len(engine_commands(load_show(sample_show_path()).egress())) + 14
     with httpx.Client(base_url=server.url, timeout=10,
                       headers={"Authorization": f"Bearer {OPERATOR}"}) as client:
         seq = client.get("/healthz").json()["seq"]

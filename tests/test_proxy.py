@@ -308,7 +308,7 @@ def test_the_wait_for_a_connection_is_queue_ms_not_the_teams_ttft(stage: Stage) 
 
     def ask(cap: int) -> None:
         body = {"messages": [{"role": "user", "content": "Say something."}], "stream": True,
-                "max_tokens": cap, "mock": {"ttft_ms": 250, "itl_ms": 5, "tokens": 20}}
+                "max_tokens": cap, "mock": {"ttft_ms": 300, "itl_ms": 5, "tokens": 20}}
         with httpx.Client(headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=20) as c:
             together.wait()  # the clients are made: the six requests leave together
             sent = time.perf_counter()
@@ -330,12 +330,14 @@ def test_the_wait_for_a_connection_is_queue_ms_not_the_teams_ttft(stage: Stage) 
     by_cap = {m["metrics"]["output_tokens"]: m["metrics"] for m in measured}
     assert sorted(by_cap) == list(range(2, 8)), by_cap
     for cap, m in by_cap.items():
-        assert m["ttft_ms"] >= 250 - 2, m
+        assert m["ttft_ms"] >= 300 - 2, m
         assert m["queue_ms"] + m["ttft_ms"] <= seen[cap] + 2, (m, seen[cap])
     waits = sorted(m["queue_ms"] for m in by_cap.values())
-    # Two waited for one of the first four answers to end (250 ms and more after it was
-    # sent); the bound leaves 100 ms for the six requests to leave less than together.
-    assert waits[-2] >= 150, waits
+    # Two waited for one of the first four answers to end (400 ms and more after it was
+    # sent: 300 ms to the first token, 20 more 5 ms apart); the bound leaves 200 ms for the
+    # six requests to leave less than together on a busy machine (one run saw 104 ms). The
+    # waiters' first token (~700 ms) stays inside the stage's 1 s first-token deadline.
+    assert waits[-2] >= 200, waits
     with stage.server.client(None) as c:
         public = c.get("/api/state").json()["state"]["telemetry"]["lg"]
     # On air: the team's figures only. Queued at the proxy, these would be 500 ms or more.
@@ -637,19 +639,23 @@ def test_a_demo_interrupted_by_a_restart_is_recorded_as_interrupted(stage: Stage
 
 
 def test_a_saturated_team_cannot_starve_the_others(stage: Stage) -> None:
-    def hog() -> None:
+    streaming = [threading.Event() for _ in range(4)]  # lg's max_connections
+
+    def hog(flowing: threading.Event) -> None:
         with httpx.stream("POST", f"{stage.url}/v1/teams/lg/chat/completions",
                           json={"messages": [{"role": "user", "content": "forever"}],
                                 "stream": True, "mock": {"fault": "huge", "itl_ms": 5}},
                           headers={"Authorization": f"Bearer {PRESENTER}"}, timeout=10) as r:
             for _ in r.iter_raw():
-                pass
+                flowing.set()
 
-    hogs = [threading.Thread(target=hog) for _ in range(4)]  # lg's max_connections
+    hogs = [threading.Thread(target=hog, args=(flowing,)) for flowing in streaming]
     for t in hogs:
         t.start()
     try:
-        time.sleep(0.3)
+        # Every connection to lg is taken once each hog's answer flows (not after a fixed
+        # pause: a busy machine may take longer to open four streams).
+        assert all(flowing.wait(10) for flowing in streaming)
         started = time.monotonic()
         assert stage.stream("skt", {})[0] == 200
         # skt's own pool answers (~30 ms + 20 x 5 ms); sharing lg's would mean a 504 after

@@ -20,9 +20,11 @@ from .screens.bench import BenchScreen
 from .screens.demo import DemoScreen
 from .screens.help import HelpScreen
 from .screens.log import LogScreen
+from .screens.outputs import OutputsScreen
 from .screens.overview import OverviewScreen
 from .screens.reveal import RevealScreen
 from .screens.scores import ScoresScreen
+from .screens.votes import VotesScreen
 from .wording import in_keys
 
 
@@ -48,6 +50,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("4", "Reveal", RevealScreen),
     Section("5", "Log", LogScreen),
     Section("6", "Bench", BenchScreen),
+    Section("7", "Air", OutputsScreen),
+    Section("8", "Votes", VotesScreen),
 )
 
 

@@ -54,7 +54,7 @@ DESK_KEYS: tuple[tuple[str, str, str, str], ...] = (
     (r"POST /api/bench\b", "bench", "s", "to start a run"),
 )
 SECTION_KEYS = {"overview": "1", "demo": "2", "scores": "3", "reveal": "4", "log": "5",
-                "bench": "6"}
+                "bench": "6", "outputs": "7", "votes": "8"}
 
 
 def key_label(key: str) -> str:

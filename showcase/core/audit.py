@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import ballots, commands, disclosure, reveal
+from showcase.core import ballots, commands, disclosure, graphics, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.errors import LogError, ShowcaseError
@@ -56,6 +56,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     ev.REQUEST_MEASURED: ("server",),
     ev.TEAM_HEALTH: ("server",),
     ev.LOG_PUBLISHED: ("operator",),
+    ev.GRAPHIC_SET: ("operator",),
 }
 FOLD_ONLY = frozenset({ev.BENCH_STARTED, ev.BENCH_ITEM, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED,
                        ev.BENCH_RESUMED, ev.BENCH_CANCELLED, ev.BENCH_FINISHED,
@@ -151,6 +152,8 @@ REDO: dict[str, Callable[[State, str, dict[str, Any], float], Command]] = {
         s, d.get("round", ""), {"keep_voters": d.get("kept", []), "reason": d.get("reason", "")},
         _pick(d, "votes", "log_hash", "tally", "excluded")),
     ev.LOG_PUBLISHED: _round(disclosure.publish_log),
+    ev.GRAPHIC_SET: lambda s, role, d, _: graphics.set_graphic(s, d.get("graphic", ""),
+                                                               d.get("on") is True, {}),
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from showcase.core import events as ev
 from showcase.core.bodies import VotingCloseBody, VotingOpenBody
 from showcase.core.checks import Command, check_expected_seq, known_round, reason_of
-from showcase.core.commands import _open_round
+from showcase.core.commands import require_open_round
 from showcase.core.decode import decode_body
 from showcase.core.errors import InvalidRequest, StateConflict, Unknown
 from showcase.core.scoring import ACTIVE
@@ -39,7 +39,7 @@ def open_voting(state: State, round_id: str, body: Any) -> Command:
     if round_id != state.current_round:
         raise StateConflict(f"votes go to the current round, {state.current_round!r}, not "
                             f"{round_id!r}", seq=state.seq)
-    _open_round(state, round_id)
+    require_open_round(state, round_id)
     voting = voting_of(state, round_id)
     if voting is not None:
         how = "is open" if voting["open"] else "was closed and tallied"
@@ -105,7 +105,7 @@ def close_voting(state: State, round_id: str, body: Any, result: dict[str, Any])
     voting = voting_of(state, round_id)
     if voting is None or not voting["open"]:
         raise StateConflict(f"voting on round {round_id!r} is not open", seq=state.seq)
-    _open_round(state, round_id)
+    require_open_round(state, round_id)
     reason = reason_of(body.reason, bool(body.keep_voters), "counting flagged voters")
     crit = _tally_criterion(state, voting["criterion"])
     tally = result["tally"]

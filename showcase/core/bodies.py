@@ -105,6 +105,12 @@ class UnfreezeBody(Body):
     expect_seq: ExpectSeq | UnsetType = UNSET
 
 
+class GraphicBody(Body):
+    """Take a graphic to air, or clear it (core/graphics.py)."""
+
+    expect_seq: ExpectSeq | UnsetType = UNSET
+
+
 class DemoBody(Body):
     """One prompt to several teams at once."""
 

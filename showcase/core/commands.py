@@ -41,7 +41,7 @@ from showcase.core.showfile import ID_RE, parse_team
 from showcase.core.state import PENDING, PUBLISHED, State
 
 
-def _open_round(state: State, round_id: str) -> None:
+def require_open_round(state: State, round_id: str) -> None:
     phase = state.rounds[round_id].phase
     if phase == PENDING:
         raise StateConflict(f"round {round_id!r} has not started", "start it first", seq=state.seq)
@@ -66,7 +66,7 @@ def enter_score(state: State, who: str, body: Any) -> Command:
     show = state.require_show()
     check_expected_seq(state, body.expect_seq)
     round_id = known_round(state, body.round)
-    _open_round(state, round_id)
+    require_open_round(state, round_id)
     crit = show.criterion(body.criterion)
     if crit is None:
         raise Unknown(f"unknown criterion {body.criterion!r}",
@@ -222,7 +222,7 @@ def decide_jury(state: State, round_id: str, body: Any) -> Command:
     body = decode_body(body, JuryBody)
     check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
-    _open_round(state, round_id)
+    require_open_round(state, round_id)
     reason = reason_of(body.reason, True, "a jury decision")
     order = body.order
     standings = state.standings(round_id)
@@ -251,7 +251,7 @@ def publish_round(state: State, round_id: str, body: Any) -> Command:
     body = decode_body(body, RoundBody)
     check_expected_seq(state, body.expect_seq)
     known_round(state, round_id)
-    _open_round(state, round_id)
+    require_open_round(state, round_id)
     return ev.ROUND_PUBLISHED, publication(state, round_id)
 
 
@@ -264,7 +264,7 @@ def freeze_round(state: State, round_id: str, body: Any) -> Command:
         raise StateConflict(f"round {round_id!r} is frozen already",
                             "step through its reveal, or unfreeze it to change its results",
                             seq=state.seq, step=state.rounds[round_id].step)
-    _open_round(state, round_id)
+    require_open_round(state, round_id)
     data = publication(state, round_id)
     names = {t: ts.team.name_en for t, ts in state.teams.items()}
     announced = frozenset(t for t, ts in state.teams.items()

@@ -47,6 +47,8 @@ VOTING_OPENED = "voting_opened"
 VOTING_CLOSED = "voting_closed"
 # The full log of a published round, opened to the public (disclosure.py).
 LOG_PUBLISHED = "log_published"
+# A graphic taken to air or cleared from it by the desk (core/graphics.py).
+GRAPHIC_SET = "graphic_set"
 
 EVENT_TYPES = frozenset({
     SHOW_CONFIGURED, TEAM_ADDED, ROUND_STARTED, SCORE_ENTERED, TEAM_DISQUALIFIED,
@@ -55,7 +57,7 @@ EVENT_TYPES = frozenset({
     ROUND_FROZEN, ROUND_UNFROZEN, REVEAL_STEP, REVEAL_ARMED, REVEAL_LOCKED, REVEAL_SPEED,
     BENCH_STARTED, BENCH_ITEM, BENCH_TEAM_FAILED, BENCH_PAUSED, BENCH_RESUMED,
     BENCH_CANCELLED, BENCH_FINISHED, BENCH_IMPORTED, LOG_PUBLISHED, VOTING_OPENED,
-    VOTING_CLOSED,
+    VOTING_CLOSED, GRAPHIC_SET,
 })
 
 # Views, from least to most privileged. Each role reads one of these.

@@ -78,6 +78,7 @@ AFFECTS: dict[str, tuple[str, ...]] = {
     ev.VOTING_OPENED: (),
     ev.VOTING_CLOSED: _ROUNDS,
     ev.LOG_PUBLISHED: _ROUNDS,
+    ev.GRAPHIC_SET: ("graphics",),
 }
 
 

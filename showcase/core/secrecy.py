@@ -68,7 +68,7 @@ def _public_data(event: Event) -> dict[str, Any] | None:
         return {k: data[k] for k in ("team", "round", "reason")}
     if kind in (ev.ROUND_PUBLISHED, ev.REVEAL_SPEED, ev.DEMO_STARTED, ev.DEMO_RESULT,
                 ev.DEMO_CANCELLED, ev.BENCH_TEAM_FAILED, ev.BENCH_PAUSED, ev.BENCH_RESUMED,
-                ev.BENCH_CANCELLED, ev.LOG_PUBLISHED):
+                ev.BENCH_CANCELLED, ev.LOG_PUBLISHED, ev.GRAPHIC_SET):
         return data  # announced, or what happens on stage as it happens
     if kind in (ev.REQUEST_MEASURED, ev.BENCH_STARTED):
         return without_actor(data)  # who asked is not public

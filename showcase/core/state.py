@@ -25,6 +25,9 @@ from showcase.core.scoring import (
 )
 from showcase.core.showfile import Show, Team, parse_show, parse_team
 
+#: The graphics the desk takes and clears, named as their pages are (overlays/NAME.html).
+GRAPHICS = ("lower-third", "bench", "demo", "ticker")
+
 PENDING = "pending"
 OPEN = "open"
 PUBLISHED = "published"
@@ -108,6 +111,8 @@ class State:
     benches: dict[int, dict[str, Any]] = field(default_factory=dict)
     bench_running: int | None = None  # a run that is running or paused
     bench_imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # team -> latest
+    # Which graphics the desk has on air (core/graphics.py): every one until cleared.
+    graphics: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(GRAPHICS, True))
 
     # -- reading ---------------------------------------------------------------
 
@@ -462,6 +467,13 @@ def _voting_closed(state: State, event: ev.Event) -> None:
     for team, value in d["values"].items():
         cells[team] = float(value)
     rnd._standings = None
+def _graphic_set(state: State, event: ev.Event) -> None:
+    graphic = event.data["graphic"]
+    if graphic not in state.graphics:
+        raise ValueError(f"unknown graphic {graphic!r}")
+    state.graphics[graphic] = bool(event.data["on"])
+
+
 def _log_published(state: State, event: ev.Event) -> None:
     state._round(event.data["round"]).log_size = event.data["size"]
 
@@ -498,4 +510,5 @@ _HANDLERS = {
     ev.VOTING_OPENED: _voting_opened,
     ev.VOTING_CLOSED: _voting_closed,
     ev.LOG_PUBLISHED: _log_published,
+    ev.GRAPHIC_SET: _graphic_set,
 }

@@ -85,6 +85,7 @@ def public_state(state: State) -> dict[str, Any]:
         "telemetry": telemetry(state, public=True),
         "demo": latest_demo(state, public=True),
         "bench": latest_bench(state, public=True),
+        "graphics": dict(state.graphics),
     }
 
 
@@ -117,6 +118,7 @@ def operator_state(state: State) -> dict[str, Any]:
         "demo_running": state.demo_running,
         "bench": latest_bench(state, public=False),
         "bench_imports": state.bench_imports,
+        "graphics": dict(state.graphics),
     }
 
 
@@ -170,6 +172,8 @@ def view_section(state: State, view: str, key: str) -> Any:
         return state.demo_running
     if key == "bench_imports":
         return state.bench_imports
+    if key == "graphics":
+        return dict(state.graphics)
     raise KeyError(key)
 
 

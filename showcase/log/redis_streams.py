@@ -104,7 +104,8 @@ def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
                  orjson.loads(fields[b"data"]), fields.get(b"k", b"").decode())
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A Redis reply (bytes, or str when decoded) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -173,7 +174,7 @@ class RedisLog:
 
     def _check_durability(self, client: Any) -> None:
         try:
-            config = {_text(k): _text(v) for k, v in client.config_get("append*").items()}
+            config = {as_text(k): as_text(v) for k, v in client.config_get("append*").items()}
         except redis.ResponseError:
             # Managed services often rename CONFIG; the operator has to vouch for it.
             self.durability = "unchecked"

@@ -24,7 +24,7 @@ import redis
 import redis.asyncio
 
 from showcase.core.errors import LogError, Unavailable
-from showcase.log.redis_streams import TIMEOUT, _text, durability_problem
+from showcase.log.redis_streams import TIMEOUT, as_text, durability_problem
 from showcase.log.votes import Outcome, StoredVote, pair_key, row_of
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class RedisVotes:
         client: Any = redis.Redis.from_url(self.url, socket_timeout=TIMEOUT)
         try:
             client.ping()
-            problem = durability_problem({_text(k): _text(v) for k, v in
+            problem = durability_problem({as_text(k): as_text(v) for k, v in
                                           client.config_get("append*").items()})
         except redis.RedisError as exc:
             client.close()

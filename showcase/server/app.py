@@ -23,7 +23,7 @@ from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import Show
 from showcase.log.base import EventLog
 from showcase.server import endpoints as api
-from showcase.server import openapi, voting
+from showcase.server import openapi, outputs, voting
 from showcase.server import transparency as proofs
 from showcase.server.auth import Tokens
 from showcase.server.pages import (
@@ -134,6 +134,7 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/openapi.json", openapi.endpoint(commands.table)),
         *proofs.ROUTES,
         *voting.ROUTES,
+        *outputs.ROUTES,
         # the commands the front also answers (commandpath.py), as ordinary routes
         *(Route(c.path, api.engine_command(c), methods=["POST"]) for c in commands.table),
     ]

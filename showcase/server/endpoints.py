@@ -167,8 +167,11 @@ async def reveal_script(request: Request) -> Response:
 
 async def get_state(request: Request) -> Response:
     view = VIEW_OF_ROLE[role_of(request, query_token=True)]
-    engine = services(request).engine
-    return JSON({**engine.state_message(view), "live": engine.live.current()})
+    parts = services(request)
+    engine = parts.engine
+    # "build": the overlays' build hash, which a page keeps as the build it loaded with
+    return JSON({**engine.state_message(view), "live": engine.live.current(),
+                 "build": parts.outputs.build})
 
 
 async def get_judge_sheets(request: Request) -> Response:
@@ -232,7 +235,9 @@ async def get_log(request: Request) -> Response:
             raise BadRequest("query parameter 'last' must be at least 1")
         found = await asyncio.to_thread(engine.read_latest, last, wanted)
     else:
-        found = engine.read_log(since, limit, wanted)
+        # A filter on a rare type reads the whole log: in a thread, not on the loop that
+        # serves the viewers.
+        found = await asyncio.to_thread(engine.read_log, since, limit, wanted)
     return JSON({"seq": engine.committed.seq, "events": [e.to_json() for e in found]})
 
 
@@ -251,7 +256,10 @@ async def websocket(ws: WebSocket) -> None:
         await ws.accept()  # so that the client can read why it is refused
         await ws.close(code=1008, reason=exc.message[:120])
         return
-    await websocket_stream(ws, services(ws).engine, view, since)
+    parts = services(ws)
+    # Only public connections can be overlay pages: a token's stream is a desk's.
+    await websocket_stream(ws, parts.engine, view, since,
+                           parts.outputs if view == "public" else None)
 
 
 async def healthz(request: Request) -> Response:
@@ -298,6 +306,11 @@ async def metrics(request: Request) -> Response:
         f"showcase_proxy_streams_total {parts.proxy.streams}",
         "# TYPE showcase_health_rounds_total counter",
         f"showcase_health_rounds_total {teams.health_checks}",
+        "# TYPE showcase_outputs gauge", f"showcase_outputs {len(parts.outputs.listed)}",
+        "# TYPE showcase_outputs_drifted gauge",
+        f"showcase_outputs_drifted {parts.outputs.drifted()}",
+        "# TYPE showcase_output_hellos_total counter",
+        f"showcase_output_hellos_total {parts.outputs.heard}",
         "# TYPE showcase_team_requests_in_flight gauge",
         *(f'showcase_team_requests_in_flight{{team="{t}"}} {c.active}'
           for t, c in sorted(teams.clients.items())),

@@ -33,6 +33,7 @@ from showcase.core.bodies import (
     VotingOpenBody,
 )
 from showcase.core.decode import Body
+from showcase.runtime.outputs import ReloadBody
 from showcase.server.table import EngineCommand
 
 ERRORS = {
@@ -185,6 +186,12 @@ ROUTES = (
     RouteDoc("GET", "/api/rounds/{round}/votes.ndjson", PUBLIC, "The anonymised votes, one "
              "canonical line each (operator; anyone once the round is published)",
              params=(ROUND_PATH,), media="application/x-ndjson"),
+    RouteDoc("GET", "/api/outputs", OPERATOR, "The overlay pages connected to this node: "
+             "each one's page, options, language, build and its drift from the server's, "
+             "the seq it has applied, when it last said hello, Program or Preview in OBS"),
+    RouteDoc("POST", "/api/outputs/reload", OPERATOR, "Ask one output or all of them, through "
+             "their own connections, to load themselves again (202; not an event)",
+             ReloadBody, status=202),
 )
 
 

@@ -14,8 +14,10 @@ from showcase.log.base import EventLog
 from showcase.log.votes import SQLiteVotes, VoteStore
 from showcase.models.teams import Teams
 from showcase.runtime.engine import Engine
+from showcase.runtime.outputs import Outputs, build_hash
 from showcase.runtime.transparency import Transparency, load_or_create_key, origin_of
 from showcase.server.auth import Tokens
+from showcase.server.pages import overlays_dir
 from showcase.server.proxy import Proxy
 from showcase.server.table import Commands
 from showcase.voting.booth import Booth
@@ -34,6 +36,7 @@ class Services:
     bench: Bench
     commands: Commands
     booth: Booth
+    outputs: Outputs  # the overlay pages connected to this node
 
     @classmethod
     def build(cls, show: Show, data_dir: str | Path, tokens: Tokens | None = None,
@@ -47,7 +50,8 @@ class Services:
         tokens = tokens or Tokens.resolve(show, data_dir)
         teams = Teams(engine)
         return cls(show, Path(data_dir), engine, tokens, teams, Proxy(teams), Bench(teams),
-                   Commands(engine, tokens), Booth(engine, vote_store(data_dir, event_log)))
+                   Commands(engine, tokens), Booth(engine, vote_store(data_dir, event_log)),
+                   Outputs(engine, build_hash(overlays_dir())))
 
 
 def vote_store(data_dir: str | Path, event_log: EventLog | None) -> VoteStore:

@@ -19,8 +19,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from showcase.core.errors import ShowcaseError
 from showcase.runtime.engine import Engine
 from showcase.runtime.fanout import RESYNC, FrameWriter
+from showcase.runtime.outputs import Outputs, reload_message
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +167,23 @@ def _frame_writer(ws: WebSocket) -> FrameWriter | None:
     return extension["writer"] if extension else None
 
 
-async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int | None) -> None:
-    """A read-only WebSocket: clients may send small pings; anything else closes it."""
+async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int | None,
+                           outputs: Outputs | None = None) -> None:
+    """A read-only WebSocket: clients may send small pings and, with ``outputs``, an
+    overlay page's hello (runtime/outputs.py); anything else closes it."""
     await ws.accept()
+    output = None
+    if outputs is not None:
+        build = outputs.build
+
+        async def send_reload() -> None:
+            # Sent from the operator's request, through the page's own connection (one
+            # frame, as the hub's are): no task of its own waits per viewer for a reload
+            # that rarely comes. The page then loads itself again and closes this one.
+            with contextlib.suppress(Exception):
+                await ws.send_text(reload_message(build))
+
+        output = outputs.connect(ws.client.host if ws.client else "", send_reload)
 
     async def pump() -> None:
         # Snapshots, backlogs and messages queued for a slow viewer go through ASGI
@@ -193,12 +209,25 @@ async def websocket_stream(ws: WebSocket, engine: Engine, view: str, since: int 
             if len(payload) > MAX_CLIENT_MESSAGE:
                 await ws.close(code=1009, reason="message too big: this stream is read-only")
                 return
-            if not _is_ping(message.get("text")):
-                await ws.close(code=1003, reason="this stream is read-only; send nothing or 'ping'")
-                return
+            text = message.get("text")
+            if _is_ping(text):
+                continue
+            if output is not None and outputs is not None and text is not None \
+                    and '"hello"' in text:
+                try:
+                    outputs.hear(output, text)
+                except ShowcaseError as exc:
+                    await ws.close(code=1008, reason=exc.message[:120])
+                    return
+                continue
+            await ws.close(code=1003, reason="this stream is read-only; send nothing, 'ping' "
+                                             "or a page's hello")
+            return
 
     try:
         await _first_completed(pump(), listen())
     finally:
+        if output is not None and outputs is not None:
+            outputs.disconnect(output)
         with contextlib.suppress(Exception):
             await ws.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from showcase.core import bodies, commands, reveal
+from showcase.core import bodies, commands, graphics, reveal
 from showcase.core import events as ev
 from showcase.core.checks import Command
 from showcase.core.decode import Body, decode_body
@@ -97,7 +97,15 @@ def engine_commands(egress: EgressPolicy) -> list[EngineCommand]:
     for action in ("next", "back", "goto", "ff", "reset"):
         table.append(EngineCommand(f"/api/reveal/{action}", stage, f"the reveal's {action}",
                                    bodies.MoveBody, _reveal_move(action), ev.REVEAL_STEP))
+    for verb, doing, on in (("take", "taking", True), ("clear", "clearing", False)):
+        table.append(EngineCommand(f"/api/graphics/{{graphic}}/{verb}", operator,
+                                   f"{doing} a graphic", bodies.GraphicBody,
+                                   _graphic(on), ev.GRAPHIC_SET))
     return table
+
+
+def _graphic(on: bool) -> Bind:
+    return lambda p, role, actor, body: (graphics.set_graphic, (p["graphic"], on, body))
 
 
 def _team_status(event_type: str) -> Bind:

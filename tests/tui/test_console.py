@@ -109,7 +109,7 @@ async def test_demo_cancel_stops_the_answers(long_stage: Server) -> None:
         # 4,096 tokens 10 ms apart: 40 s, not the field's 256 (2.6 s, over before a loaded
         # machine had drawn a lane streaming).
         app.screen.query_one("#max-tokens", Input).value = "4096"
-        await pilot.press(*"A long one", "enter")
+        await pilot.press("ctrl+l", *"A long one", "enter")
         await until(pilot, lambda: isinstance(app.screen, ActionDialog), what="the dialog")
         await pilot.press("enter")
         await until(pilot, lambda: any(p._head and p._head[1] == "streaming"

@@ -29,7 +29,13 @@ async def test_a_sent_prompt_gives_up_the_focus_and_the_demo_asks_first(quiet: S
         app: ConsoleApp = pilot.app  # type: ignore[assignment]
         await pilot.press("2")
         await until(pilot, lambda: len(app.screen.query(Checkbox)) == 3, what="team boxes")
-        await pilot.press(*"Introduce your model.", "enter")
+        # On arrival no field has the focus: the section keys still move between screens.
+        assert app.screen.focused is None
+        await pilot.press("5")
+        await until(pilot, lambda: app.screen.id == "screen-log", what="the log screen")
+        await pilot.press("2")
+        assert app.screen.query_one("#prompt", Input).value == ""
+        await pilot.press("ctrl+l", *"Introduce your model.", "enter")
         await until(pilot, lambda: isinstance(app.screen, ActionDialog), what="the dialog")
         explain = shown(app, "#dialog-explain")
         assert "ON AIR: LG AI Research, SK Telecom, Upstage answer this prompt" in explain

@@ -85,6 +85,14 @@ def test_bench_before_any_run(quiet: Server, snap_compare: Any, size: tuple[int,
     assert snap_compare(app, terminal_size=size, run_before=opened(quiet, SCORED_SEQ, ("6",)))
 
 
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_votes_before_voting(quiet: Server, snap_compare: Any, size: tuple[int, int]) -> None:
+    app = ConsoleApp(quiet.url, OPERATOR)
+    assert snap_compare(app, terminal_size=size, run_before=opened(
+        quiet, SCORED_SEQ, ("8",), ready=lambda app: app.screen.query_one("#votes-line")
+        .content.plain.endswith("o opens it with a battle pool")))
+
+
 def test_help_80x24(quiet: Server, snap_compare: Any) -> None:
     app = ConsoleApp(quiet.url, OPERATOR)
     assert snap_compare(app, terminal_size=(80, 24), run_before=opened(quiet, SCORED_SEQ,

@@ -91,8 +91,8 @@ class DemoScreen(ConsoleScreen):
     def body(self) -> ComposeResult:
         with Horizontal(id="prompt-row"):
             yield Label("Prompt ")
-            yield Input(placeholder="what the teams should answer; Enter sends", id="prompt",
-                        compact=True)
+            yield Input(placeholder="Ctrl+L to type what the teams answer; Enter sends",
+                        id="prompt", compact=True)
             yield Button("Send", id="send", compact=True, variant="primary")
         with Horizontal(id="teams-row"):
             yield Label("Teams  ")
@@ -103,9 +103,6 @@ class DemoScreen(ConsoleScreen):
             yield Button("Cancel", id="cancel", compact=True, variant="warning")
         yield Static(id="demo-line", markup=False)
         yield Grid(id="lanes")
-
-    def on_mount(self) -> None:
-        self.query_one("#prompt", Input).focus()
 
     def draw(self, model: ShowModel, force: bool) -> None:
         self._draw_team_boxes(model)
@@ -192,6 +189,8 @@ class DemoScreen(ConsoleScreen):
                  danger=True, done="demo cancelled")
 
     def action_focus_prompt(self) -> None:
+        """The prompt takes the keys only when asked: on arrival nothing is focused, so the
+        section keys (1-6) still move between screens (the desk rule in base.py)."""
         self.query_one("#prompt", Input).focus()
 
 

@@ -33,11 +33,30 @@ class TopBar(Static):
         self.update(self.render_bar(model), layout=False)
 
     def render_bar(self, model: ShowModel) -> Text:
+        right = self._connection(model)
+        # The other sections' names shorten, then go, before the connection and seq would:
+        # on 80 columns the seq stays readable however many sections there are.
+        for short in (None, 3, 0):
+            bar = self._sections(short)
+            if bar.cell_len + right.cell_len <= self.size.width:
+                break
+        room = max(1, self.size.width - bar.cell_len - right.cell_len)
+        bar.append(" " * room)
+        bar.append_text(right)
+        return bar
+
+    def _sections(self, short: int | None) -> Text:
         bar = Text(no_wrap=True, overflow="ellipsis")
         for ident, key, label in self.sections:
-            style = "bold reverse" if ident == self.current else ""
-            bar.append(f" {key} ", style="bold " + ("reverse" if style else "dim"))
-            bar.append(f"{label} ", style=style)
+            current = ident == self.current
+            bar.append(f" {key} ", style="bold " + ("reverse" if current else "dim"))
+            if current or short is None:
+                bar.append(f"{label} ", style="bold reverse" if current else "")
+            elif short:
+                bar.append(f"{label[:short]} ")
+        return bar
+
+    def _connection(self, model: ShowModel) -> Text:
         mark, style = CONNECTION_STYLE.get(model.connection, ("?", ""))
         seq = "—" if model.seq is None else str(model.seq)
         words = {"connected": "live", "connecting": "connecting",
@@ -45,10 +64,7 @@ class TopBar(Static):
                  "refused": "refused"}.get(model.connection, model.connection)
         right = Text(f" {mark} {words} ", style=style)
         right.append(f" seq {seq} ", style="bold")
-        room = max(1, self.size.width - bar.cell_len - right.cell_len)
-        bar.append(" " * room)
-        bar.append_text(right)
-        return bar
+        return right
 
 
 class RevealLine(Static):

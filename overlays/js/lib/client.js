@@ -8,6 +8,9 @@
 
 const MIN_BACKOFF = 500;
 const MAX_BACKOFF = 10000;
+// An overlay page says hello on its connection every few seconds (the desk's list of
+// outputs, GET /api/outputs); the server closes a connection that says it much more often.
+const HEARTBEAT_MS = 5000;
 
 export class ShowClient extends EventTarget {
   constructor(base = location.origin) {
@@ -19,6 +22,28 @@ export class ShowClient extends EventTarget {
     this.status = "connecting";
     this.backoff = MIN_BACKOFF;
     this.ws = null;
+    this.build = null;  // the overlays' build this page was loaded with (from /api/state)
+    this.obs = watchObs(() => this.hello());
+    // Only the overlay pages announce themselves; the remote, the judge's and the voting
+    // pages are not outputs.
+    this.announces = location.pathname.startsWith("/overlays/");
+    if (this.announces) setInterval(() => this.hello(), HEARTBEAT_MS);
+  }
+
+  // The page's hello: which page, its options and language, the build it runs, the seq it
+  // has applied and, inside OBS, whether it is on Program or Preview (docs/protocol.md).
+  hello() {
+    if (!this.announces || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const q = new URLSearchParams(location.search);
+    const opts = {};
+    for (const [key, value] of q) {
+      if (/^[a-z_]{1,16}$/.test(key) && Object.keys(opts).length < 8) opts[key] = clip(value, MAX_NAME);
+    }
+    const page = location.pathname.split("/").pop().replace(/\.html$/, "").slice(0, 32) || "index";
+    this.ws.send(JSON.stringify({
+      type: "hello", page, lang: q.get("lang") === "ko" ? "ko" : "en", options: opts,
+      build: this.build, seq: this.seq, obs: this.obs ? this.obs.state() : null,
+    }));
   }
 
   async start() {
@@ -36,6 +61,7 @@ export class ShowClient extends EventTarget {
     const body = await r.json();
     this.state = body.state;
     this.seq = body.seq;
+    if (this.build === null && body.build) this.build = body.build;  // kept: what we loaded with
     if (body.live) this.mergeLive({ full: true, ...body.live }, false);
     this.emit("state");
   }
@@ -46,7 +72,11 @@ export class ShowClient extends EventTarget {
     if (this.state) url.searchParams.set("since", String(this.seq));
     const ws = new WebSocket(url);
     this.ws = ws;
-    ws.onopen = () => { if (this.ws === ws) this.setStatus("live"); };
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.setStatus("live");
+      this.hello();
+    };
     ws.onmessage = (e) => this.onMessage(JSON.parse(e.data));
     ws.onclose = () => {
       if (this.ws !== ws) return;
@@ -61,6 +91,7 @@ export class ShowClient extends EventTarget {
     this.backoff = MIN_BACKOFF;
     if (this.status !== "live") this.setStatus("live");
     if (m.type === "keepalive") return;
+    if (m.type === "reload") { location.reload(); return; }  // the desk asked (POST /api/outputs/reload)
     if (m.type === "tick") { this.mergeLive(m.data, true); return; }
     if (m.type === "checkpoint") { this.checkpoint = m.data; this.emit("checkpoint"); return; }
     if (m.type === "snapshot") {
@@ -189,6 +220,35 @@ export function followBoard(client, draw) {
     const m = e.detail;
     request(m.type === "reveal_step" ? m.data.step > m.data.from : true);
   });
+}
+
+// Inside OBS (obs-browser's window.obsstudio): whether this source is on Program (active),
+// on Preview only (visible) or in neither; "unknown" until OBS has said; null outside OBS.
+function watchObs(changed) {
+  if (!window.obsstudio) return null;
+  let active = null;
+  let visible = null;
+  window.addEventListener("obsSourceActiveChanged", (e) => { active = !!e.detail.active; changed(); });
+  window.addEventListener("obsSourceVisibleChanged", (e) => { visible = !!e.detail.visible; changed(); });
+  return {
+    state: () => (active ? "program" : visible ? "preview"
+      : active === false || visible === false ? "hidden" : "unknown"),
+  };
+}
+
+// A graphic the desk takes and clears (POST /api/graphics/NAME/take|clear): the page
+// fades out with its usual transition while the graphic is cleared, and in again once it
+// is taken. The state says which, so every copy of the page obeys, and so does one opened
+// later.
+export function followGraphic(client, graphic) {
+  const apply = () => {
+    const graphics = client.state && client.state.graphics;
+    const cleared = !!graphics && graphics[graphic] === false;
+    document.body.classList.toggle("cleared", cleared);
+    document.body.dataset.graphic = cleared ? "clear" : "on";
+  };
+  client.addEventListener("state", apply);
+  client.addEventListener("event", apply);
 }
 
 // Page options from the address: ?lang=ko|en, ?team=ID, ?bg=COLOUR (a solid background when
