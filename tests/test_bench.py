@@ -380,10 +380,21 @@ def test_results_from_lm_evaluation_harness_become_the_benchmark_score(
     ]:
         r = stage.server.post("/api/bench/import", body)
         assert r.status_code == 400 and words in r.json()["error"], r.text
-    assert stage.server.state()["seq"] == seq
-    r = stage.server.post("/api/bench/import", {"team": "half", "results": LM_EVAL,
-                                                "tasks": tasks, "reason": "offline run"})
-    assert r.status_code == 201, r.text
+
+    def recorded_since(seq: int) -> list[str]:  # the health checks record meanwhile
+        with stage.server.client(OPERATOR) as c:
+            events = c.get("/api/log", params={"since": seq}).json()["events"]
+        return [e["type"] for e in events if e["type"] != "team_health"]
+
+    assert recorded_since(seq) == []
+    body = {"team": "half", "results": LM_EVAL, "tasks": tasks, "reason": "offline run"}
+    with stage.server.client(OPERATOR) as c:
+        r = c.post("/api/bench/import", json=body, headers={"Idempotency-Key": "import-1"})
+        assert r.status_code == 201, r.text
+        # Sent again with its Idempotency-Key: the first answer, nothing more recorded.
+        again = c.post("/api/bench/import", json=body, headers={"Idempotency-Key": "import-1"})
+    assert (again.status_code, again.json()) == (201, r.json())
+    assert recorded_since(seq) == ["bench_imported", "score_entered"]
     # kmmlu: (0.625 - 0.25) / 0.75 = 50; gsm8k: 80; equal category weights: 65.
     assert r.json()["value"] == 65.0
     state = stage.server.state()["state"]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from showcase.core.egress import EgressPolicy
+from showcase.core.egress import EgressPolicy, Resolved
+from showcase.core.errors import InvalidRequest
 from showcase.core.showfile import sample_show_path
 from tests.conftest import OPERATOR, Server
 
@@ -155,7 +156,10 @@ def test_stolen_operator_token_cannot_send_the_servers_secrets_anywhere(
             response = srv.post("/api/teams", body)
             assert response.status_code == 400, (body, response.text)
             assert words in response.json()["error"], response.json()
-        assert seq_of(srv) == seq  # nothing recorded
+        # Nothing recorded but the health checks' own findings, which run meanwhile.
+        with srv.client() as c:
+            since = c.get("/api/log", params={"since": seq}).json()["events"]
+        assert {e["type"] for e in since} <= {"team_health"}
         assert team_added_events(srv) == []
         time.sleep(1.5)  # three rounds of health checks
         assert attacker.requests == []
@@ -206,7 +210,8 @@ def test_allowed_hosts_lets_a_named_private_network_in(
                 'allowed_hosts = ["10.1.0.0/16", "*.gpu.example"]\n')
     try:
         for i, (endpoint, status) in enumerate((("http://10.1.2.3:8000/v1", 201),
-                                 ("http://a.gpu.example/v1", 201),
+                                 # allowed by its name, judged by its addresses: it has none
+                                 ("http://a.gpu.example/v1", 400),
                                  ("http://127.0.0.1:8000/v1", 201),  # lg's own host
                                  ("http://10.2.0.1/v1", 400),
                                  ("http://localhost:8000/v1", 400))):  # loopback not listed
@@ -272,3 +277,77 @@ def test_egress_policy_reads_a_teams_key_only_from_its_own_variable() -> None:
     assert policy.key_of("kt", "SHOWCASE_KEY_KT", env) == "c"
     assert policy.key_of("kt", "LG_KEY", env) == ""
     assert policy.key_of("operator", "SHOWCASE_OPERATOR_TOKEN", env) == ""
+
+
+def policy_refusal(entries: tuple[str, ...], endpoint: str, resolved: Resolved | None
+                   ) -> str:
+    try:
+        EgressPolicy.allowing(entries, {}).check_endpoint(endpoint, resolved)
+    except InvalidRequest as exc:
+        return exc.message
+    return ""
+
+
+@pytest.mark.parametrize(("entries", "addresses", "refusal"), [
+    (("*",), ("8.8.8.8",), ""),
+    (("*",), ("8.8.8.8", "10.1.2.3"), "resolves to 10.1.2.3, a private address"),
+    (("*",), ("169.254.169.254",), "resolves to 169.254.169.254, a link-local address"),
+    (("*",), ("::ffff:169.254.169.254",), "resolves to 169.254.169.254, a link-local"),
+    (("*",), ("fe80::1",), "resolves to fe80::1, a link-local address"),
+    (("*",), ("127.0.0.1",), "resolves to 127.0.0.1, a loopback address"),
+    (("*", "10.0.0.0/8"), ("10.1.2.3",), ""),  # its network is allowed
+    (("*.gpu.example",), ("10.1.2.3",), "resolves to 10.1.2.3, a private address"),
+    (("*.gpu.example", "10.1.2.3"), ("10.1.2.3",), ""),
+    (("*",), (), "host 'a.gpu.example' cannot be resolved"),
+    (("a.gpu.example",), ("169.254.169.254",), ""),  # named itself: trusted as it resolves
+])
+def test_a_name_allowed_by_a_pattern_is_judged_by_the_addresses_it_resolves_to(
+        entries: tuple[str, ...], addresses: tuple[str, ...], refusal: str) -> None:
+    found = policy_refusal(entries, "http://a.gpu.example/v1",
+                           Resolved("a.gpu.example", addresses))
+    assert (refusal in found) if refusal else found == "", found
+
+
+def test_an_address_in_disguise_is_refused_naming_the_address_it_spells() -> None:
+    for host, address in (("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"),
+                          ("0xa9.0xfe.0xa9.0xfe", "169.254.169.254"),
+                          ("169.254.43518", "169.254.169.254")):
+        assert policy_refusal(("*",), f"http://{host}/v1", None) == (
+            f"field 'endpoint': host {host!r} is not allowed: the address {address} spelt "
+            "as a number")
+    assert policy_refusal(("*",), "http://[::ffff:169.254.169.254]/v1", None) == (
+        "field 'endpoint': host '::ffff:169.254.169.254' is not allowed: 169.254.169.254, a "
+        "link-local address (cloud metadata lives there)")
+    assert policy_refusal(("*",), "http://10.0.0.1/v1", None) == (
+        "field 'endpoint': host '10.0.0.1' is not allowed: a private address")
+
+
+def test_a_team_on_a_name_that_resolves_to_loopback_is_refused_unless_its_address_is_allowed(
+        tmp_path: Path) -> None:
+    # The show's own teams on a name of their own, so that no loopback address is allowed
+    # by being a team's host.
+    text = sample_show_path().read_text(encoding="utf-8").replace("127.0.0.1", "gpu.example")
+    for folder, hosts, status in (("any", '["*"]', 400),
+                                  ("loopback", '["*", "127.0.0.0/8", "::1"]', 201)):
+        show = tmp_path / folder / "show.toml"
+        show.parent.mkdir()
+        show.write_text(text + f"\n[proxy]\nhealth_interval = 0\nallowed_hosts = {hosts}\n",
+                        encoding="utf-8")
+        srv = Server(show, tmp_path / folder / "data").start()
+        try:
+            before = seq_of(srv)
+            added = srv.post("/api/teams", kakao(endpoint="http://localhost:9/v1"))
+            assert added.status_code == status, added.text
+            if status == 400:
+                assert added.json()["error"].startswith(
+                    "field 'endpoint': host 'localhost' resolves to ")
+                assert "a loopback address" in added.json()["error"]
+                for endpoint, named in (("http://2130706433:9/v1", "the address 127.0.0.1"),
+                                        ("http://0x7f000001:9/v1", "the address 127.0.0.1"),
+                                        ("http://[::ffff:169.254.169.254]/v1",
+                                         ": 169.254.169.254, a link-local address")):
+                    refused = srv.post("/api/teams", kakao(endpoint=endpoint))
+                    assert refused.status_code == 400 and named in refused.json()["error"]
+                assert seq_of(srv) == before  # nothing recorded
+        finally:
+            srv.stop()

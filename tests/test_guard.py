@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import OPERATOR, Server
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -108,3 +108,51 @@ def test_one_address_holds_at_most_its_limit_of_connections(guarded: Server) -> 
 def test_the_limits_are_checked_on_the_command_line(tmp_path: Path, showfile: Path) -> None:
     with pytest.raises(RuntimeError, match="--header-timeout must be from 0 to 3600"):
         Server(showfile, tmp_path / "data", ["--header-timeout", "-1"]).start()
+
+
+@pytest.mark.parametrize("guarded", [("--header-timeout", "1",
+                                      "--max-connections-per-address", "0")], indirect=True)
+def test_a_later_requests_slow_head_on_a_kept_alive_connection_is_closed(
+        guarded: Server) -> None:
+    # Each connection asks once at once (a command with a body, and a plain read), then
+    # sends the next request's head a line at a time, never finishing it.
+    kept = [connect(guarded) for _ in range(10)]
+    teams = ["lg", "skt", "upstage", "naver", "ncai"]
+    for i, sock in enumerate(kept):
+        if i % 2:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: showcase\r\n\r\n")
+        else:
+            body = b'{"criterion": "benchmark", "team": "%s", "value": 70}' % (
+                teams[i // 2].encode())
+            sock.sendall(b"POST /api/scores HTTP/1.1\r\nHost: showcase\r\n"
+                         b"Authorization: Bearer " + OPERATOR.encode() + b"\r\n"
+                         b"Content-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    for sock in kept:
+        assert sock.recv(4096).split(b" ")[1] in (b"200", b"201")
+    for sock in kept:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+    # A connection that keeps asking whole requests is served all along.
+    good = httpx.Client(base_url=guarded.url, timeout=10)
+    started = time.monotonic()
+    open_ = list(kept)
+    served = []
+    try:
+        while open_ and time.monotonic() - started < 20:  # 1 s, and slack for a busy machine
+            served.append(good.get("/healthz").status_code)
+            for sock in list(open_):
+                if closed_by_server(sock):
+                    open_.remove(sock)
+                else:
+                    sock.sendall(b"X-Slow: 1\r\n")  # within uvicorn's keep-alive time
+            time.sleep(0.2)
+        took = time.monotonic() - started
+    finally:
+        good.close()
+        for sock in kept:
+            sock.close()
+    assert open_ == [], f"{len(open_)} slow second heads still open after 20 s"
+    assert took < 8, took  # the header timeout (1 s), not uvicorn's keep-alive or never
+    assert len(served) >= 3 and set(served) == {200}
+    guarded.stop()
+    assert "from 127.0.0.1: no complete request head within 1 s" in "".join(guarded.output)

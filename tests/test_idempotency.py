@@ -2,7 +2,8 @@
 first answer and record nothing more; a log that stops answering makes a command answer
 503 within the deadline, saying it may have been recorded, and /healthz not writable; the
 retry with the same key once the log is back is recorded exactly once (a real
-redis-server of the test's own, paused with SIGSTOP)."""
+redis-server of the test's own, paused with SIGSTOP). Demos and benchmark runs too: a
+retried start starts one demo or one run (mock teams over real HTTP count the requests)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import httpx
 from showcase.core.showfile import sample_show_path
 from tests.conftest import OPERATOR, Server
 from tests.redis_server import RedisServer, own_redis  # noqa: F401 - a fixture
+from tests.test_bench import write_suites
+from tests.test_proxy import Mock, team
 
 SCORE = {"criterion": "benchmark", "team": "lg", "value": 71.5}
 
@@ -149,3 +152,181 @@ def test_a_log_written_before_keys_opens_and_keeps_keys_from_then_on(tmp_path: P
         assert [(e.seq, e.key) for e in log.read()] == [(1, ""), (2, "k-2")]
     finally:
         log.close()
+
+
+# -- demos and benchmark runs: what they start, started once --------------------------------
+
+def demo_show(folder: Path, mock: Mock, extra: str = "") -> Path:
+    show = folder / "show.toml"
+    show.write_text('[show]\ntitle_en = "Keys"\ncommand_deadline = 1\n'
+                    + team("m", f"{mock.url}/v1") + extra
+                    + "[proxy]\nhealth_interval = 0\n", encoding="utf-8")
+    return show
+
+
+def of_type(srv: Server, *types: str) -> list[dict[str, Any]]:
+    return [e for e in logged(srv) if e["type"] in types]
+
+
+def settles(check: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_retried_demo_start_starts_one_demo_and_answers_the_same(tmp_path: Path) -> None:
+    mock = Mock("--ttft-ms", "1500", "--itl-ms", "5")  # each answer takes over a second
+    srv = Server(demo_show(tmp_path, mock), tmp_path / "data").start()
+    try:
+        demo = {"prompt": "안녕하세요? Say hello.", "max_tokens": 8}
+        key = uuid.uuid4().hex
+        first = send(srv, demo, key, "/api/demo")
+        assert first.status_code == 201, first.text
+        again = send(srv, demo, key, "/api/demo")
+        assert (again.status_code, again.json()) == (201, first.json())
+        # Another key is another demo, refused while this one runs, as without keys.
+        other = send(srv, demo, uuid.uuid4().hex, "/api/demo")
+        assert other.status_code == 409 and "is still running" in other.json()["error"]
+        # Cancelled once, however often the press is sent.
+        stop_key = uuid.uuid4().hex
+        cancelled = send(srv, {"reason": "over time"}, stop_key, "/api/demo/cancel")
+        assert cancelled.status_code == 201, cancelled.text
+        assert send(srv, {"reason": "over time"}, stop_key, "/api/demo/cancel").json() == \
+            cancelled.json()
+        # The key of the start sent with the cancel is another command's: refused.
+        misused = send(srv, {}, key, "/api/demo/cancel")
+        assert misused.status_code == 400 and "was used for another command" in \
+            misused.json()["error"]
+        settles(lambda: len(of_type(srv, "demo_result")) == 1)
+        assert mock.stats()["requests"] == 1  # the team was asked once
+        assert [e["seq"] for e in of_type(srv, "demo_started")] == [first.json()["seq"]]
+        assert len(of_type(srv, "demo_cancelled")) == 1
+        # Once it is over, a new key starts the next demo.
+        assert send(srv, demo, uuid.uuid4().hex, "/api/demo").json()["seq"] > \
+            cancelled.json()["seq"]
+    finally:
+        srv.stop()
+        mock.stop()
+
+
+def test_a_retried_benchmark_run_starts_one_run_and_answers_the_same(tmp_path: Path) -> None:
+    write_suites(tmp_path / "suites")
+    mock = Mock("--ttft-ms", "150", "--itl-ms", "5", "--answers", str(tmp_path / "suites"))
+    srv = Server(demo_show(tmp_path, mock, '[bench]\nsuites = ["suites"]\nconcurrency = 1\n'),
+                 tmp_path / "data").start()
+    try:
+        run = {"round": None}
+        key = uuid.uuid4().hex
+        first = send(srv, run, key, "/api/bench")
+        assert first.status_code == 201, first.text
+        assert send(srv, run, key, "/api/bench").json() == first.json()
+        other = send(srv, run, uuid.uuid4().hex, "/api/bench")
+        assert other.status_code == 409
+        assert f"benchmark run {first.json()['seq']} is running" in other.json()["error"]
+        for action in ("pause", "resume", "cancel"):
+            press = uuid.uuid4().hex
+            answer = send(srv, {}, press, f"/api/bench/{action}")
+            assert answer.status_code == 201, answer.text
+            assert send(srv, {}, press, f"/api/bench/{action}").json() == answer.json()
+        kinds = [e["type"] for e in of_type(srv, "bench_started", "bench_paused",
+                                            "bench_resumed", "bench_cancelled")]
+        assert kinds == ["bench_started", "bench_paused", "bench_resumed", "bench_cancelled"]
+        # One run's workers: one item in flight at a time, so at most one more asked than
+        # recorded, however many times the start was sent.
+        time.sleep(0.5)
+        items = len(of_type(srv, "bench_item"))
+        assert mock.stats()["requests"] <= items + 1
+    finally:
+        srv.stop()
+        mock.stop()
+
+
+def test_a_demo_recorded_after_its_503_runs_once_and_the_retry_gets_its_seq(
+        tmp_path: Path, own_redis: RedisServer) -> None:  # noqa: F811 - the fixture
+    mock = Mock("--ttft-ms", "50", "--itl-ms", "5")
+    srv = Server(demo_show(tmp_path, mock), tmp_path / "data",
+                 ["--redis", own_redis.url]).start()
+    assert own_redis.proc is not None
+    try:
+        demo = {"prompt": "Say hello.", "max_tokens": 8}
+        key = uuid.uuid4().hex
+        own_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            stalled = send(srv, demo, key, "/api/demo")
+            assert stalled.status_code == 503, stalled.text
+            assert stalled.json()["recorded"] == "unknown"
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        answers = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = send(srv, demo, key, "/api/demo")
+            answers.append(answer.status_code)
+            if answer.status_code != 503:
+                break
+            time.sleep(0.2)
+        assert answers[-1] == 201, (answers, answer.text)
+        (started,) = of_type(srv, "demo_started")
+        assert started["seq"] == answer.json()["seq"] and started["key"] == key
+        # The demo the log recorded after the 503 was run, once: its answer is recorded.
+        settles(lambda: len(of_type(srv, "demo_result")) == 1)
+        (result,) = of_type(srv, "demo_result")
+        assert result["data"]["status"] == "ok", result
+        assert mock.stats()["requests"] == 1
+    finally:
+        srv.stop()
+        mock.stop()
+
+
+def test_an_idle_node_reports_not_writable_soon_after_redis_stops_answering(
+        tmp_path: Path, own_redis: RedisServer) -> None:  # noqa: F811 - the fixture
+    node = RedisNode(tmp_path, own_redis.url).start()  # command_deadline = 1
+    assert own_redis.proc is not None
+    try:
+        assert writable(node)
+        time.sleep(0.5)  # idle: nothing of this node's own in flight
+        own_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            while writable(node):
+                # about half the deadline (0.5 s) after a probe goes unanswered; the tail
+                # alone took about 7 s
+                assert time.monotonic() - began < 3, "still writable 3 s after Redis stopped"
+                time.sleep(0.05)
+            assert httpx.get(f"{node.url}/healthz", timeout=10).status_code == 200  # serving
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        began = time.monotonic()
+        while not writable(node):
+            assert time.monotonic() - began < 5, "not writable 5 s after Redis came back"
+            time.sleep(0.05)
+        assert send(node, SCORE, uuid.uuid4().hex).status_code == 201
+    finally:
+        node.stop()
+
+
+def test_a_retried_apply_enters_a_runs_results_once(tmp_path: Path) -> None:
+    from showcase.bench.suites import sample_suites_dir
+
+    mock = Mock("--ttft-ms", "5", "--itl-ms", "1", "--answers", str(sample_suites_dir()))
+    show = tmp_path / "show.toml"
+    show.write_text(sample_show_path().read_text(encoding="utf-8").replace(
+        "http://127.0.0.1:9101/v1", f"{mock.url}/v1") + "\n[proxy]\nhealth_interval = 0\n",
+        encoding="utf-8")
+    srv = Server(show, tmp_path / "data").start()
+    try:
+        started = send(srv, {"teams": ["lg"], "round": "r1"}, uuid.uuid4().hex, "/api/bench")
+        assert started.status_code == 201, started.text
+        run = started.json()["seq"]
+        settles(lambda: len(of_type(srv, "bench_finished")) == 1, 60)
+        key = uuid.uuid4().hex
+        first = send(srv, {"count_errors_as_wrong": True}, key, f"/api/bench/{run}/apply")
+        assert first.status_code == 201, first.text
+        again = send(srv, {"count_errors_as_wrong": True}, key, f"/api/bench/{run}/apply")
+        assert (again.status_code, again.json()) == (201, first.json())
+        scores = of_type(srv, "score_entered")
+        assert [(e["seq"], e["key"]) for e in scores] == [(first.json()["seq"], f"{key}/lg")]
+    finally:
+        srv.stop()
+        mock.stop()

@@ -56,6 +56,11 @@ def available(settings: BenchSettings) -> dict[str, bn.Suite]:
     return suites
 
 
+def _left(end: float | None) -> float | None:
+    """Seconds left of a command's deadline, shared by the events it appends."""
+    return None if end is None else max(end - time.monotonic(), 0.001)
+
+
 # -- asking one item ---------------------------------------------------------------------
 
 async def ask(client: TeamClient, model: str, suite: bn.Suite, item: bn.Item,
@@ -153,14 +158,24 @@ class Bench:
         self.suites: dict[str, bn.Suite] = {}
         self.progress: dict[str, Progress] = {}
 
-    async def start(self, actor: str, body: Any) -> Event:
+    async def start(self, actor: str, body: Any, *, key: str = "",
+                    timeout: float | None = None) -> Event:
+        """Start a run; its workers start once its event is durable. With ``key`` (the
+        caller's Idempotency-Key), a retry gets the first answer and starts nothing more;
+        with ``timeout``, a 503 once the log has not confirmed it in time (engine.run)."""
         suites = await asyncio.to_thread(available, self.settings)
-        event = await self.engine.run(actor, runcmd.start, body, suites, self.settings)
-        self._launch(event.data["run"], suites)
-        return event
+        return await self.engine.run(
+            actor, runcmd.start, body, suites, self.settings, key=key, timeout=timeout,
+            then=lambda event: self._launch(event.data["run"], suites))
 
-    async def control(self, actor: str, action: str, body: Any) -> Event:
-        event = await self.engine.run(actor, runcmd.control, action, body)
+    async def control(self, actor: str, action: str, body: Any, *, key: str = "",
+                      timeout: float | None = None) -> Event:
+        """Pause, resume or cancel the run; as ``start``, once with a key."""
+        return await self.engine.run(actor, runcmd.control, action, body, key=key,
+                                     timeout=timeout,
+                                     then=lambda event: self._control(action, event))
+
+    def _control(self, action: str, event: Event) -> None:
         if action in ("pause", "resume"):
             if action == "pause":
                 self.gate.clear()
@@ -174,17 +189,42 @@ class Bench:
             self.gate.set()  # waiting workers wake up to see the stop
             if self.task is not None:
                 self.task.cancel()
-        return event
 
-    async def apply(self, actor: str, run_id: int, body: Any) -> list[Event]:
+    async def apply(self, actor: str, run_id: int, body: Any, *, key: str = "",
+                    timeout: float | None = None) -> list[Event]:
+        """Enter a finished run's results, one score per team. With ``key``, each score
+        carries ``key/team`` (a ``/`` no client's key has), so a retry enters only the
+        scores the first try did not, and answers with all of them."""
+        if key:
+            run = self.engine.committed.benches.get(run_id)
+            found = [self.engine.recorded(actor, f"{key}/{team}")
+                     for team in (run["teams"] if run else ())]
+            if found and all(e is not None for e in found):
+                return [e for e in found if e is not None]
         _, bodies = runcmd.apply_bodies(self.engine.head, run_id, body, self.settings)
-        return [await self.engine.run(actor, commands.enter_score, "operator", b)
+        end = time.monotonic() + timeout if timeout else None
+        return [await self.engine.run(actor, commands.enter_score, "operator", b,
+                                      key=f"{key}/{b['team']}" if key else "",
+                                      timeout=_left(end))
                 for b in bodies]
 
-    async def import_results(self, actor: str, body: Any) -> list[Event]:
+    async def import_results(self, actor: str, body: Any, *, key: str = "",
+                             timeout: float | None = None) -> list[Event]:
+        """Record a team's lm-evaluation-harness results and the score they enter; with
+        ``key``, once (``key/imported`` and ``key/score``)."""
+        if key:
+            found = [self.engine.recorded(actor, f"{key}/{part}")
+                     for part in ("imported", "score")]
+            if found[0] is not None and found[1] is not None:
+                return [found[0], found[1]]
+        end = time.monotonic() + timeout if timeout else None
         event, score = lmeval.import_results(self.engine.head, body, self.settings)
-        recorded = await self.engine.run(actor, lambda state: event)
-        return [recorded, await self.engine.run(actor, commands.enter_score, "operator", score)]
+        recorded = await self.engine.run(actor, lambda state: event,
+                                         key=f"{key}/imported" if key else "",
+                                         timeout=_left(end))
+        return [recorded, await self.engine.run(actor, commands.enter_score, "operator", score,
+                                                key=f"{key}/score" if key else "",
+                                                timeout=_left(end))]
 
     async def recover(self) -> None:
         """A run the server was running when it stopped carries on where it stopped."""

@@ -33,7 +33,7 @@ from showcase.core.checks import (
     reason_of,
 )
 from showcase.core.decode import decode_body
-from showcase.core.egress import EgressPolicy
+from showcase.core.egress import EgressPolicy, Resolved
 from showcase.core.errors import InvalidRequest, NotPermitted, ShowFileError, StateConflict, Unknown
 from showcase.core.reveal import build_script
 from showcase.core.scoring import ACTIVE, DISQUALIFIED, ELIMINATED, WITHDRAWN
@@ -164,10 +164,12 @@ def change_status(state: State, event_type: str, team_id: str, body: Any) -> Com
                         "announce": body.announce}
 
 
-def add_team(state: State, body: Any, egress: EgressPolicy | None = None) -> Command:
+def add_team(state: State, body: Any, egress: EgressPolicy | None = None,
+             resolved: Resolved | None = None) -> Command:
     """A replacement team, joining from a round that has not started yet. ``egress``: the
     server's rules for endpoints and key variables (the show file's, core/egress.py);
-    None where they are not known, as in the audit of an exported log."""
+    None where they are not known, as in the audit of an exported log. ``resolved``: the
+    endpoint's host as the server looked it up just before (server/hosts.py)."""
     body = decode_body(body, TeamBody)
     check_expected_seq(state, body.expect_seq)
     pending = [r for r, rs in state.rounds.items() if rs.phase == PENDING]
@@ -193,7 +195,7 @@ def add_team(state: State, body: Any, egress: EgressPolicy | None = None) -> Com
     except ShowFileError as exc:
         raise InvalidRequest(f"field {exc.key.removeprefix('team.')!r} {exc.problem}") from exc
     if egress is not None:
-        egress.check_team(team.id, team.endpoint, team.api_key_env)
+        egress.check_team(team.id, team.endpoint, team.api_key_env, resolved)
     return ev.TEAM_ADDED, {"team": team.config(), "round": round_id,
                            "reason": reason_of(body.reason, False, "")}
 

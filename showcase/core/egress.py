@@ -19,8 +19,11 @@ its choosing, or make the server call a cloud metadata address. The policy:
   reserved or metadata address, and a metadata host name, pass only when named
   themselves (or their network), never through ``*``.
 
-Pure: no DNS lookup. A host name is judged by its name; a name that resolves to a private
-address is the name's owner's business (docs/security.md).
+A host name allowed only through ``*.domain`` or ``*`` is also judged by the addresses it
+resolves to when the team is added: each must be public, or named in ``allowed_hosts``
+itself or by its network; a name listed itself (``localhost``, a show file team's host)
+is trusted whatever it resolves to. The lookup is the server's (server/hosts.py); this
+module only judges the addresses it found (``Resolved``), and stays pure.
 """
 
 from __future__ import annotations
@@ -47,6 +50,15 @@ _HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a lookup of ``host`` found, now: its addresses, or why there are none."""
+
+    host: str
+    addresses: tuple[str, ...] = ()
+    error: str = ""
 
 
 def key_variable_of(team_id: str) -> str:
@@ -101,15 +113,24 @@ class EgressPolicy:
         return cls(frozenset(names), tuple(suffixes), tuple(networks), any_public,
                    dict(key_owners))
 
-    def check_team(self, team_id: str, endpoint: str, key_variable: str) -> None:
+    def check_team(self, team_id: str, endpoint: str, key_variable: str,
+                   resolved: Resolved | None = None) -> None:
         """Refuse (400, naming the field and the rule) a team's endpoint or key variable
-        that this policy does not allow."""
+        that this policy does not allow; ``resolved``: the endpoint's host looked up, for
+        a name that ``needs_lookup``."""
         if endpoint:
-            self.check_endpoint(endpoint)
+            self.check_endpoint(endpoint, resolved)
         if key_variable:
             self.check_key_variable(team_id, key_variable)
 
-    def check_endpoint(self, endpoint: str) -> None:
+    def needs_lookup(self, host: str) -> bool:
+        """Whether ``host`` is a name allowed only through ``*.domain`` or ``*``: then the
+        addresses it resolves to decide (``check_endpoint``)."""
+        host = host.rstrip(".").lower()
+        return (_address(host) is None and host not in self.names
+                and self.allows_host(host))
+
+    def check_endpoint(self, endpoint: str, resolved: Resolved | None = None) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise InvalidRequest(f"field 'endpoint' {endpoint!r} must be an http:// or "
@@ -123,12 +144,42 @@ class EgressPolicy:
             raise InvalidRequest(f"field 'endpoint' {endpoint!r} has an invalid port") from None
         host = origin_of(endpoint)[1]
         if not self.allows_host(host):
+            spelt = _numeric_address(host)
+            address = spelt or _address(host)
+            why = ("" if address is None or address.is_global
+                   else f": the address {spelt} spelt as a number" if spelt is not None
+                   else f": {_kind(address)}" if str(address) == host
+                   else f": {address}, {_kind(address)}")
             raise InvalidRequest(
-                f"field 'endpoint': host {host!r} is not allowed",
+                f"field 'endpoint': host {host!r} is not allowed{why}",
                 "an endpoint added at run time must be on a host of the show file's teams "
                 "or in its [proxy] allowed_hosts; private, link-local and metadata addresses "
-                "only when named there")
+                "only when named there, and an address only as written canonically")
+        if self.needs_lookup(host):
+            if resolved is None or resolved.host != host:
+                raise InvalidRequest(f"field 'endpoint': host {host!r} was not looked up",
+                                     "send the command again")
+            self._check_addresses(host, resolved)
 
+    def _check_addresses(self, host: str, resolved: Resolved) -> None:
+        if resolved.error or not resolved.addresses:
+            raise InvalidRequest(
+                f"field 'endpoint': host {host!r} cannot be resolved"
+                + (f" ({resolved.error})" if resolved.error else ""),
+                "a name allowed through '*' or '*.domain' is checked by the addresses it "
+                "resolves to; add it once its DNS answers")
+        for text in resolved.addresses:
+            address = _address(text)
+            if address is None or not self._address_allowed(address):
+                what = _kind(address) if address is not None else "not an address"
+                raise InvalidRequest(
+                    f"field 'endpoint': host {host!r} resolves to {address or text}, {what}",
+                    f"allow {address or text} (or its network) in [proxy] allowed_hosts, or "
+                    f"name {host!r} there itself, if the server may call it")
+
+    def _address_allowed(self, address: Address) -> bool:
+        return (str(address) in self.names or any(address in n for n in self.networks)
+                or (address.is_global and not address.is_multicast))
     def allows_host(self, host: str) -> bool:
         host = host.rstrip(".").lower()
         address = _address(host)
@@ -188,6 +239,46 @@ def host_entry_problem(entry: str) -> str:
     if not _HOST_NAME.match(name) or _NUMERIC_HOST.match(name):
         return (f"{entry!r} is not a host name, an address, '*.domain', a network or '*'")
     return ""
+
+
+def _kind(address: Address) -> str:
+    """Why an address is not public, in words for a refusal."""
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address (cloud metadata lives there)"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_private:
+        return "a private address"
+    if address.is_reserved:
+        return "a reserved address"
+    return "not a public address"
+
+
+def _numeric_address(host: str) -> ipaddress.IPv4Address | None:
+    """The address a host such as ``2130706433`` or ``0x7f.1`` means to inet_aton (what a
+    C resolver reads it as), or None when it is not one spelt that way."""
+    if not _NUMERIC_HOST.match(host) or _address(host) is not None:
+        return None
+    parts = host.split(".")
+    try:
+        values = [int(p, 16) if p.lower().startswith("0x") else
+                  int(p, 8) if len(p) > 1 and p.startswith("0") else int(p) for p in parts]
+    except ValueError:
+        return None
+    if len(values) > 4 or any(v < 0 for v in values):
+        return None
+    # a.b.c.d; a.b.c (c: 16 bits); a.b (b: 24 bits); a (32 bits)
+    last_bits = 8 * (5 - len(values))
+    if any(v > 255 for v in values[:-1]) or values[-1] >= 1 << last_bits:
+        return None
+    number = values[-1]
+    for i, v in enumerate(values[:-1]):
+        number |= v << (24 - 8 * i)
+    return ipaddress.IPv4Address(number)
 
 
 def _address(host: str) -> Address | None:

@@ -284,6 +284,17 @@ class RedisLog:
 
     # -- writing -------------------------------------------------------------
 
+    async def probe(self) -> None:
+        """Ask Redis for a write that changes nothing: the log's format marker, set only
+        if absent. Redis checks it like any write (a read-only replica, memory full, a
+        failing disk refuse it) and answers it after every command sent before it, so a
+        probe that goes unanswered is a log that has stopped acknowledging, on a node
+        with nothing of its own to append (engine.stalled, GET /healthz). Nothing is added
+        to the append-only file: a SET NX of a key that exists is not written there."""
+        if self._async is None:
+            raise Unavailable("the event log is not running", "the server is starting or stopping")
+        await self._async.set(f"{self.stream}:format", FORMAT, nx=True)
+
     def append(self, event: Event) -> asyncio.Future[None]:
         """Queue an event; the future resolves once Redis holds it, or fails with
         ``SeqTaken`` when another node took that seq first."""

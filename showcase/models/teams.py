@@ -177,23 +177,38 @@ class Teams:
 
     # -- demos -------------------------------------------------------------------
 
-    async def start_demo(self, actor: str, body: Any) -> Event:
+    async def start_demo(self, actor: str, body: Any, *, key: str = "",
+                         timeout: float | None = None) -> Event:
+        """Start a demo; its teams are asked once its event is durable. With ``key`` (the
+        caller's Idempotency-Key), a retry gets the first answer and starts nothing more;
+        with ``timeout``, a 503 once the log has not confirmed it in time (engine.run)."""
         if self.tasks is None:  # before the server started or once it stops: record nothing
             raise Unavailable("the server is not running its teams' tasks",
                               "try again once it has (re)started")
-        event = await self.engine.run(actor, commands.start_demo, body)
+        return await self.engine.run(actor, commands.start_demo, body, key=key,
+                                     timeout=timeout, then=self._launch_demo)
+
+    def _launch_demo(self, event: Event) -> None:
         data = event.data
+        if self.tasks is None:
+            # Durable only once the server was stopping: the next start records it as
+            # interrupted (recover).
+            log.warning("demo %d recorded as the server stopped: not started", data["demo"])
+            return
         self.engine.live.start_demo(data["demo"], data["teams"])
         for team in data["teams"]:
             self._background(self._answer(data, team), f"demo-{team}")
-        return event
 
-    async def cancel_demo(self, actor: str, body: Any) -> Event:
-        event = await self.engine.run(actor, commands.cancel_demo, body)
-        reason = event.data["reason"] or f"cancelled by {actor}"
+    async def cancel_demo(self, actor: str, body: Any, *, key: str = "",
+                          timeout: float | None = None) -> Event:
+        """Cancel the running demo; as ``start_demo``, once with a key."""
+        return await self.engine.run(actor, commands.cancel_demo, body, key=key,
+                                     timeout=timeout, then=self._stop_demo)
+
+    def _stop_demo(self, event: Event) -> None:
+        reason = event.data["reason"] or f"cancelled by {event.actor}"
         for exchange in list(self.running.values()):
             exchange.stop(reason)
-        return event
 
     async def _answer(self, demo: dict[str, Any], team: str) -> None:
         demo_id = demo["demo"]

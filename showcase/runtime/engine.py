@@ -95,6 +95,10 @@ class Engine:
         # seq -> when this node queued it, while the log has not answered: a log that
         # stops acknowledging shows here before any connection to it times out
         self._unacked: dict[int, float] = {}
+        # When this node's probe of a shared log's write path was sent, while unanswered;
+        # why the last one failed, until one succeeds (probe_writes)
+        self._probe_sent: float | None = None
+        self.probe_failed: str | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -141,11 +145,37 @@ class Engine:
         stop = asyncio.Event()
         async with running(), asyncio.TaskGroup() as tasks:
             follower = tasks.create_task(self._follow(stop))
+            prober = tasks.create_task(self._probe_writes())
             try:
                 yield
             finally:
                 stop.set()  # the follower ends by itself even if the cancel is lost
                 follower.cancel()
+                prober.cancel()
+
+    async def _probe_writes(self) -> None:
+        """Probe a shared log's write path every quarter of the command deadline, so that
+        a node with no command of its own in flight still knows, within about half the
+        deadline, that the log has stopped acknowledging (``stalled``): the tail alone
+        notices only once its read times out, seconds later."""
+        probe = getattr(self.log, "probe")  # noqa: B009 - only shared logs have one
+        period = min(1.0, max(0.1, self.show.command_deadline / 4))
+        while True:
+            self._probe_sent = time.monotonic()
+            try:
+                await probe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.probe_failed is None:
+                    log.warning("a probe of the event log's write path failed: %s", exc)
+                self.probe_failed = str(exc) or type(exc).__name__
+            else:
+                if self.probe_failed is not None:
+                    log.warning("the event log acknowledges writes again")
+                self.probe_failed = None
+            self._probe_sent = None
+            await asyncio.sleep(period)
 
     async def _follow(self, stop: asyncio.Event) -> None:
         async for events in self.log.follow(self.committed.seq, stop):
@@ -161,14 +191,21 @@ class Engine:
     # -- commands ------------------------------------------------------------
 
     async def run(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
-                  *args: Any, key: str = "", timeout: float | None = None) -> Event:
+                  *args: Any, key: str = "", timeout: float | None = None,
+                  then: Callable[[Event], None] | None = None) -> Event:
         """Check a command against the head state, append its event, return once durable.
 
         With ``timeout`` (a caller waiting: the show's ``command_deadline``), within that
         many seconds, else ``Unavailable`` saying whether the command was not recorded or
         may have been; the server's own events wait as long as the log takes. With ``key``
         (the caller's Idempotency-Key), a command that ``actor`` already sent with that key
-        is answered with its event, recorded once: committed, or still on its way."""
+        is answered with its event, recorded once: committed, or still on its way.
+
+        ``then`` is what recording the event sets going (a demo's requests, a benchmark
+        run's workers): called once, when this node's append of it is durable, whether or
+        not the caller still waits (a command answered 503 at its deadline and recorded
+        after all still starts its demo), and never for a retry answered with the first
+        event."""
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
         for attempt in range(CONFLICT_RETRIES):
             if key:
@@ -177,12 +214,12 @@ class Engine:
                     return found
             if deadline is not None and asyncio.get_running_loop().time() >= deadline:
                 raise late(self.show.command_deadline, recorded=False)
-            submitted = self.submit(actor, command, *args, key=key)
+            submitted = self.submit(actor, command, *args, key=key, then=then)
             if submitted is None:
                 # Behind another node: fold what it wrote, and check again at once (a
                 # rebuild is not a try of its own, or two busy nodes run out of tries).
                 await self._within(deadline, self._rebuild_head(), recorded=False)
-                submitted = self.submit(actor, command, *args, key=key)
+                submitted = self.submit(actor, command, *args, key=key, then=then)
             if submitted is None:
                 continue  # another node moved on while this one rebuilt: check again
             event, durable = submitted
@@ -200,6 +237,10 @@ class Engine:
             return event
         raise Unavailable("other nodes kept appending first; nothing was recorded",
                           f"the command was checked {CONFLICT_RETRIES} times; send it again")
+
+    def recorded(self, actor: str, key: str) -> Event | None:
+        """The committed event ``actor`` sent with Idempotency-Key ``key``, if any."""
+        return self._keys.get((actor, key))
 
     async def _sent_before(self, actor: str, key: str, deadline: float | None
                            ) -> Event | None:
@@ -241,14 +282,19 @@ class Engine:
             timer.cancel()
 
     def stalled(self) -> bool:
-        """Whether the log has left an append of this node unanswered for over half the
-        command deadline: commands are being answered 503 (``/healthz``: not writable)."""
+        """Whether the log has left an append of this node, or a probe of its write path,
+        unanswered for over half the command deadline, or refused the last probe: commands
+        are being answered 503 (``/healthz``: not writable)."""
+        if self.probe_failed is not None:
+            return True
+        limit = time.monotonic() - self.show.command_deadline / 2
         oldest = next(iter(self._unacked.values()), None)
-        return (oldest is not None
-                and time.monotonic() - oldest > self.show.command_deadline / 2)
+        probe = self._probe_sent
+        return (oldest is not None and oldest < limit) or (probe is not None and probe < limit)
 
     def submit(self, actor: str, command: Callable[..., tuple[str, dict[str, Any]]],
-               *args: Any, key: str = "") -> tuple[Event, asyncio.Future[None]] | None:
+               *args: Any, key: str = "", then: Callable[[Event], None] | None = None
+               ) -> tuple[Event, asyncio.Future[None]] | None:
         """What ``run`` does before it waits: check the command against the head state and
         queue its event; the future resolves once the event is on disk. None when a shared
         log's head must be rebuilt first (only ``run`` can wait for that); on a log of this
@@ -264,6 +310,8 @@ class Engine:
         if key:
             self._keys_in_flight[(actor, key)] = (event, durable)
         durable.add_done_callback(partial(self._on_commit, event))
+        if then is not None:  # after _on_commit: the state it sees holds the event
+            durable.add_done_callback(partial(_then, then, event))
         return event, durable
 
     def _check_writable(self) -> None:
@@ -454,6 +502,18 @@ def _relay(answer: asyncio.Future[Any], waited: asyncio.Future[Any]) -> None:
         answer.set_exception(waited.exception())  # type: ignore[arg-type]
     else:
         answer.set_result(waited.result())
+
+
+def _then(then: Callable[[Event], None], event: Event, durable: asyncio.Future[None]
+          ) -> None:
+    """Set going what ``event`` starts, once it is durable (refused: nothing to start)."""
+    if durable.cancelled() or durable.exception() is not None:
+        return
+    try:
+        then(event)
+    except Exception:
+        log.exception("seq %d (%s) is recorded, but what it starts failed to start",
+                      event.seq, event.type)
 
 
 def _expire(answer: asyncio.Future[Any], deadline: float, recorded: bool | None) -> None:

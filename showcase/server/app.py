@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from showcase.core import events as ev
 from showcase.core.errors import ShowcaseError
 from showcase.core.showfile import Show
 from showcase.log.base import EventLog
@@ -112,20 +113,21 @@ def routes(commands: Commands) -> list[BaseRoute]:
         Route("/events", api.events),
         WebSocketRoute("/ws", api.websocket),
         Route("/api/demo", api.get_demo, methods=["GET"]),
-        Route("/api/demo", api.command(stage, "starting a demo", api.start_demo),
-              methods=["POST"]),
-        Route("/api/demo/cancel", api.command(stage, "cancelling a demo", api.cancel_demo),
-              methods=["POST"]),
+        Route("/api/demo", api.command(stage, "starting a demo", api.start_demo,
+                                       ev.DEMO_STARTED), methods=["POST"]),
+        Route("/api/demo/cancel", api.command(stage, "cancelling a demo", api.cancel_demo,
+                                              ev.DEMO_CANCELLED), methods=["POST"]),
         Route("/api/bench", api.get_bench, methods=["GET"]),
-        Route("/api/bench", api.command(operator, "starting a benchmark run", api.start_bench),
-              methods=["POST"]),
+        Route("/api/bench", api.command(operator, "starting a benchmark run", api.start_bench,
+                                        ev.BENCH_STARTED), methods=["POST"]),
         Route("/api/bench/suites", api.bench_suites),
         Route("/api/bench/import", api.import_bench, methods=["POST"]),
         *(
             Route(f"/api/bench/{action}", api.command(operator, f"to {action} a benchmark run",
-                                                      api.bench_control(action)),
+                                                      api.bench_control(action), event_type),
                   methods=["POST"])
-            for action in ("pause", "resume", "cancel")
+            for action, event_type in (("pause", ev.BENCH_PAUSED), ("resume", ev.BENCH_RESUMED),
+                                       ("cancel", ev.BENCH_CANCELLED))
         ),
         Route("/api/bench/{run}/apply", api.apply_bench, methods=["POST"]),
         Route("/v1/teams/{team}/chat/completions", api.chat_completions, methods=["POST"]),

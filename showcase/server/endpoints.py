@@ -24,14 +24,14 @@ from showcase.core.views import VIEW_OF_ROLE, judge_sheets, latest_bench, latest
 from showcase.server.auth import JUDGE, require
 from showcase.server.services import services
 from showcase.server.streams import EventStream, websocket_stream
-from showcase.server.table import EngineCommand, actor_of, answer, key_of
+from showcase.server.table import EngineCommand, actor_of, answer, key_of, same_command
 from showcase.server.web import JSON, read_json
 
 IMPORT_LIMIT = 4 * 1024 * 1024
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-# (request, role, body) -> the event the command appended
-Run = Callable[[Request, str, Any], Awaitable[ev.Event]]
+# (request, role, body, Idempotency-Key) -> the event the command appended
+Run = Callable[[Request, str, Any, str], Awaitable[ev.Event]]
 
 
 def role_of(connection: HTTPConnection, query_token: bool = False) -> str:
@@ -50,15 +50,27 @@ def actor(request: Request, role: str) -> str:
 
 # -- commands ------------------------------------------------------------------------------
 
-def command(allowed: tuple[str, ...], what: str, run: Run) -> Endpoint:
-    """An endpoint that checks the role, reads the JSON body and answers the event's seq."""
+def command(allowed: tuple[str, ...], what: str, run: Run, event_type: str) -> Endpoint:
+    """An endpoint that checks the role, reads the JSON body and answers the event's seq:
+    within the show's command deadline, and once per Idempotency-Key (a retry gets the
+    first answer; a key used for another command is refused)."""
     async def endpoint(request: Request) -> Response:
         role = role_of(request)
         require(role, allowed, what)
         body = await read_json(request)
-        event = await run(request, role, body)
+        key = request_key(request)
+        event = same_command(await run(request, role, body, key), event_type, key)
         return JSON({"seq": event.seq, "type": event.type}, status_code=201)
     return endpoint
+
+
+def request_key(request: Request) -> str:
+    """The request's Idempotency-Key, '' without one, refused (400) when malformed."""
+    return key_of(request.headers.get("idempotency-key", "").encode("latin-1"))
+
+
+def deadline(request: Request) -> float:
+    return services(request).engine.show.command_deadline
 
 
 def engine_command(command: EngineCommand) -> Endpoint:
@@ -70,28 +82,32 @@ def engine_command(command: EngineCommand) -> Endpoint:
         who, fn, args = commands.bind(
             command, request.path_params, caller,
             request.headers.get("x-showcase-user", "").encode("latin-1"), body)
-        key = key_of(request.headers.get("idempotency-key", "").encode("latin-1"))
+        key = request_key(request)
         event = await commands.run(command, who, fn, args, key)
         return Response(answer(event.seq, event.type), status_code=201,
                         media_type="application/json")
     return endpoint
 
 
-async def start_demo(request: Request, role: str, body: Any) -> ev.Event:
-    return await services(request).teams.start_demo(actor(request, role), body)
+async def start_demo(request: Request, role: str, body: Any, key: str) -> ev.Event:
+    return await services(request).teams.start_demo(actor(request, role), body, key=key,
+                                                    timeout=deadline(request))
 
 
-async def cancel_demo(request: Request, role: str, body: Any) -> ev.Event:
-    return await services(request).teams.cancel_demo(actor(request, role), body)
+async def cancel_demo(request: Request, role: str, body: Any, key: str) -> ev.Event:
+    return await services(request).teams.cancel_demo(actor(request, role), body, key=key,
+                                                     timeout=deadline(request))
 
 
-async def start_bench(request: Request, role: str, body: Any) -> ev.Event:
-    return await services(request).bench.start(actor(request, role), body)
+async def start_bench(request: Request, role: str, body: Any, key: str) -> ev.Event:
+    return await services(request).bench.start(actor(request, role), body, key=key,
+                                               timeout=deadline(request))
 
 
 def bench_control(action: str) -> Run:
-    async def run(request: Request, role: str, body: Any) -> ev.Event:
-        return await services(request).bench.control(actor(request, role), action, body)
+    async def run(request: Request, role: str, body: Any, key: str) -> ev.Event:
+        return await services(request).bench.control(actor(request, role), action, body,
+                                                     key=key, timeout=deadline(request))
     return run
 
 
@@ -102,7 +118,9 @@ async def apply_bench(request: Request) -> Response:
     if not raw.isdigit():
         raise BadRequest(f"the run must be a number (its seq), not {raw!r}")
     body = await read_json(request)
-    entered = await services(request).bench.apply(actor(request, role), int(raw), body)
+    key = request_key(request)
+    entered = [same_command(e, ev.SCORE_ENTERED, key) for e in await services(request).bench.apply(
+        actor(request, role), int(raw), body, key=key, timeout=deadline(request))]
     return JSON({"seq": entered[-1].seq, "type": ev.SCORE_ENTERED,
                  "entered": [{"seq": e.seq, "team": e.data["team"],
                               "value": e.data["value"]} for e in entered]},
@@ -113,7 +131,11 @@ async def import_bench(request: Request) -> Response:
     role = role_of(request)
     require(role, ("operator",), "importing benchmark results")
     body = await read_json(request, IMPORT_LIMIT)  # a results JSON carries its configs
-    recorded, entered = await services(request).bench.import_results(actor(request, role), body)
+    key = request_key(request)
+    recorded, entered = await services(request).bench.import_results(
+        actor(request, role), body, key=key, timeout=deadline(request))
+    same_command(recorded, ev.BENCH_IMPORTED, key)
+    same_command(entered, ev.SCORE_ENTERED, key)
     return JSON({"seq": entered.seq, "type": entered.type, "imported": recorded.seq,
                  "value": entered.data["value"],
                  "score": recorded.data["score"]}, status_code=201)

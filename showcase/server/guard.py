@@ -7,17 +7,23 @@ HTTP protocol is wrapped (an asyncio protocol around uvicorn's, seeing only the 
 protocol interface):
 
 - a new connection must finish its first request's head (the blank line after the
-  headers) within ``header_timeout`` seconds, or it is closed;
+  headers) within ``header_timeout`` seconds, and every later request on it its head
+  within ``header_timeout`` seconds of its first byte, or it is closed;
 - one address may hold at most ``per_address`` connections at once; a connection past
   that is closed as it opens.
+
+Where each request's head starts and ends is read by a parser of the guard's own
+(httptools, the parser uvicorn itself uses, through its public interface): only the
+parser knows where a body ends and the next head begins, chunked bodies and pipelined
+requests included. It costs a second parse of each head (docs/performance.md); uvicorn's
+protocol is not looked into.
 
 Each rule that triggers says so in the log, at most once per address every
 ``NOTICE_SECONDS`` (with how many it closed meanwhile), so an attack cannot flood the log.
 
-Not covered: a client that sends one complete request quickly and the next one's head
-slowly on the same connection (the per-address limit bounds how many it can hold);
-behind a reverse proxy every client has the proxy's address, so there the proxy applies
-these limits (docs/security.md) and ``per_address`` is raised or set to 0.
+Not covered: a body sent slowly (uvicorn bounds none); behind a reverse proxy every
+client has the proxy's address, so there the proxy applies these limits
+(docs/security.md) and ``per_address`` is raised or set to 0.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
+import httptools
+
 log = logging.getLogger(__name__)
 
 NOTICE_SECONDS = 10.0
 SWEEP_EVERY = 1024  # connections between two sweeps of addresses whose connections closed
-HEAD_END = b"\r\n\r\n"
 
 
 @dataclass
@@ -105,7 +112,10 @@ class GuardedProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.address = ""
         self.timer: asyncio.TimerHandle | None = None
-        self.tail = b""  # the last bytes of the head so far, for a blank line split in two
+        # Reads where each request's head begins and ends (on_message_begin and
+        # on_headers_complete below); None once the connection is upgraded or not HTTP.
+        self.parser: httptools.HttpRequestParser | None = (
+            httptools.HttpRequestParser(self) if self.guard.header_timeout else None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports have a Transport's methods without subclassing it
@@ -116,21 +126,34 @@ class GuardedProtocol(asyncio.Protocol):
             transport.abort()
             return
         self.transport = transport
-        if self.guard.header_timeout:
-            self.timer = asyncio.get_running_loop().call_later(
-                self.guard.header_timeout, self._too_slow)
+        self._start_clock()  # a connection that sends nothing is cut off like a slow one
         self.protocol.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None:
             return  # refused
-        if self.timer is not None:
-            if HEAD_END in self.tail + data[:len(HEAD_END) - 1] or HEAD_END in data:
-                self.timer.cancel()
-                self.timer = None
-            else:
-                self.tail = (self.tail + data)[-(len(HEAD_END) - 1):]
+        if self.parser is not None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                self.parser = None  # a WebSocket from here on: uvicorn hands it over
+            except httptools.HttpParserError:
+                self.parser = None  # uvicorn answers 400 and closes the connection
         self.protocol.data_received(data)
+
+    # httptools calls these while it reads the bytes fed to it
+    def on_message_begin(self) -> None:
+        self._start_clock()
+
+    def on_headers_complete(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _start_clock(self) -> None:
+        if self.guard.header_timeout and self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(
+                self.guard.header_timeout, self._too_slow)
 
     def eof_received(self) -> bool | None:
         return self.protocol.eof_received() if self.transport is not None else None

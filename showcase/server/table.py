@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from showcase.core.egress import EgressPolicy
 from showcase.core.errors import InvalidRequest, NotPermitted, ShowcaseError
 from showcase.runtime.engine import Engine
 from showcase.server.auth import Caller, Tokens, require
+from showcase.server.hosts import resolve_endpoint
 from showcase.server.web import status_of
 
 USER_RE = re.compile(r"^[\w .@-]{1,64}$")
@@ -34,6 +35,8 @@ KEY_RE = re.compile(rb"^[A-Za-z0-9_.:-]{1,64}$")
 # (params, role, actor, body) -> the engine command and its arguments after the state
 Bind = Callable[[dict[str, str], str, str, Any],
                 tuple[Callable[..., Command], tuple[Any, ...]]]
+# (arguments, seconds) -> the arguments with what the edge looked up for the core to check
+Prepare = Callable[[tuple[Any, ...], float], Awaitable[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,9 @@ class EngineCommand:
     body: type[Body]  # the request body's declared type
     bind: Bind
     event: str  # the type of the event it appends
+    # I/O the pure command needs done first (an endpoint's host looked up), within the
+    # command's deadline; None for almost every command
+    prepare: Prepare | None = None
 
 
 def engine_commands(egress: EgressPolicy) -> list[EngineCommand]:
@@ -58,7 +64,7 @@ def engine_commands(egress: EgressPolicy) -> list[EngineCommand]:
                       ev.SCORE_ENTERED),
         EngineCommand("/api/teams", operator, "adding a team", bodies.TeamBody,
                       lambda p, role, actor, body: (commands.add_team, (body, egress)),
-                      ev.TEAM_ADDED),
+                      ev.TEAM_ADDED, resolve_endpoint),
     ]
     for verb, doing, event_type in (("disqualify", "disqualifying", ev.TEAM_DISQUALIFIED),
                                     ("withdraw", "withdrawing", ev.TEAM_WITHDRAWN),
@@ -196,13 +202,23 @@ class Commands:
                   args: tuple[Any, ...], key: str) -> ev.Event:
         """Run a bound command within the show's command deadline; with ``key``, a retry
         is answered with the first event."""
-        event = await self.engine.run(actor, fn, *args, key=key,
-                                      timeout=self.engine.show.command_deadline)
-        if event.type != command.event:
-            raise InvalidRequest(f"Idempotency-Key {key!r} was used for another command "
-                                 f"(seq {event.seq}, {event.type})",
-                                 "use a new key for each command, the same for its retries")
-        return event
+        deadline = self.engine.show.command_deadline
+        if command.prepare is not None:
+            started = time.monotonic()
+            args = await command.prepare(args, deadline)
+            deadline = max(deadline - (time.monotonic() - started), 0.001)
+        event = await self.engine.run(actor, fn, *args, key=key, timeout=deadline)
+        return same_command(event, command.event, key)
+
+
+def same_command(event: ev.Event, expected: str, key: str) -> ev.Event:
+    """``event``, the answer to a command that appends an ``expected`` event; refused
+    when ``key`` found the event of another command (a key reused by mistake)."""
+    if event.type != expected:
+        raise InvalidRequest(f"Idempotency-Key {key!r} was used for another command "
+                             f"(seq {event.seq}, {event.type})",
+                             "use a new key for each command, the same for its retries")
+    return event
 
 
 def answer(seq: int, event_type: str) -> bytes:

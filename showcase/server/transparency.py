@@ -105,7 +105,7 @@ async def consistency(request: Request) -> Response:
 
 # -- a published round's full log -------------------------------------------------------
 
-async def publish_round_log(request: Request, role: str, body: Any) -> ev.Event:
+async def publish_round_log(request: Request, role: str, body: Any, key: str) -> ev.Event:
     """Publish a published round's log: refused while the prefix holds anything still
     sealed (core/disclosure.py); then a checkpoint at its size is signed, so the download
     verifies against a signature whatever was appended since."""
@@ -120,10 +120,12 @@ async def publish_round_log(request: Request, role: str, body: Any) -> ev.Event:
             raise StateConflict(f"round {round_id!r}'s log cannot be published yet: seq {seq} "
                                 f"({why})", "publish it once that round's results are out",
                                 seq=engine.committed.seq)
-    event = await engine.run(actor(request, role), disclosure.publish_log, round_id, body)
-    if engine.transparency is not None:
-        engine.transparency.sign_at(event.data["size"], time.time())
-    return event
+    def sign(event: ev.Event) -> None:
+        if engine.transparency is not None:
+            engine.transparency.sign_at(event.data["size"], time.time())
+
+    return await engine.run(actor(request, role), disclosure.publish_log, round_id, body,
+                            key=key, timeout=engine.show.command_deadline, then=sign)
 
 
 def _published_size(request: Request) -> tuple[str, int]:
@@ -180,6 +182,7 @@ ROUTES = [
     Route("/api/log/rounds/{round}/events.ndjson", round_log),
     Route("/api/log/rounds/{round}/checkpoint", round_checkpoint),
     Route("/api/rounds/{round}/publish-log",
-          command(("operator",), "publishing a round's log", publish_round_log),
+          command(("operator",), "publishing a round's log", publish_round_log,
+                  ev.LOG_PUBLISHED),
           methods=["POST"]),
 ]

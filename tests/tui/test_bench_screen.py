@@ -125,6 +125,13 @@ async def test_bench_run_pauses_and_resumes_from_the_screen(slow_bench_stage: Se
         await until(pilot, lambda: all("24/24" in r[2] and r[1] == "finished"
                                        for r in cells(app, "#progress").values()), timeout=60)
         assert phase(app) == "finished"
+        # The console's pause and resume carry its Idempotency-Key into the log (the start
+        # came from another desk, without one).
+        with bench_stage.client() as op:
+            events = op.get("/api/log", params={"type": "bench_started,bench_paused,"
+                                                "bench_resumed", "last": 3}).json()["events"]
+        assert [(e["type"], len(e.get("key", ""))) for e in events] == [
+            ("bench_started", 0), ("bench_paused", 32), ("bench_resumed", 32)]
 
 
 async def test_bench_refusals_are_shown_as_the_server_words_them(bench_stage: Server) -> None:

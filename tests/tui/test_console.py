@@ -122,6 +122,11 @@ async def test_demo_cancel_stops_the_answers(long_stage: Server) -> None:
                                        for p in app.screen.query(LanePanel)), what="cancelled")
         log = stage.client().get("/api/log", params={"type": "demo_cancelled", "last": 1}).json()
         assert log["events"][-1]["actor"] == "operator:desk-test"
+        # Both were sent with an Idempotency-Key, kept with the event: sent again after an
+        # unknown outcome, neither would start or stop a second time.
+        for kind in ("demo_started", "demo_cancelled"):
+            event = stage.client().get("/api/log", params={"type": kind, "last": 1}).json()
+            assert len(event["events"][-1]["key"]) == 32, kind
 
 
 # -- scores -----------------------------------------------------------------------------
